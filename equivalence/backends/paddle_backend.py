@@ -1,0 +1,210 @@
+"""PaddlePaddle backend: the only module that imports paddle.
+
+Layout: ``paddle.nn.Linear.weight`` is [in, out], the canonical layout, so weights pass unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+import numpy as np
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # paddle warns about a missing ccache on import
+    import paddle
+    import paddle.nn.functional as F
+    from paddle.regularizer import L1Decay, L2Decay
+
+from .. import data
+from ..record import SCALAR, Trajectory, put
+from ..spec import Case
+from .common import NotApplicable, optimizer_decay, penalty_terms, recover_mask
+
+NAME = "paddle"
+paddle.set_device("cpu")
+
+
+def versions() -> dict[str, str]:
+    return {"paddle": paddle.__version__}
+
+
+def run(case: Case, route: str) -> Trajectory:
+    if case.kind == "dropout":
+        return _run_dropout(case, route)
+    return _run_training(case, route)
+
+
+@contextlib.contextmanager
+def _default_dtype(dtype: str):
+    previous = paddle.get_default_dtype()
+    paddle.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        paddle.set_default_dtype(previous)
+
+
+def _regularizer(l1: float, l2: float):
+    if l1 and l2:
+        raise NotApplicable("a Paddle regularizer is either L1Decay or L2Decay (paddle/regularizer.py); "
+                            "elastic net needs a loss penalty")
+    if l1:
+        return L1Decay(l1)
+    return L2Decay(l2) if l2 else None
+
+
+def _param_attr_plan(case: Case):
+    """(optimizer weight_decay, {parameter: regularizer}) for the param_attr route: the case-wide
+    coefficients go to the optimizer, overrides to ParamAttr, which takes priority
+    (paddle/optimizer/optimizer.py, _create_regularization_of_grad). Without overrides, every regularized
+    parameter carries its own ParamAttr regularizer."""
+    reg = case.regularization
+    coeffs = case.coefficients()
+    if reg.overrides and not reg.parameters:
+        # An override of 0 still needs its ParamAttr (L2Decay(0.0)) to shield it from the optimizer's.
+        return (_regularizer(reg.l1, reg.l2),
+                {n: _regularizer(coeffs[n].l1, coeffs[n].l2) or L2Decay(0.0) for n in case.overridden()})
+    return None, {n: _regularizer(c.l1, c.l2) for n, c in coeffs.items() if c.l1 or c.l2}
+
+
+def _build(case: Case, route: str):
+    init = data.initial_params(case)
+    weight_decay, attrs = None, {}
+    if case.regularization is not None:
+        if route == "optimizer":
+            c = optimizer_decay(case)
+            weight_decay = _regularizer(c.l1, c.l2) if c else None
+        elif route == "per_parameter":
+            weight_decay, attrs = _param_attr_plan(case)
+
+    def attr(name):
+        return paddle.ParamAttr(regularizer=attrs[name]) if name in attrs else None
+
+    layers = []
+    for i, (fan_in, fan_out) in enumerate(zip(case.model.sizes[:-1], case.model.sizes[1:])):
+        bias_attr = attr(f"linear{i}.bias") if case.model.bias else False
+        layer = paddle.nn.Linear(fan_in, fan_out, weight_attr=attr(f"linear{i}.weight"), bias_attr=bias_attr)
+        layer.weight.set_value(init[f"linear{i}.weight"].astype(case.dtype))
+        if case.model.bias:
+            layer.bias.set_value(init[f"linear{i}.bias"].astype(case.dtype))
+        layers.append(layer)
+    params = {}
+    for i, layer in enumerate(layers):
+        params[f"linear{i}.weight"] = layer.weight
+        if case.model.bias:
+            params[f"linear{i}.bias"] = layer.bias
+    opt = case.optimizer
+    plist = list(params.values())
+    if opt.name == "sgd":
+        optimizer = paddle.optimizer.SGD(learning_rate=opt.lr, parameters=plist, weight_decay=weight_decay)
+    else:
+        optimizer = paddle.optimizer.Momentum(learning_rate=opt.lr, momentum=opt.momentum, parameters=plist,
+                                              use_nesterov=opt.nesterov, weight_decay=weight_decay)
+    return layers, params, optimizer
+
+
+_ACTIVATIONS = {"identity": lambda z: z, "relu": F.relu, "tanh": paddle.tanh, "sigmoid": F.sigmoid}
+
+
+def _forward(case: Case, layers, x, step):
+    h = x
+    for i, layer in enumerate(layers):
+        z = layer(h)
+        if i == len(layers) - 1:
+            return z
+        a = _ACTIVATIONS[case.model.activation](z)
+        if case.model.dropout > 0:
+            out = F.dropout(a, p=case.model.dropout, training=True)
+            put(step, "dropout_mask", f"dropout{i}", recover_mask(a.numpy(), out.numpy()))
+            a = out
+        h = a
+
+
+def _loss(case: Case, out, y):
+    if case.loss == "mean":
+        return paddle.mean(out)
+    if case.loss == "mse":
+        return F.mse_loss(out, paddle.to_tensor(y.astype(case.dtype)))
+    return F.cross_entropy(out, paddle.to_tensor(y))
+
+
+def _penalty(case: Case, params):
+    total = None
+    for name, kind, c in penalty_terms(case):
+        w = params[name]
+        if kind == "l1":
+            term = c * paddle.sum(paddle.abs(w))
+        elif case.regularization.penalty_form == "norm":
+            term = c * paddle.linalg.norm(w.flatten(), p=2)
+        else:
+            term = 0.5 * c * paddle.sum(w * w)
+        total = term if total is None else total + term
+    return total
+
+
+def _velocity(optimizer, param):
+    accumulators = getattr(optimizer, "_accumulators", {}).get("velocity", {})
+    value = accumulators.get(param.name)
+    return None if value is None else value.numpy()
+
+
+def _run_training(case: Case, route: str) -> Trajectory:
+    paddle.seed(case.data.seed)
+    # A float64 run in Paddle is a run under set_default_dtype("float64"): the optimizer's learning-rate
+    # tensor takes the default dtype when it is created (paddle/optimizer/optimizer.py:523).
+    with _default_dtype(case.dtype):
+        layers, params, optimizer = _build(case, route)
+    batches = data.batches(case)
+    traj = Trajectory(initial={n: p.numpy() for n, p in params.items()})
+    for step_index in range(1, case.steps + 1):
+        step = traj.new_step()
+        x, y = batches[data.batch_for_step(case, step_index)]
+        out = _forward(case, layers, paddle.to_tensor(x.astype(case.dtype)), step)
+        loss = _loss(case, out, y)
+        loss.backward()
+        put(step, "loss", SCALAR, loss.numpy())
+        put(step, "lr", SCALAR, optimizer.get_lr())
+        before = {n: p.numpy().copy() for n, p in params.items()}
+        for n, p in params.items():
+            put(step, "grad", n, p.grad.numpy())
+        if route == "loss_penalty" and (penalty := _penalty(case, params)) is not None:
+            penalty.backward()  # gradients accumulate onto the data-loss gradients
+            for n, p in params.items():
+                put(step, "grad_regularized", n, p.grad.numpy())
+        optimizer.step()
+        optimizer.clear_grad()
+        for n, p in params.items():
+            after = p.numpy()
+            velocity = _velocity(optimizer, p)
+            if velocity is not None:
+                put(step, "state.velocity", n, velocity)
+            put(step, "update", n, after - before[n])
+            put(step, "param", n, after)
+    return traj
+
+
+def _run_dropout(case: Case, route: str) -> Trajectory:
+    d = case.dropout
+    paddle.seed(d.seed)
+    x_np, upstream = data.dropout_inputs(case)
+    x = paddle.to_tensor(x_np.astype(case.dtype), stop_gradient=False)
+    if route == "layer":
+        layer = paddle.nn.Dropout(p=d.p, mode=d.mode)
+        layer.train()
+        out = layer(x)
+        layer.eval()
+        evaluated = layer(x)
+    else:
+        out = F.dropout(x, p=d.p, training=True, mode=d.mode)
+        evaluated = F.dropout(x, p=d.p, training=False, mode=d.mode)
+    paddle.sum(out * paddle.to_tensor(upstream.astype(case.dtype))).backward()
+    mask = recover_mask(x_np, out.numpy(), x.grad.numpy())
+    traj = Trajectory()
+    step = traj.new_step()
+    put(step, "dropout_mask", "dropout", mask)
+    put(step, "output", "dropout", out.numpy())
+    put(step, "input_grad", "dropout", x.grad.numpy())
+    put(step, "eval_output", "dropout", evaluated.numpy())
+    put(step, "keep_ratio", SCALAR, np.mean(mask))
+    return traj

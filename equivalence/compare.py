@@ -1,0 +1,190 @@
+"""Element-wise comparison of two trajectories with dtype-aware tolerances.
+
+An element passes when ``|actual - expected| <= atol + rtol * |expected|`` (the rule of numpy.isclose and
+torch.testing.assert_close). NaN and Inf never pass, not even against themselves. Every element of every
+quantity at every step is compared; nothing is averaged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .record import QUANTITY_DOCS, Trajectory, quantity_rank
+from .spec import Case, Tolerance
+
+# Defaults per dtype. float64: the frameworks and NumPy sum in different orders, which costs a few ulps
+# per op (~1e-16 relative), far below 1e-10. float32: a few ulps (6e-8) per op across a short training
+# run stays below 1e-5 relative; atol covers elements that cancel to ~0 (an update of a tiny gradient).
+# A lr perturbation of 1e-3 is 100x above either rtol, which the sensitivity check verifies per case.
+DEFAULT_TOLERANCES: dict[str, Tolerance] = {
+    "float64": Tolerance(rtol=1e-10, atol=1e-12),
+    "float32": Tolerance(rtol=1e-5, atol=1e-6),
+}
+
+
+def tolerance_for(case: Case, quantity: str) -> Tolerance:
+    spec = case.tolerance
+    if quantity in spec.quantities:
+        return spec.quantities[quantity]
+    if spec.rtol is not None:
+        return Tolerance(rtol=spec.rtol, atol=spec.atol)
+    return DEFAULT_TOLERANCES[case.dtype]
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """Where two runs first part: the step, quantity, parameter and index, with both values."""
+
+    step: int
+    quantity: str
+    name: str
+    index: tuple[int, ...]
+    actual: float
+    expected: float
+    problem: str = ""
+
+    def describe(self) -> str:
+        where = f"step {self.step}, {self.quantity}"
+        if self.name != "-":
+            where += f" of {self.name}"
+        if self.index:
+            where += f" at {list(self.index)}"
+        text = f"{where}: {self.actual!r} vs expected {self.expected!r}"
+        return f"{text} ({self.problem})" if self.problem else text
+
+    def to_json(self) -> dict:
+        return {"step": self.step, "quantity": self.quantity, "parameter": self.name, "index": list(self.index),
+                "actual": _json_float(self.actual), "expected": _json_float(self.expected), "problem": self.problem}
+
+
+@dataclass
+class QuantityError:
+    """Errors of one quantity of one parameter at one step."""
+
+    step: int
+    quantity: str
+    name: str
+    max_abs_error: float
+    max_rel_error: float
+    mismatches: int
+    size: int
+    tolerance: Tolerance
+
+
+@dataclass
+class Comparison:
+    mismatches: int = 0
+    compared: int = 0
+    max_abs_error: float = 0.0
+    max_rel_error: float = 0.0
+    first: Mismatch | None = None
+    quantities: tuple[str, ...] = ()
+    only_in_actual: tuple[str, ...] = ()
+    only_in_expected: tuple[str, ...] = ()
+    details: list[QuantityError] = field(default_factory=list)
+    structural: str = ""  # a difference of structure (step count, shapes, names), besides values
+
+    @property
+    def equal(self) -> bool:
+        return self.mismatches == 0 and not self.structural
+
+    def summary(self) -> str:
+        if self.equal:
+            return (f"equal on {self.compared} elements of {', '.join(self.quantities)}; "
+                    f"max abs error {self.max_abs_error:.3g}, max rel error {self.max_rel_error:.3g}")
+        parts = []
+        if self.structural:
+            parts.append(self.structural)
+        if self.mismatches:
+            parts.append(f"{self.mismatches} of {self.compared} elements differ; max abs error "
+                         f"{self.max_abs_error:.3g}, max rel error {self.max_rel_error:.3g}")
+        if self.first is not None:
+            parts.append(f"first divergence at {self.first.describe()}")
+        return "; ".join(parts)
+
+
+def compare_arrays(actual: np.ndarray, expected: np.ndarray, tolerance: Tolerance):
+    """(mismatch mask, abs error, rel error) element-wise. Non-finite values always mismatch."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        abs_err = np.abs(actual - expected)
+        rel_err = np.where(expected != 0, abs_err / np.abs(expected), np.where(abs_err == 0, 0.0, np.inf))
+        finite = np.isfinite(actual) & np.isfinite(expected)
+        ok = finite & (abs_err <= tolerance.atol + tolerance.rtol * np.abs(expected))
+    abs_err = np.where(finite, abs_err, np.inf)
+    rel_err = np.where(finite, rel_err, np.inf)
+    return ~ok, abs_err, rel_err
+
+
+def _nonfinite_problem(a: float, e: float) -> str:
+    if np.isnan(a) and np.isnan(e):
+        return "NaN on both sides"
+    if np.isnan(a) or np.isnan(e):
+        return "NaN"
+    if not (np.isfinite(a) and np.isfinite(e)):
+        return "Inf on both sides" if a == e else "Inf"
+    return ""
+
+
+def compare(actual: Trajectory, expected: Trajectory, case: Case,
+            quantities: set[str] | None = None) -> Comparison:
+    """Compare every shared quantity at every step. ``quantities`` limits the comparison."""
+    result = Comparison()
+    q_actual, q_expected = actual.quantities(), expected.quantities()
+    shared = q_actual & q_expected
+    if quantities is not None:
+        shared &= quantities
+    result.quantities = tuple(sorted(shared, key=quantity_rank))
+    result.only_in_actual = tuple(sorted(q_actual - q_expected, key=quantity_rank))
+    result.only_in_expected = tuple(sorted(q_expected - q_actual, key=quantity_rank))
+    problems = []
+    if len(actual.steps) != len(expected.steps):
+        problems.append(f"{len(actual.steps)} steps recorded vs {len(expected.steps)} expected")
+    if not shared:
+        problems.append("no quantity in common")
+    for index, (step_a, step_e) in enumerate(zip(actual.steps, expected.steps), start=1):
+        for quantity in result.quantities:
+            names_a, names_e = step_a.get(quantity, {}), step_e.get(quantity, {})
+            if set(names_a) != set(names_e):
+                problems.append(f"step {index} {quantity}: names {sorted(names_a)} vs {sorted(names_e)}")
+            tol = tolerance_for(case, quantity)
+            for name in sorted(set(names_a) & set(names_e)):
+                a, e = names_a[name], names_e[name]
+                if a.shape != e.shape:
+                    problems.append(f"step {index} {quantity} of {name}: shape {list(a.shape)} "
+                                    f"vs expected {list(e.shape)}")
+                    continue
+                _accumulate(result, index, quantity, name, a, e, tol)
+    result.structural = "; ".join(dict.fromkeys(problems))
+    return result
+
+
+def _accumulate(result: Comparison, step: int, quantity: str, name: str, a, e, tol: Tolerance) -> None:
+    bad, abs_err, rel_err = compare_arrays(a, e, tol)
+    count = int(bad.sum())
+    detail = QuantityError(step, quantity, name, float(abs_err.max(initial=0.0)),
+                           float(rel_err.max(initial=0.0)), count, int(a.size), tol)
+    result.details.append(detail)
+    result.compared += a.size
+    result.mismatches += count
+    result.max_abs_error = max(result.max_abs_error, detail.max_abs_error)
+    result.max_rel_error = max(result.max_rel_error, detail.max_rel_error)
+    if count and result.first is None:
+        flat = int(np.flatnonzero(bad.reshape(-1))[0])
+        idx = tuple(int(i) for i in np.unravel_index(flat, a.shape)) if a.shape else ()
+        av, ev = float(a.reshape(-1)[flat]), float(e.reshape(-1)[flat])
+        problem = _nonfinite_problem(av, ev) or (
+            f"abs error {abs(av - ev):.3g} > atol {tol.atol:g} + rtol {tol.rtol:g} * |expected|")
+        result.first = Mismatch(step, quantity, name, idx, av, ev, problem)
+
+
+def _json_float(x: float):
+    """JSON has no NaN/Inf; they are written as strings so the report stays valid JSON."""
+    return x if np.isfinite(x) else str(x)
+
+
+def describe_quantities(names) -> str:
+    return "; ".join(f"{q}: {QUANTITY_DOCS.get(q, q)}" for q in names)

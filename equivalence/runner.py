@@ -1,0 +1,268 @@
+"""Run cases: framework runs in their workers, references here, then one Result per Check."""
+
+from __future__ import annotations
+
+import datetime
+import platform
+import sys
+import threading
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import reference
+from .backends import BACKENDS
+from .compare import Comparison, Mismatch, compare
+from .plan import PERTURBED, REFERENCE, Check, implementations, perturb, plan, uses_random_masks
+from .record import Trajectory
+from .spec import Case, SpecError, discover, load_case
+from .workers import InProcessBackend, Outcome, WorkerBackend
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Result:
+    case: str
+    implementation: str
+    compared_with: str
+    kind: str
+    expected: str
+    observed: str  # equal | divergent | not-applicable | error | skipped
+    status: str  # pass | fail | error | skipped
+    message: str
+    file: str = ""
+    tags: tuple[str, ...] = ()
+    reason: str = ""
+    references: tuple[str, ...] = ()
+    max_abs_error: float | None = None
+    max_rel_error: float | None = None
+    mismatches: int | None = None
+    compared: int | None = None
+    first_divergence: Mismatch | None = None
+    comparison: Comparison | None = field(default=None, repr=False)
+
+    @property
+    def test_id(self) -> str:
+        return Check(self.case, self.implementation, self.compared_with, self.kind).test_id
+
+    def to_json(self) -> dict:
+        def num(x):
+            return None if x is None else (x if np.isfinite(x) else str(x))
+        return {
+            "case": self.case, "implementation": self.implementation, "compared_with": self.compared_with,
+            "kind": self.kind, "expected": self.expected, "observed": self.observed, "status": self.status,
+            "max_abs_error": num(self.max_abs_error), "max_rel_error": num(self.max_rel_error),
+            "mismatches": self.mismatches, "compared_elements": self.compared,
+            "first_divergence": None if self.first_divergence is None else self.first_divergence.to_json(),
+            "message": self.message, "reason": self.reason, "references": list(self.references),
+            "tags": list(self.tags), "file": self.file,
+        }
+
+
+@dataclass
+class RunReport:
+    results: list[Result]
+    environment: dict
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status in ("pass", "skipped") for r in self.results)
+
+    def counts(self) -> dict[str, int]:
+        counts = {"pass": 0, "fail": 0, "error": 0, "skipped": 0}
+        for r in self.results:
+            counts[r.status] += 1
+        return counts
+
+
+@dataclass
+class CaseRun:
+    """Everything computed for one case; kept so `show` can print per-step detail."""
+    case: Case
+    checks: list[Check]
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+    references: dict[str, Trajectory] = field(default_factory=dict)
+    reference_error: str = ""
+
+
+def load_all(paths) -> list[Case | SpecError]:
+    """Every case under the paths; a file that cannot be loaded becomes its SpecError, in place."""
+    loaded: list[Case | SpecError] = []
+    for path in discover(paths):
+        try:
+            loaded.append(load_case(path))
+        except SpecError as exc:
+            loaded.append(exc)
+    ids: dict[str, str] = {}
+    for i, item in enumerate(loaded):
+        if isinstance(item, Case):
+            if item.id in ids:
+                loaded[i] = SpecError(item.path, "id", f"{item.id!r} is also the id of {ids[item.id]}", "unique ids")
+            else:
+                ids[item.id] = item.path
+    return loaded
+
+
+def case_id_of_error(error: SpecError) -> str:
+    return Path(error.file).stem
+
+
+class Runner:
+    """Owns one worker per backend for its lifetime, so each framework is imported once per run."""
+
+    def __init__(self, backends: dict[str, str] | None = None, in_process: bool = False, timeout: float = 300.0):
+        self.backend_modules = dict(BACKENDS if backends is None else backends)
+        factory = InProcessBackend if in_process else WorkerBackend
+        self.backends = {name: factory(name, module, timeout=timeout) for name, module in self.backend_modules.items()}
+        self.case_runs: dict[str, CaseRun] = {}
+
+    def close(self) -> None:
+        for backend in self.backends.values():
+            backend.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def environment(self) -> dict:
+        env = {
+            "python": platform.python_version(), "numpy": np.__version__,
+            "platform": platform.platform(), "machine": platform.machine(), "device": "cpu",
+            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "executable": sys.executable,
+        }
+        for name, backend in self.backends.items():
+            info = backend.info
+            env[name] = (info.versions.get(name, "?") if info and info.available
+                         else f"unavailable ({info.reason})" if info else "not started")
+        return env
+
+    def run(self, items: list[Case | SpecError]) -> RunReport:
+        names = list(self.backends)
+        errors: list[Result] = []
+        case_runs: list[CaseRun] = []
+        for item in items:
+            if isinstance(item, SpecError):
+                errors.append(_spec_error_result(item))
+                continue
+            try:
+                case_runs.append(CaseRun(item, plan(item, names)))
+            except SpecError as exc:
+                errors.append(_spec_error_result(exc, item))
+        threads = [threading.Thread(target=self._run_backend, args=(name, case_runs), daemon=True) for name in names]
+        for t in threads:
+            t.start()
+        for cr in case_runs:  # references overlap with the framework workers
+            self._run_references(cr)
+        for t in threads:
+            t.join()
+        results = errors[:]
+        for cr in case_runs:
+            self.case_runs[cr.case.id] = cr
+            results += [evaluate(cr, check) for check in cr.checks]
+        return RunReport(results, self.environment())
+
+    def _run_backend(self, name: str, case_runs: list[CaseRun]) -> None:
+        backend = self.backends[name]
+        for cr in case_runs:
+            for b, route, impl in implementations(cr.case, [name]):
+                try:
+                    cr.outcomes[impl] = backend.run(cr.case, route)
+                except Exception as exc:  # a harness bug must still leave a result
+                    cr.outcomes[impl] = Outcome("error", message=f"harness: {type(exc).__name__}: {exc}",
+                                                detail=traceback.format_exc())
+
+    def _run_references(self, cr: CaseRun) -> None:
+        case = cr.case
+        try:
+            cr.references[REFERENCE] = reference.run(case)
+            for check in cr.checks:
+                if check.kind == "rounding":
+                    cr.references[check.implementation] = reference.run(case, dtype=case.dtype)
+                elif check.kind == "sensitivity":
+                    name = check.implementation[len(PERTURBED):]
+                    cr.references[check.implementation] = reference.run(perturb(case, name))
+        except Exception as exc:
+            cr.reference_error = f"reference failed: {type(exc).__name__}: {exc}"
+
+
+def _spec_error_result(error: SpecError, case: Case | None = None) -> Result:
+    return Result(case=case.id if case else case_id_of_error(error), implementation="spec", compared_with="-",
+                  kind="spec", expected="equal", observed="error", status="error", message=str(error),
+                  file=error.file, tags=case.tags if case else ())
+
+
+def _trajectory(cr: CaseRun, name: str) -> tuple[Trajectory | None, Outcome | None]:
+    if name in cr.references:
+        return cr.references[name], None
+    outcome = cr.outcomes.get(name)
+    if outcome is None:
+        return None, Outcome("error", message=f"{name} did not run")
+    return (outcome.trajectory, None) if outcome.status == "ok" else (None, outcome)
+
+
+def evaluate(cr: CaseRun, check: Check) -> Result:
+    case = cr.case
+    base = dict(case=case.id, implementation=check.implementation, compared_with=check.compared_with,
+                kind=check.kind, expected=check.expected, file=case.path, tags=case.tags,
+                reason=check.reason, references=check.references)
+    if cr.reference_error and (check.compared_with == REFERENCE or check.backend is None):
+        return Result(observed="error", status="error", message=cr.reference_error, **base)
+    actual, problem = _trajectory(cr, check.implementation)
+    expected, other_problem = (None, None)
+    if actual is not None:
+        expected, other_problem = _trajectory(cr, check.compared_with)
+    problem = problem or other_problem
+    if problem is not None:
+        side = check.implementation if actual is None else check.compared_with
+        observed = {"not-applicable": "not-applicable", "skipped": "skipped"}.get(problem.status, "error")
+        status = "error" if observed == "error" else "skipped"
+        prefix = "" if side == check.implementation else f"{side}: "
+        return Result(observed=observed, status=status, message=prefix + problem.message, **base)
+
+    quantities = None
+    if uses_random_masks(case):
+        if check.kind == "direct":
+            if case.kind != "dropout":
+                return Result(observed="not-applicable", status="skipped",
+                              message="random dropout masks differ between frameworks; each is compared with the "
+                                      "reference replaying its own mask", **base)
+            quantities = {"eval_output"}  # the only mask-free quantity
+        elif check.compared_with == REFERENCE and check.backend is not None:
+            expected = reference.run(case, recorded=actual)
+            quantities = actual.quantities() - {"dropout_mask"}  # replayed, equal by construction
+    comparison = compare(actual, expected, case, quantities)
+    observed = "equal" if comparison.equal else "divergent"
+    return Result(observed=observed, status="pass" if observed == check.expected else "fail",
+                  message=_message(check, comparison, observed), max_abs_error=comparison.max_abs_error,
+                  max_rel_error=comparison.max_rel_error, mismatches=comparison.mismatches,
+                  compared=comparison.compared, first_divergence=comparison.first, comparison=comparison, **base)
+
+
+def _message(check: Check, comparison: Comparison, observed: str) -> str:
+    summary = comparison.summary()
+    if observed == check.expected:
+        if check.expected == "divergent":
+            return f"diverges as expected ({check.reason}): {summary}"
+        return summary
+    if check.kind == "sensitivity":
+        tol = {d.tolerance for d in comparison.details}
+        return (f"the case's tolerance ({', '.join(f'rtol={t.rtol:g} atol={t.atol:g}' for t in tol)}) cannot tell "
+                f"{check.implementation} from the reference, so its 'equal' verdicts could not fail: {summary}")
+    if check.expected == "divergent":
+        return f"stale: the frameworks now agree, but the case expects a divergence ({check.reason}): {summary}"
+    return f"diverges from {check.compared_with}: {summary}"
+
+
+def run_paths(paths, out_dir: str | Path | None = None, **runner_kwargs) -> RunReport:
+    from .report import write_reports
+    with Runner(**runner_kwargs) as runner:
+        report = runner.run(load_all(paths))
+    if out_dir is not None:
+        write_reports(report, out_dir)
+    return report

@@ -1,0 +1,186 @@
+"""One long-lived worker process per framework.
+
+A framework kernel can kill the interpreter (heap corruption has been seen). Each backend therefore runs
+in its own process, started with ``spawn`` (no state inherited from the harness), importing its framework
+once and serving (case, route) requests over a pipe. When the process dies mid-request, the request
+becomes an ``error`` outcome naming the signal, and the next request starts a fresh worker.
+``InProcessBackend`` has the same interface without the process, for debugging with pdb.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import signal
+import traceback
+from dataclasses import dataclass, field
+
+from .record import Trajectory
+from .spec import Case
+
+
+@dataclass
+class Outcome:
+    """What one (case, route) run produced: ``ok`` with a trajectory, ``not-applicable``, ``error`` or
+    ``skipped`` (framework unavailable), each with a message."""
+
+    status: str
+    trajectory: Trajectory | None = None
+    message: str = ""
+    detail: str = ""
+
+
+@dataclass
+class BackendInfo:
+    name: str
+    available: bool
+    versions: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
+
+
+def _load(module_name: str):
+    return importlib.import_module(module_name)
+
+
+def _execute(module, case: Case, route: str) -> Outcome:
+    from .backends.common import NotApplicable
+    try:
+        return Outcome("ok", trajectory=module.run(case, route))
+    except NotApplicable as exc:
+        return Outcome("not-applicable", message=str(exc))
+    except Exception as exc:  # a framework refusing the input is a result, not a harness failure
+        return Outcome("error", message=f"{type(exc).__name__}: {exc}".strip(), detail=traceback.format_exc())
+
+
+def _serve(module_name: str, conn) -> None:
+    try:
+        module = _load(module_name)
+    except Exception as exc:  # ImportError, or a framework failing its own initialisation
+        conn.send(("unavailable", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", module.versions()))
+    while True:
+        try:
+            request = conn.recv()
+        except EOFError:
+            return
+        if request is None:
+            return
+        conn.send(_execute(module, *request))
+
+
+def _signal_name(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "no exit code"
+    if exitcode < 0:
+        try:
+            return signal.Signals(-exitcode).name
+        except ValueError:
+            return f"signal {-exitcode}"
+    return f"exit code {exitcode}"
+
+
+class WorkerBackend:
+    """A backend in its own process; restarted after a crash or a timeout."""
+
+    def __init__(self, name: str, module_name: str, timeout: float = 300.0, start_timeout: float = 300.0):
+        self.name, self.module_name = name, module_name
+        self.timeout, self.start_timeout = timeout, start_timeout
+        self._proc = None
+        self._conn = None
+        self.info: BackendInfo | None = None
+        self.restarts = 0
+
+    def start(self) -> BackendInfo:
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(self.module_name, child), daemon=True,
+                                 name=f"equivalence-{self.name}")
+        self._proc.start()
+        child.close()
+        self._conn = parent
+        if not parent.poll(self.start_timeout):
+            self._kill()
+            self.info = BackendInfo(self.name, False, reason=f"worker did not start in {self.start_timeout:g} s")
+            return self.info
+        try:
+            kind, payload = parent.recv()
+        except EOFError:
+            self._proc.join(5)
+            reason = f"worker died while importing {self.name} ({_signal_name(self._proc.exitcode)})"
+            self._kill()
+            self.info = BackendInfo(self.name, False, reason=reason)
+            return self.info
+        if kind == "unavailable":
+            self._kill()
+            self.info = BackendInfo(self.name, False, reason=f"{self.name} is not available: {payload}")
+        else:
+            self.info = BackendInfo(self.name, True, versions=payload)
+        return self.info
+
+    def run(self, case: Case, route: str) -> Outcome:
+        if self.info is None or (self.info.available and self._proc is None):
+            if self.info is not None:
+                self.restarts += 1
+            self.start()
+        if not self.info.available:
+            return Outcome("skipped", message=self.info.reason)
+        self._conn.send((case, route))
+        if not self._conn.poll(self.timeout):
+            self._kill()
+            return Outcome("error", message=f"{self.name} worker gave no answer in {self.timeout:g} s; restarted")
+        try:
+            return self._conn.recv()
+        except EOFError:
+            self._proc.join(5)
+            cause = _signal_name(self._proc.exitcode)
+            self._kill()
+            return Outcome("error", message=f"{self.name} worker crashed with {cause} while running this "
+                                            f"(case, route); the worker was restarted for the rest")
+
+    def _kill(self) -> None:
+        if self._proc is not None:
+            if self._proc.is_alive():
+                self._proc.kill()
+            self._proc.join(5)
+        if self._conn is not None:
+            self._conn.close()
+        self._proc = self._conn = None
+
+    def close(self) -> None:
+        if self._conn is not None and self._proc is not None and self._proc.is_alive():
+            try:
+                self._conn.send(None)
+            except (OSError, BrokenPipeError):
+                pass
+            self._proc.join(10)
+        self._kill()
+
+
+class InProcessBackend:
+    """The same interface in this process: no crash isolation, but pdb and profilers see everything."""
+
+    def __init__(self, name: str, module_name: str, **_):
+        self.name, self.module_name = name, module_name
+        self.info: BackendInfo | None = None
+        self._module = None
+        self.restarts = 0
+
+    def start(self) -> BackendInfo:
+        try:
+            self._module = _load(self.module_name)
+            self.info = BackendInfo(self.name, True, versions=self._module.versions())
+        except Exception as exc:
+            self.info = BackendInfo(self.name, False, reason=f"{self.name} is not available: "
+                                                             f"{type(exc).__name__}: {exc}")
+        return self.info
+
+    def run(self, case: Case, route: str) -> Outcome:
+        if self.info is None:
+            self.start()
+        if not self.info.available:
+            return Outcome("skipped", message=self.info.reason)
+        return _execute(self._module, case, route)
+
+    def close(self) -> None:
+        pass
