@@ -36,6 +36,7 @@ class BackendInfo:
     available: bool
     versions: dict[str, str] = field(default_factory=dict)
     reason: str = ""
+    broken: bool = False  # installed but failing (a crash or hang at start): an error, not a skip
 
 
 def _load(module_name: str):
@@ -101,15 +102,16 @@ class WorkerBackend:
         self._conn = parent
         if not parent.poll(self.start_timeout):
             self._kill()
-            self.info = BackendInfo(self.name, False, reason=f"worker did not start in {self.start_timeout:g} s")
+            self.info = BackendInfo(self.name, False, reason=f"{self.name} worker did not start in "
+                                                             f"{self.start_timeout:g} s", broken=True)
             return self.info
         try:
             kind, payload = parent.recv()
         except EOFError:
             self._proc.join(5)
-            reason = f"worker died while importing {self.name} ({_signal_name(self._proc.exitcode)})"
+            reason = f"{self.name} worker died while importing {self.name} ({_signal_name(self._proc.exitcode)})"
             self._kill()
-            self.info = BackendInfo(self.name, False, reason=reason)
+            self.info = BackendInfo(self.name, False, reason=reason, broken=True)
             return self.info
         if kind == "unavailable":
             self._kill()
@@ -124,7 +126,7 @@ class WorkerBackend:
                 self.restarts += 1
             self.start()
         if not self.info.available:
-            return Outcome("skipped", message=self.info.reason)
+            return Outcome("error" if self.info.broken else "skipped", message=self.info.reason)
         self._conn.send((case, route))
         if not self._conn.poll(self.timeout):
             self._kill()
@@ -139,7 +141,7 @@ class WorkerBackend:
                                             f"(case, route); the worker was restarted for the rest")
 
     def _kill(self) -> None:
-        if self._proc is not None:
+        if self._proc is not None and self._proc.pid is not None:
             if self._proc.is_alive():
                 self._proc.kill()
             self._proc.join(5)
