@@ -106,15 +106,18 @@ def plan(case: Case, backends) -> list[Check]:
 
 
 def _apply_expectations(case: Case, checks: list[Check]) -> list[Check]:
-    by_key = {(c.implementation, c.compared_with): i for i, c in enumerate(checks)}
+    """Mark the declared divergences. ``compared_with`` is 'reference', an implementation id, or a backend
+    name meaning that backend's implementation of the same route."""
     known = sorted({c.implementation for c in checks if c.kind != "sensitivity"})
     for i, d in enumerate(case.expect.divergent):
         for impl in d.implementations:
-            key = (impl, d.compared_with)
-            if key not in by_key:
+            matches = [j for j, c in enumerate(checks) if c.implementation == impl and
+                       (c.compared_with == d.compared_with or c.compared_with.split("/")[0] == d.compared_with)]
+            if not matches:
                 raise SpecError(case.path, f"expect.divergent[{i}].implementations",
                                 f"{impl!r} compared with {d.compared_with!r} is not a check of this case",
                                 ", ".join(known))
-            j = by_key[key]
-            checks[j] = dataclasses.replace(checks[j], expected="divergent", reason=d.reason, references=d.references)
+            for j in matches:
+                checks[j] = dataclasses.replace(checks[j], expected="divergent", reason=d.reason,
+                                                references=d.references)
     return checks

@@ -147,7 +147,8 @@ class Divergence:
     references: tuple[str, ...] = field(metadata=_doc(
         "Where it comes from: 'framework/file.py:line' or a documentation URL; at least one."))
     compared_with: str = field(default="reference", metadata=_doc(
-        "What they diverge from: 'reference' or another implementation id."))
+        "What they diverge from: 'reference', an implementation id, or a backend name ('paddle') for that "
+        "backend's implementation of the same route."))
 
 
 @dataclass(frozen=True)
@@ -412,6 +413,8 @@ def validate(case: Case) -> None:
         names = case.parameter_names()
         for key, value in [("l1", reg.l1), ("l2", reg.l2)]:
             need(value >= 0, f"regularization.{key}", f"{value} is negative", "a number >= 0")
-        for pattern in reg.parameters + tuple(reg.overrides):
-            need(any(fnmatch.fnmatchcase(n, pattern) for n in names), "regularization",
+        patterns = [(f"regularization.parameters[{i}]", p) for i, p in enumerate(reg.parameters)]
+        patterns += [(f"regularization.overrides.{p}", p) for p in reg.overrides]
+        for key, pattern in patterns:
+            need(any(fnmatch.fnmatchcase(n, pattern) for n in names), key,
                  f"{pattern!r} matches no parameter", ", ".join(names))

@@ -1,0 +1,148 @@
+"""pytest integration: every case file under a ``cases`` folder is a test file, every check an item.
+
+Item ids read ``cases/regularization/l2decay-vs-penalty-momentum.toml::l2decay-vs-penalty-momentum[paddle/optimizer]``,
+so ``pytest -k momentum`` and ``pytest -m regularization`` (case tags are markers) select as expected. The
+first item to run executes every selected case in one batch, so each framework is imported once and Paddle
+and Torch run in parallel workers; each item then reports its own result.
+
+- pass: the observed relation is the expected one;
+- xfail: an expected divergence that still diverges (the reason is shown, like ``xfail(strict=True)``);
+- fail: a divergence that was not expected, a stale expected divergence, a tolerance that cannot detect a
+  perturbation, a malformed case file, or a framework error or crash;
+- skip: a framework that is not installed, or a route it cannot express (not applicable).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .backends import BACKENDS
+from .plan import Check, plan
+from .runner import Result, Runner
+from .spec import Case, SpecError, load_case
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("equivalence")
+    group.addoption("--equivalence-in-process", action="store_true",
+                    help="run the frameworks inside the pytest process (debugging; no crash isolation)")
+    group.addoption("--equivalence-timeout", type=float, default=300.0,
+                    help="seconds allowed for one framework run (default 300)")
+
+
+def pytest_configure(config):
+    config.stash[_STATE] = _State(config)
+
+
+def pytest_unconfigure(config):
+    state = config.stash.get(_STATE, None)
+    if state is not None:
+        state.close()
+
+
+def pytest_collect_file(file_path: Path, parent):
+    if file_path.suffix == ".toml" and "cases" in file_path.parts[:-1]:
+        return CaseFile.from_parent(parent, path=file_path)
+    return None
+
+
+class CaseFailure(Exception):
+    """A check whose result does not match its expectation; the message says how."""
+
+
+class _State:
+    """Runs the selected cases once, on first need, and keeps the results for the items."""
+
+    def __init__(self, config):
+        self.config = config
+        self.runner: Runner | None = None
+        self.results: dict[str, Result] = {}
+        self.done = False
+
+    def result(self, item: "CheckItem") -> Result:
+        if not self.done:
+            self.done = True
+            cases = {i.case.id: i.case for i in item.session.items if isinstance(i, CheckItem)}
+            self.runner = Runner(in_process=self.config.getoption("equivalence_in_process"),
+                                 timeout=self.config.getoption("equivalence_timeout"))
+            report = self.runner.run(list(cases.values()))
+            self.results = {r.test_id: r for r in report.results}
+            self.close()
+        if item.check.test_id not in self.results:
+            raise CaseFailure(f"no result for {item.check.test_id} (the case failed before its checks ran)")
+        return self.results[item.check.test_id]
+
+    def close(self):
+        if self.runner is not None:
+            self.runner.close()
+            self.runner = None
+
+
+_STATE = pytest.StashKey[_State]()
+
+
+class CaseFile(pytest.File):
+    def collect(self):
+        try:
+            case = load_case(self.path)
+            checks = plan(case, list(BACKENDS))
+        except SpecError as exc:
+            yield SpecErrorItem.from_parent(self, name=f"{self.path.stem}[spec]", error=exc)
+            return
+        for tag in case.tags:
+            self.config.addinivalue_line("markers", f"{tag}: case tag")
+        for check in checks:
+            item = CheckItem.from_parent(self, name=check.test_id, case=case, check=check)
+            for tag in case.tags:
+                item.add_marker(tag)
+            if check.backend:
+                item.add_marker(check.backend)
+            yield item
+
+
+class SpecErrorItem(pytest.Item):
+    def __init__(self, *, error: SpecError, **kwargs):
+        super().__init__(**kwargs)
+        self.error = error
+
+    def runtest(self):
+        raise CaseFailure(str(self.error))
+
+    def repr_failure(self, excinfo, style=None):
+        return str(excinfo.value) if excinfo.errisinstance(CaseFailure) else super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, None, self.name
+
+
+class CheckItem(pytest.Item):
+    def __init__(self, *, case: Case, check: Check, **kwargs):
+        super().__init__(**kwargs)
+        self.case, self.check = case, check
+
+    def runtest(self):
+        result = self.config.stash[_STATE].result(self)
+        if result.status == "skipped":
+            pytest.skip(f"{result.observed}: {result.message}")
+        if result.status != "pass":
+            raise CaseFailure(_failure_text(result))
+        if result.expected == "divergent" and result.kind != "sensitivity":
+            pytest.xfail(f"expected divergence: {result.reason} [{'; '.join(result.references)}]")
+
+    def repr_failure(self, excinfo, style=None):
+        return str(excinfo.value) if excinfo.errisinstance(CaseFailure) else super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, None, self.name
+
+
+def _failure_text(r: Result) -> str:
+    lines = [f"{r.test_id}: {r.status} (expected {r.expected}, observed {r.observed})", r.message]
+    if r.first_divergence is not None:
+        d = r.first_divergence
+        lines.append(f"first divergence: step {d.step}, {d.quantity}, parameter {d.name}, index {list(d.index)}: "
+                     f"{d.actual!r} vs {d.expected!r}")
+    lines.append(f"case file: {r.file}; details: python -m equivalence show {r.case}")
+    return "\n".join(lines)
