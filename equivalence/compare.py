@@ -145,6 +145,16 @@ def compare(actual: Trajectory, expected: Trajectory, case: Case,
         problems.append(f"{len(actual.steps)} steps recorded vs {len(expected.steps)} expected")
     if not shared:
         problems.append("no quantity in common")
+    if actual.initial and expected.initial and (quantities is None or "param" in quantities):
+        # Step 0: the starting parameters, so a layout or conversion bug shows before any arithmetic.
+        if set(actual.initial) != set(expected.initial):
+            problems.append(f"initial params: names {sorted(actual.initial)} vs {sorted(expected.initial)}")
+        for name in sorted(set(actual.initial) & set(expected.initial)):
+            a, e = actual.initial[name], expected.initial[name]
+            if a.shape != e.shape:
+                problems.append(f"step 0 param of {name}: shape {list(a.shape)} vs expected {list(e.shape)}")
+                continue
+            _accumulate(result, 0, "param", name, a, e, tolerance_for(case, "param"))
     for index, (step_a, step_e) in enumerate(zip(actual.steps, expected.steps), start=1):
         for quantity in result.quantities:
             names_a, names_e = step_a.get(quantity, {}), step_e.get(quantity, {})

@@ -19,6 +19,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .record import QUANTITY_ORDER
+
 ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid")
 LOSSES = ("mean", "mse", "cross_entropy")
 OPTIMIZERS = ("sgd", "momentum")
@@ -363,6 +365,8 @@ def validate(case: Case) -> None:
     tol = case.tolerance
     need((tol.rtol is None) == (tol.atol is None), "tolerance",
          "rtol and atol are given together or not at all", "both rtol and atol")
+    for q in tol.quantities:
+        need(q in QUANTITY_ORDER, f"tolerance.quantities.{q}", "is not a recorded quantity", ", ".join(QUANTITY_ORDER))
     for key, t in [("tolerance", tol)] + [(f"tolerance.quantities.{q}", v) for q, v in tol.quantities.items()]:
         for name in ("rtol", "atol"):
             v = getattr(t, name)

@@ -1,0 +1,116 @@
+"""Worker processes: a crash, an exception, a refusal or a missing framework is a result, never the end.
+
+The fake backends under tests/fake_backends are imported by module name inside a spawned worker; the
+worker finds the ``tests`` package because a spawned child inherits the parent's sys.path.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from equivalence.runner import Runner, load_all
+from equivalence.workers import WorkerBackend
+
+from .casefiles import load, tiny, write
+
+pytestmark = pytest.mark.harness
+
+CRASHY = "tests.fake_backends.crashy"
+TIMEOUT = 60.0  # a hung worker fails the test instead of hanging it
+
+
+@pytest.fixture
+def case(tmp_path):
+    return load(tmp_path, tiny(model={"sizes": [2, 2], "bias": True}))
+
+
+@pytest.fixture
+def backend():
+    workers = []
+
+    def make(module=CRASHY, name="fake"):
+        workers.append(WorkerBackend(name, module, timeout=TIMEOUT, start_timeout=TIMEOUT))
+        return workers[-1]
+
+    yield make
+    for w in workers:
+        w.close()
+
+
+def _pid(outcome) -> int:
+    assert outcome.status == "ok", f"pid route: {outcome.status} {outcome.message}"
+    return int(outcome.trajectory.steps[0]["pid"]["-"])
+
+
+def test_crash_is_an_error_naming_the_signal_and_the_worker_restarts(backend, case):
+    worker = backend()
+    first_pid = _pid(worker.run(case, "pid"))
+    assert first_pid != os.getpid(), "the backend ran in the test process, not in a worker"
+    assert worker.info.available and worker.info.versions == {"fake": "0.0.1"}, worker.info
+
+    crashed = worker.run(case, "per_parameter")
+    assert crashed.status == "error", f"crash gave {crashed.status}: {crashed.message}"
+    assert "SIGSEGV" in crashed.message and "restarted" in crashed.message, crashed.message
+    assert crashed.trajectory is None, "a crashed run has no trajectory"
+
+    again = worker.run(case, "optimizer")
+    assert again.status == "ok" and again.trajectory is not None, f"after the crash: {again.status} {again.message}"
+    assert worker.restarts == 1, f"restarts={worker.restarts}, expected 1"
+    second_pid = _pid(worker.run(case, "pid"))
+    assert second_pid not in (first_pid, os.getpid()), f"pids {first_pid} -> {second_pid}: not a fresh worker"
+
+
+def test_exception_and_not_applicable(backend, case):
+    worker = backend()
+    raised = worker.run(case, "value_error")
+    assert raised.status == "error", f"ValueError gave {raised.status}"
+    assert raised.message == "ValueError: fake refuses this input", raised.message
+    assert "Traceback" in raised.detail and "crashy.py" in raised.detail, raised.detail
+
+    refused = worker.run(case, "loss_penalty")
+    assert refused.status == "not-applicable", f"NotApplicable gave {refused.status}: {refused.message}"
+    assert refused.message == "fake has no loss penalty (fake/penalty.py:1)", refused.message
+    assert worker.restarts == 0, f"an exception must not cost a worker: restarts={worker.restarts}"
+
+
+def test_unimportable_backend_is_skipped(backend, case):
+    worker = backend("tests.fake_backends.unimportable", name="ghost")
+    outcome = worker.run(case, "optimizer")
+    assert outcome.status == "skipped", f"{outcome.status}: {outcome.message}"
+    assert "ghost is not available" in outcome.message, outcome.message
+    assert "ImportError" in outcome.message and "fakeframework" in outcome.message, outcome.message
+    assert not worker.info.available and not worker.info.broken, worker.info
+
+
+def test_crash_at_import_is_an_error(backend, case):
+    worker = backend("tests.fake_backends.crash_on_import", name="fragile")
+    outcome = worker.run(case, "optimizer")
+    assert outcome.status == "error", f"a crash while importing gave {outcome.status}: {outcome.message}"
+    assert "SIGSEGV" in outcome.message and "importing" in outcome.message, outcome.message
+    assert worker.info.broken, worker.info
+
+
+def test_runner_keeps_going_after_a_crash(tmp_path):
+    routes = ["optimizer", "per_parameter", "loss_penalty"]
+    write(tmp_path, tiny(id="a-crashes", model={"sizes": [2, 2]}, routes=routes), "a.toml")
+    write(tmp_path, tiny(id="b-after", model={"sizes": [2, 2]}, routes=["optimizer"]), "b.toml")
+    items = load_all([tmp_path])
+    with Runner(backends={"fake": CRASHY}, timeout=TIMEOUT) as runner:
+        report = runner.run(items)
+        restarts = runner.backends["fake"].restarts
+    results = {(r.case, r.implementation, r.compared_with): r for r in report.results}
+    listing = {k: (r.status, r.message[:80]) for k, r in results.items()}
+
+    crashed = results[("a-crashes", "fake/per_parameter", "reference")]
+    assert crashed.status == "error" and "SIGSEGV" in crashed.message, listing
+    ok = results[("a-crashes", "fake/optimizer", "reference")]
+    assert (ok.observed, ok.status) == ("equal", "pass"), listing
+    refused = results[("a-crashes", "fake/loss_penalty", "reference")]
+    assert (refused.observed, refused.status) == ("not-applicable", "skipped"), listing
+    after = results[("b-after", "fake/optimizer", "reference")]
+    assert (after.observed, after.status) == ("equal", "pass"), listing
+    assert results[("b-after", "perturbed/lr", "reference")].status == "pass", listing
+    assert restarts == 1, f"restarts={restarts}: one crash, one restart"
+    assert report.counts()["error"] == 1 and not report.ok, report.counts()
