@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+import types
 import typing
 from pathlib import Path
 
@@ -130,12 +131,18 @@ def _schema_lines(cls, prefix: str = "") -> list[str]:
         accepted = f.metadata.get("accepted")
         extra = f" Accepted: {', '.join(accepted)}." if accepted else ""
         lines.append(f"- `{key}` ({_type_name(hints[f.name])}, {default}): {f.metadata.get('doc', '')}{extra}")
-        inner = hints[f.name]
-        for arg in (typing.get_args(inner) or (inner,)):
-            target = typing.get_args(arg)[-1] if typing.get_origin(arg) in (tuple, dict) else arg
-            if dataclasses.is_dataclass(target):
-                sub = "[]." if typing.get_origin(arg) is tuple else ".<name>." if typing.get_origin(arg) is dict else "."
-                lines += ["  " + line for line in _schema_lines(target, f"{key}{sub}")]
+        tp = hints[f.name]
+        if typing.get_origin(tp) in (typing.Union, types.UnionType):  # Optional[X] -> X
+            (tp,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        origin = typing.get_origin(tp)
+        if origin is tuple:
+            target, sub = typing.get_args(tp)[0], "[]."
+        elif origin is dict:
+            target, sub = typing.get_args(tp)[1], ".<name>."
+        else:
+            target, sub = tp, "."
+        if dataclasses.is_dataclass(target):
+            lines += ["  " + line for line in _schema_lines(target, f"{key}{sub}")]
     return lines
 
 

@@ -65,7 +65,7 @@ def test_torch_round_trip(torch_backend):
 
 def test_torch_linear_computes_x_w_plus_b(torch_backend, case):
     import torch
-    layers, params, _ = torch_backend._build(case, "optimizer")
+    layers, params, _ = torch_backend.build(case, "optimizer")
     init = data.initial_params(case)
     x = data.batches(case)[0][0]
     for i, layer in enumerate(layers):
@@ -119,8 +119,7 @@ def paddle_backend():
 
 def test_paddle_linear_is_in_out(paddle_backend, case):
     import paddle
-    with paddle_backend._default_dtype(case.dtype):
-        layers, _, _ = paddle_backend._build(case, "optimizer")
+    layers, _, _ = paddle_backend.build(case, "optimizer")
     init = data.initial_params(case)
     x = data.batches(case)[0][0]
     for i, layer in enumerate(layers):

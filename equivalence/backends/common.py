@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import data
+from ..record import SCALAR, Trajectory, put
 from ..spec import Case, Coefficients
 
 
@@ -49,3 +51,83 @@ def penalty_terms(case: Case) -> list[tuple[str, str, float]]:
         if c.l2:
             terms.append((name, "l2", c.l2))
     return terms
+
+
+# ------------------------------------------------------------------------------------- the shared loops
+# One loop records every quantity, in the same order, for every framework: a backend module supplies only
+# its primitives (``fw`` below): seed, tensor, canonical, backward, build, activation, dropout, loss,
+# penalty, lr, state, step and dropout_probe. So a quantity cannot mean one thing in Paddle and another in
+# Torch because two loops drifted apart.
+
+def run(case: Case, route: str, fw) -> Trajectory:
+    if case.kind == "dropout":
+        return _run_dropout_probe(case, route, fw)
+    return _run_training(case, route, fw)
+
+
+def _forward(case: Case, layers, x, step, fw):
+    h = x
+    for i, layer in enumerate(layers):
+        z = layer(h)
+        if i == len(layers) - 1:
+            return z
+        a = fw.activation(case.model.activation, z)
+        if case.model.dropout > 0:
+            out = fw.dropout(a, case.model.dropout)
+            put(step, "dropout_mask", f"dropout{i}", recover_mask(fw.canonical("", a), fw.canonical("", out)))
+            a = out
+        h = a
+
+
+def _penalty(case: Case, params, fw):
+    total = None
+    for name, kind, c in penalty_terms(case):
+        term = fw.penalty(kind, case.regularization.penalty_form, params[name], c)
+        total = term if total is None else total + term
+    return total
+
+
+def _run_training(case: Case, route: str, fw) -> Trajectory:
+    fw.seed(case.data.seed)
+    layers, params, optimizer = fw.build(case, route)
+    batches = data.batches(case)
+    traj = Trajectory(initial={n: fw.canonical(n, p) for n, p in params.items()})
+    for step_index in range(1, case.steps + 1):
+        step = traj.new_step()
+        x, y = batches[data.batch_for_step(case, step_index)]
+        out = _forward(case, layers, fw.tensor(x, case.dtype), step, fw)
+        loss = fw.loss(case, out, y)
+        fw.backward(loss)
+        put(step, "loss", SCALAR, fw.canonical(SCALAR, loss))
+        put(step, "lr", SCALAR, fw.lr(optimizer))
+        before = {n: fw.canonical(n, p) for n, p in params.items()}
+        for n, p in params.items():
+            put(step, "grad", n, fw.canonical(n, p.grad))
+        if route == "loss_penalty" and (penalty := _penalty(case, params, fw)) is not None:
+            fw.backward(penalty)  # gradients accumulate onto the data-loss gradients
+            for n, p in params.items():
+                put(step, "grad_regularized", n, fw.canonical(n, p.grad))
+        fw.step(optimizer)
+        for n, p in params.items():
+            after = fw.canonical(n, p)
+            for key, value in fw.state(optimizer, p).items():
+                put(step, f"state.{key}", n, fw.canonical(n, value))
+            put(step, "update", n, after - before[n])
+            put(step, "param", n, after)
+    return traj
+
+
+def _run_dropout_probe(case: Case, route: str, fw) -> Trajectory:
+    """Training output, input gradient of sum(output * upstream) and eval output of one dropout layer."""
+    fw.seed(case.dropout.seed)
+    x, upstream = data.dropout_inputs(case)
+    out, input_grad, evaluated = fw.dropout_probe(case, route, x, upstream)
+    mask = recover_mask(x, out, input_grad)
+    traj = Trajectory()
+    step = traj.new_step()
+    put(step, "dropout_mask", "dropout", mask)
+    put(step, "output", "dropout", out)
+    put(step, "input_grad", "dropout", input_grad)
+    put(step, "eval_output", "dropout", evaluated)
+    put(step, "keep_ratio", SCALAR, np.mean(mask))
+    return traj

@@ -6,6 +6,7 @@ Layout: ``paddle.nn.Linear.weight`` is [in, out], the canonical layout, so weigh
 from __future__ import annotations
 
 import contextlib
+import sys
 import warnings
 
 import numpy as np
@@ -17,9 +18,10 @@ with warnings.catch_warnings():
     from paddle.regularizer import L1Decay, L2Decay
 
 from .. import data
-from ..record import SCALAR, Trajectory, put
+from ..record import Trajectory
 from ..spec import Case
-from .common import NotApplicable, optimizer_decay, penalty_terms, recover_mask
+from . import common
+from .common import NotApplicable, optimizer_decay
 
 NAME = "paddle"
 paddle.set_device("cpu")
@@ -30,9 +32,7 @@ def versions() -> dict[str, str]:
 
 
 def run(case: Case, route: str) -> Trajectory:
-    if case.kind == "dropout":
-        return _run_dropout(case, route)
-    return _run_training(case, route)
+    return common.run(case, route, sys.modules[__name__])
 
 
 @contextlib.contextmanager
@@ -104,24 +104,41 @@ def _build(case: Case, route: str):
     return layers, params, optimizer
 
 
+# ------------------------------------------------------------------ primitives for the shared loops (common.py)
+
 _ACTIVATIONS = {"identity": lambda z: z, "relu": F.relu, "tanh": paddle.tanh, "sigmoid": F.sigmoid}
 
-
-def _forward(case: Case, layers, x, step):
-    h = x
-    for i, layer in enumerate(layers):
-        z = layer(h)
-        if i == len(layers) - 1:
-            return z
-        a = _ACTIVATIONS[case.model.activation](z)
-        if case.model.dropout > 0:
-            out = F.dropout(a, p=case.model.dropout, training=True)
-            put(step, "dropout_mask", f"dropout{i}", recover_mask(a.numpy(), out.numpy()))
-            a = out
-        h = a
+seed = paddle.seed
 
 
-def _loss(case: Case, out, y):
+def tensor(array: np.ndarray, dtype: str):
+    return paddle.to_tensor(array.astype(dtype))
+
+
+def canonical(name: str, value) -> np.ndarray:
+    return np.array(value.numpy(), copy=True)
+
+
+def backward(value) -> None:
+    value.backward()
+
+
+def build(case: Case, route: str):
+    # A float64 run in Paddle is a run under set_default_dtype("float64"): the optimizer's learning-rate
+    # tensor takes the default dtype when it is created (paddle/optimizer/optimizer.py:523).
+    with _default_dtype(case.dtype):
+        return _build(case, route)
+
+
+def activation(name: str, z):
+    return _ACTIVATIONS[name](z)
+
+
+def dropout(a, p: float):
+    return F.dropout(a, p=p, training=True)
+
+
+def loss(case: Case, out, y):
     if case.loss == "mean":
         return paddle.mean(out)
     if case.loss == "mse":
@@ -129,65 +146,31 @@ def _loss(case: Case, out, y):
     return F.cross_entropy(out, paddle.to_tensor(y))
 
 
-def _penalty(case: Case, params):
-    total = None
-    for name, kind, c in penalty_terms(case):
-        w = params[name]
-        if kind == "l1":
-            term = c * paddle.sum(paddle.abs(w))
-        elif case.regularization.penalty_form == "norm":
-            term = c * paddle.linalg.norm(w.flatten(), p=2)
-        else:
-            term = 0.5 * c * paddle.sum(w * w)
-        total = term if total is None else total + term
-    return total
+def penalty(kind: str, form: str, w, c: float):
+    if kind == "l1":
+        return c * paddle.sum(paddle.abs(w))
+    if form == "norm":
+        return c * paddle.linalg.norm(w.flatten(), p=2)
+    return 0.5 * c * paddle.sum(w * w)
 
 
-def _velocity(optimizer, param):
-    accumulators = getattr(optimizer, "_accumulators", {}).get("velocity", {})
-    value = accumulators.get(param.name)
-    return None if value is None else value.numpy()
+def lr(optimizer) -> float:
+    return optimizer.get_lr()
 
 
-def _run_training(case: Case, route: str) -> Trajectory:
-    paddle.seed(case.data.seed)
-    # A float64 run in Paddle is a run under set_default_dtype("float64"): the optimizer's learning-rate
-    # tensor takes the default dtype when it is created (paddle/optimizer/optimizer.py:523).
-    with _default_dtype(case.dtype):
-        layers, params, optimizer = _build(case, route)
-    batches = data.batches(case)
-    traj = Trajectory(initial={n: p.numpy() for n, p in params.items()})
-    for step_index in range(1, case.steps + 1):
-        step = traj.new_step()
-        x, y = batches[data.batch_for_step(case, step_index)]
-        out = _forward(case, layers, paddle.to_tensor(x.astype(case.dtype)), step)
-        loss = _loss(case, out, y)
-        loss.backward()
-        put(step, "loss", SCALAR, loss.numpy())
-        put(step, "lr", SCALAR, optimizer.get_lr())
-        before = {n: p.numpy().copy() for n, p in params.items()}
-        for n, p in params.items():
-            put(step, "grad", n, p.grad.numpy())
-        if route == "loss_penalty" and (penalty := _penalty(case, params)) is not None:
-            penalty.backward()  # gradients accumulate onto the data-loss gradients
-            for n, p in params.items():
-                put(step, "grad_regularized", n, p.grad.numpy())
-        optimizer.step()
-        optimizer.clear_grad()
-        for n, p in params.items():
-            after = p.numpy()
-            velocity = _velocity(optimizer, p)
-            if velocity is not None:
-                put(step, "state.velocity", n, velocity)
-            put(step, "update", n, after - before[n])
-            put(step, "param", n, after)
-    return traj
+def state(optimizer, param) -> dict:
+    """Optimizer state under neutral names: Momentum's ``velocity`` accumulator."""
+    velocity = getattr(optimizer, "_accumulators", {}).get("velocity", {}).get(param.name)
+    return {} if velocity is None else {"velocity": velocity}
 
 
-def _run_dropout(case: Case, route: str) -> Trajectory:
+def step(optimizer) -> None:
+    optimizer.step()
+    optimizer.clear_grad()
+
+
+def dropout_probe(case: Case, route: str, x_np: np.ndarray, upstream: np.ndarray):
     d = case.dropout
-    paddle.seed(d.seed)
-    x_np, upstream = data.dropout_inputs(case)
     x = paddle.to_tensor(x_np.astype(case.dtype), stop_gradient=False)
     if route == "layer":
         layer = paddle.nn.Dropout(p=d.p, mode=d.mode)
@@ -199,12 +182,4 @@ def _run_dropout(case: Case, route: str) -> Trajectory:
         out = F.dropout(x, p=d.p, training=True, mode=d.mode)
         evaluated = F.dropout(x, p=d.p, training=False, mode=d.mode)
     paddle.sum(out * paddle.to_tensor(upstream.astype(case.dtype))).backward()
-    mask = recover_mask(x_np, out.numpy(), x.grad.numpy())
-    traj = Trajectory()
-    step = traj.new_step()
-    put(step, "dropout_mask", "dropout", mask)
-    put(step, "output", "dropout", out.numpy())
-    put(step, "input_grad", "dropout", x.grad.numpy())
-    put(step, "eval_output", "dropout", evaluated.numpy())
-    put(step, "keep_ratio", SCALAR, np.mean(mask))
-    return traj
+    return out.numpy(), x.grad.numpy(), evaluated.numpy()

@@ -6,14 +6,17 @@ transposed on the way in and on the way out (``to_canonical`` / ``from_canonical
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .. import data
-from ..record import SCALAR, Trajectory, put
+from ..record import Trajectory
 from ..spec import Case
-from .common import NotApplicable, optimizer_decay, penalty_terms, recover_mask
+from . import common
+from .common import NotApplicable, optimizer_decay
 
 NAME = "torch"
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -24,9 +27,7 @@ def versions() -> dict[str, str]:
 
 
 def run(case: Case, route: str) -> Trajectory:
-    if case.kind == "dropout":
-        return _run_dropout(case, route)
-    return _run_training(case, route)
+    return common.run(case, route, sys.modules[__name__])
 
 
 def from_canonical(name: str, value: np.ndarray) -> np.ndarray:
@@ -59,7 +60,7 @@ def _param_groups(case: Case, params: dict[str, torch.nn.Parameter], route: str)
     return [{"params": ps, "weight_decay": l2} for l2, ps in groups.items()]
 
 
-def _build(case: Case, route: str):
+def build(case: Case, route: str):
     init = data.initial_params(case)
     dtype = _DTYPES[case.dtype]
     layers, params = [], {}
@@ -78,24 +79,31 @@ def _build(case: Case, route: str):
     return layers, params, optimizer
 
 
+# ------------------------------------------------------------------ primitives for the shared loops (common.py)
+
 _ACTIVATIONS = {"identity": lambda z: z, "relu": F.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
 
-
-def _forward(case: Case, layers, x, step):
-    h = x
-    for i, layer in enumerate(layers):
-        z = layer(h)
-        if i == len(layers) - 1:
-            return z
-        a = _ACTIVATIONS[case.model.activation](z)
-        if case.model.dropout > 0:
-            out = F.dropout(a, p=case.model.dropout, training=True)
-            put(step, "dropout_mask", f"dropout{i}", recover_mask(a.detach().numpy(), out.detach().numpy()))
-            a = out
-        h = a
+seed = torch.manual_seed
+canonical = to_canonical
 
 
-def _loss(case: Case, out, y):
+def tensor(array: np.ndarray, dtype: str):
+    return torch.from_numpy(array.astype(dtype))
+
+
+def backward(value) -> None:
+    value.backward()
+
+
+def activation(name: str, z):
+    return _ACTIVATIONS[name](z)
+
+
+def dropout(a, p: float):
+    return F.dropout(a, p=p, training=True)
+
+
+def loss(case: Case, out, y):
     if case.loss == "mean":
         return out.mean()
     if case.loss == "mse":
@@ -103,59 +111,34 @@ def _loss(case: Case, out, y):
     return F.cross_entropy(out, torch.from_numpy(y))
 
 
-def _penalty(case: Case, params):
-    total = None
-    for name, kind, c in penalty_terms(case):
-        w = params[name]
-        if kind == "l1":
-            term = c * w.abs().sum()
-        elif case.regularization.penalty_form == "norm":
-            term = c * torch.linalg.vector_norm(w)
-        else:
-            term = 0.5 * c * (w * w).sum()
-        total = term if total is None else total + term
-    return total
+def penalty(kind: str, form: str, w, c: float):
+    if kind == "l1":
+        return c * w.abs().sum()
+    if form == "norm":
+        return c * torch.linalg.vector_norm(w)
+    return 0.5 * c * (w * w).sum()
 
 
-def _run_training(case: Case, route: str) -> Trajectory:
-    torch.manual_seed(case.data.seed)
-    layers, params, optimizer = _build(case, route)
-    batches = data.batches(case)
-    traj = Trajectory(initial={n: to_canonical(n, p) for n, p in params.items()})
-    for step_index in range(1, case.steps + 1):
-        step = traj.new_step()
-        x, y = batches[data.batch_for_step(case, step_index)]
-        out = _forward(case, layers, torch.from_numpy(x.astype(case.dtype)), step)
-        loss = _loss(case, out, y)
-        loss.backward()
-        put(step, "loss", SCALAR, loss.item())
-        put(step, "lr", SCALAR, optimizer.param_groups[0]["lr"])
-        before = {n: to_canonical(n, p) for n, p in params.items()}
-        for n, p in params.items():
-            put(step, "grad", n, to_canonical(n, p.grad))
-        if route == "loss_penalty" and (penalty := _penalty(case, params)) is not None:
-            penalty.backward()  # gradients accumulate onto the data-loss gradients
-            for n, p in params.items():
-                put(step, "grad_regularized", n, to_canonical(n, p.grad))
-        optimizer.step()
-        optimizer.zero_grad()
-        for n, p in params.items():
-            after = to_canonical(n, p)
-            velocity = optimizer.state.get(p, {}).get("momentum_buffer")
-            if velocity is not None:
-                put(step, "state.velocity", n, to_canonical(n, velocity))
-            put(step, "update", n, after - before[n])
-            put(step, "param", n, after)
-    return traj
+def lr(optimizer) -> float:
+    return optimizer.param_groups[0]["lr"]
 
 
-def _run_dropout(case: Case, route: str) -> Trajectory:
+def state(optimizer, param) -> dict:
+    """Optimizer state under neutral names: SGD's ``momentum_buffer`` is the velocity."""
+    velocity = optimizer.state.get(param, {}).get("momentum_buffer")
+    return {} if velocity is None else {"velocity": velocity}
+
+
+def step(optimizer) -> None:
+    optimizer.step()
+    optimizer.zero_grad()
+
+
+def dropout_probe(case: Case, route: str, x_np: np.ndarray, upstream: np.ndarray):
     d = case.dropout
     if d.mode != "upscale_in_train":
         raise NotApplicable(f"torch dropout has no mode {d.mode!r}: it always scales kept elements by 1/(1-p) "
-                            "in training and is the identity in eval (torch/nn/functional.py, dropout)")
-    torch.manual_seed(d.seed)
-    x_np, upstream = data.dropout_inputs(case)
+                            "in training and is the identity in eval (torch/nn/functional.py:1467, dropout)")
     x = torch.from_numpy(x_np.astype(case.dtype)).requires_grad_()
     if route == "layer":
         layer = torch.nn.Dropout(p=d.p)
@@ -167,12 +150,4 @@ def _run_dropout(case: Case, route: str) -> Trajectory:
         out = F.dropout(x, p=d.p, training=True)
         evaluated = F.dropout(x, p=d.p, training=False)
     (out * torch.from_numpy(upstream.astype(case.dtype))).sum().backward()
-    mask = recover_mask(x_np, out.detach().numpy(), x.grad.numpy())
-    traj = Trajectory()
-    step = traj.new_step()
-    put(step, "dropout_mask", "dropout", mask)
-    put(step, "output", "dropout", out.detach().numpy())
-    put(step, "input_grad", "dropout", x.grad.numpy())
-    put(step, "eval_output", "dropout", evaluated.detach().numpy())
-    put(step, "keep_ratio", SCALAR, np.mean(mask))
-    return traj
+    return out.detach().numpy(), x.grad.numpy(), evaluated.detach().numpy()
