@@ -85,14 +85,16 @@ _STATE = pytest.StashKey[_State]()
 
 class CaseFile(pytest.File):
     def collect(self):
+        case = None
         try:
             case = load_case(self.path)
             checks = plan(case, list(BACKENDS))
-        except SpecError as exc:
-            yield SpecErrorItem.from_parent(self, name=f"{self.path.stem}[spec]", error=exc)
+        except SpecError as exc:  # named like the runner's result: the case id once the file loads
+            name = case.id if case is not None else self.path.stem
+            yield SpecErrorItem.from_parent(self, name=f"{name}[spec]", error=exc)
             return
-        for tag in case.tags:
-            self.config.addinivalue_line("markers", f"{tag}: case tag")
+        for marker in (*case.tags, *BACKENDS):
+            self.config.addinivalue_line("markers", f"{marker}: case tag or backend")
         for check in checks:
             item = CheckItem.from_parent(self, name=check.test_id, case=case, check=check)
             for tag in case.tags:

@@ -25,30 +25,33 @@ def to_json(report: RunReport) -> dict:
     }
 
 
-def write_atomic(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+def write_atomic(files: dict[Path, str]) -> None:
+    """Write every file to a temporary sibling first, then rename them all into place: a failure while
+    writing leaves every old file as it was, and a reader never sees a half-written file."""
+    temps: dict[Path, str] = {}
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+            temps[path] = tmp
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for path, tmp in temps.items():
+            os.replace(tmp, path)
+    finally:
+        for tmp in temps.values():
+            Path(tmp).unlink(missing_ok=True)
 
 
 def write_reports(report: RunReport, out_dir: str | Path, stem: str = "latest") -> list[Path]:
     out_dir = Path(out_dir)
     # Render both before writing either, so a rendering bug leaves the previous pair untouched.
-    json_text = json.dumps(to_json(report), indent=2, allow_nan=False) + "\n"
-    md_text = markdown(report)
-    paths = [out_dir / f"{stem}.json", out_dir / f"{stem}.md"]
-    write_atomic(paths[0], json_text)
-    write_atomic(paths[1], md_text)
-    return paths
+    files = {out_dir / f"{stem}.json": json.dumps(to_json(report), indent=2, allow_nan=False) + "\n",
+             out_dir / f"{stem}.md": markdown(report)}
+    write_atomic(files)
+    return list(files)
 
 
 def _err(x) -> str:
@@ -126,6 +129,6 @@ def update_readme(report: RunReport, path: str | Path) -> None:
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     start, end = text.find(README_START), text.find(README_END)
-    if start < 0 or end < 0:
-        raise ValueError(f"{path}: no results block; add the lines {README_START!r} and {README_END!r}")
-    write_atomic(path, text[:start] + readme_block(report) + text[end + len(README_END):])
+    if start < 0 or end < start:
+        raise ValueError(f"{path}: no results block; add the line {README_START!r} and, after it, {README_END!r}")
+    write_atomic({path: text[:start] + readme_block(report) + text[end + len(README_END):]})
