@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import multiprocessing
+import os
 import signal
 import traceback
 from dataclasses import dataclass, field
@@ -59,14 +60,18 @@ def _serve(module_name: str, conn) -> None:
     except Exception as exc:  # ImportError, or a framework failing its own initialisation
         conn.send(("unavailable", f"{type(exc).__name__}: {exc}"))
         return
-    conn.send(("ready", module.versions()))
+    # Plain strings: torch.__version__ is a TorchVersion, and unpickling one would import torch into the
+    # harness process, which must never hold a framework.
+    conn.send(("ready", {name: str(version) for name, version in module.versions().items()}))
     while True:
         try:
             request = conn.recv()
         except EOFError:
-            return
+            request = None
         if request is None:
-            return
+            conn.close()
+            # Nothing to flush; a framework's interpreter teardown costs up to a second for nothing.
+            os._exit(0)
         conn.send(_execute(module, *request))
 
 

@@ -7,6 +7,9 @@ worker finds the ``tests`` package because a spawned child inherits the parent's
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +117,24 @@ def test_runner_keeps_going_after_a_crash(tmp_path):
     assert results[("b-after", "perturbed/lr", "reference")].status == "pass", listing
     assert restarts == 1, f"restarts={restarts}: one crash, one restart"
     assert report.counts()["error"] == 1 and not report.ok, report.counts()
+
+
+def test_harness_process_never_imports_a_framework(tmp_path):
+    """Workers own the frameworks: after a real run the harness process holds neither (an unpickled
+    TorchVersion would import torch, and a framework crash would then take the harness down too)."""
+    write(tmp_path, tiny(id="one", model={"sizes": [2, 2]}), "one.toml")
+    script = (
+        "import sys\n"
+        "from equivalence.runner import Runner, load_all\n"
+        "if __name__ == '__main__':\n"
+        f"    with Runner() as runner:\n"
+        f"        report = runner.run(load_all([{str(tmp_path)!r}]))\n"
+        "    print(sorted(m for m in ('torch', 'paddle') if m in sys.modules))\n"
+        "    print(report.environment.get('torch'), report.environment.get('paddle'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported, versions = done.stdout.strip().splitlines()[-2:]
+    assert imported == "[]", f"framework modules in the harness process: {imported}"
+    assert "not started" not in versions, f"the frameworks did not run: {versions}"
