@@ -90,6 +90,13 @@ def backward(case: Case, params, cache, grad_out):
     return grads
 
 
+def momentum_attribute(case: Case, value: float) -> float:
+    """mu or an L2 coefficient as the momentum update sees it: rounded to float32 in the Paddle flavour."""
+    if case.reference.momentum_attributes == "float32" and case.optimizer.name == "momentum":
+        return float(np.float32(value))
+    return value
+
+
 def regularization_grad(case: Case, name: str, w, coefficients) -> np.ndarray:
     """Gradient of the penalty on one parameter: l1*sign(w) + l2*w, or l2*w/norm(w) for the 'norm'
     form (the gradient of l2*norm(w, 2), which is not the L2Decay rule)."""
@@ -102,7 +109,7 @@ def regularization_grad(case: Case, name: str, w, coefficients) -> np.ndarray:
             norm = np.sqrt((w * w).sum())
             g = g + (w.dtype.type(c.l2) * w / norm if norm > 0 else np.zeros_like(w))
         else:
-            g = g + w.dtype.type(c.l2) * w
+            g = g + w.dtype.type(momentum_attribute(case, c.l2)) * w
     return g
 
 
@@ -111,7 +118,7 @@ def optimizer_step(case: Case, w, g, state: dict, lr):
     opt = case.optimizer
     if opt.name == "sgd":
         return w - lr * g
-    mu = w.dtype.type(opt.momentum)
+    mu = w.dtype.type(momentum_attribute(case, opt.momentum))
     v = state.get("velocity", np.zeros_like(w))
     if case.reference.momentum == "ema":
         v = mu * v + (1 - mu) * g

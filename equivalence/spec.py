@@ -32,6 +32,7 @@ TRAINING_ROUTES = ("optimizer", "per_parameter", "loss_penalty")
 DROPOUT_ROUTES = ("layer", "functional")
 PENALTY_FORMS = ("half_squared", "norm")
 MOMENTUM_FORMS = ("heavy_ball", "ema")
+ATTRIBUTE_PRECISIONS = ("exact", "float32")
 DROPOUT_MODES = ("upscale_in_train", "downscale_in_infer")
 PERTURBATIONS = ("lr", "no-regularization", "ignore-overrides", "dropout-p")
 
@@ -125,6 +126,9 @@ class ReferenceFlavour:
     momentum: str = field(default="heavy_ball", metadata=_doc(
         "Momentum formula of the reference: heavy_ball v = mu*v + g (Paddle and Torch); ema "
         "v = mu*v + (1-mu)*g (a textbook claim).", MOMENTUM_FORMS))
+    momentum_attributes: str = field(default="exact", metadata=_doc(
+        "exact: mu and the L2 coefficient as written (Torch); float32: both rounded to float32 first, as "
+        "Paddle's momentum op stores them even for float64 parameters.", ATTRIBUTE_PRECISIONS))
 
 
 @dataclass(frozen=True)
