@@ -73,6 +73,24 @@ def test_momentum_velocity_after_two_steps(tmp_path, flavour):
     close(traj.steps[1]["param"]["linear0.weight"], w0 - lr * v1 - lr * v2, f"{flavour} W after 2 steps")
 
 
+def test_float32_momentum_attributes_flavour(tmp_path):
+    """Paddle's flavour: mu and the L2 coefficient rounded to float32 before a float64 momentum update."""
+    mu, c = 0.9, 0.1
+    base = dict(batches=2, steps=2, optimizer={"name": "momentum", "lr": 0.1, "momentum": mu},
+                regularization={"l2": c})
+    exact = reference.run(linear_case(tmp_path / "exact", **base))
+    rounded = reference.run(linear_case(tmp_path / "f32", **base, reference={"momentum_attributes": "float32"}))
+    g1, g2 = _two_batch_grads()
+    w0 = data.initial_params(linear_case(tmp_path / "exact", **base))["linear0.weight"]
+    mu32, c32 = float(np.float32(mu)), float(np.float32(c))
+    v1 = g1 + c32 * w0
+    close(rounded.steps[0]["state.velocity"]["linear0.weight"], v1, "velocity with float32 c")
+    w1 = w0 - 0.1 * v1
+    close(rounded.steps[1]["state.velocity"]["linear0.weight"], mu32 * v1 + g2 + c32 * w1, "velocity with float32 mu")
+    diff = np.abs(rounded.steps[1]["param"]["linear0.weight"] - exact.steps[1]["param"]["linear0.weight"]).max()
+    assert 1e-12 < diff < 1e-6, f"the flavours must differ by float32 rounding of mu and c, not more: {diff}"
+
+
 def test_nesterov_update(tmp_path):
     """Nesterov as Paddle and Torch write it: v = mu*v + g; w -= lr * (g + mu*v)."""
     mu, lr = 0.9, 0.1
