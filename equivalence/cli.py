@@ -16,6 +16,7 @@ from tabulate import tabulate
 
 from .backends import BACKENDS
 from .plan import plan
+from .record import QUANTITY_DOCS, QUANTITY_ORDER
 from .report import results_table, summary_line, update_readme, write_reports
 from .runner import Runner, load_all
 from .spec import Case, SpecError, _type_name
@@ -149,4 +150,6 @@ def _schema_lines(cls, prefix: str = "") -> list[str]:
 def cmd_schema(args) -> int:
     print("Keys of a case file (TOML). Unknown keys are errors.\n")
     print("\n".join(_schema_lines(Case)))
+    print("\nRecorded quantities (keys of tolerance.quantities; compared element-wise at every step):\n")
+    print("\n".join(f"- `{q}`: {QUANTITY_DOCS[q]}" for q in QUANTITY_ORDER))
     return 0

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .record import QUANTITY_DOCS, Trajectory, quantity_rank
+from .record import Trajectory, quantity_rank
 from .spec import Case, Tolerance
 
 # Defaults per dtype. float64: the frameworks and NumPy sum in different orders, which costs a few ulps
@@ -195,6 +195,3 @@ def _json_float(x: float):
     """JSON has no NaN/Inf; they are written as strings so the report stays valid JSON."""
     return x if np.isfinite(x) else str(x)
 
-
-def describe_quantities(names) -> str:
-    return "; ".join(f"{q}: {QUANTITY_DOCS.get(q, q)}" for q in names)

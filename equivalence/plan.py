@@ -17,7 +17,6 @@ from .backends import implementation_id
 from .spec import Case, SpecError
 
 REFERENCE = "reference"
-REFERENCE_CASE_DTYPE = "reference/float32"
 PERTURBED = "perturbed/"
 LR_FACTOR = 1 + 1e-3
 
@@ -76,7 +75,7 @@ def perturb(case: Case, name: str) -> Case:
         p = case.dropout.p + 0.01 * (1 - case.dropout.p)
         return dataclasses.replace(case, dropout=dataclasses.replace(case.dropout, p=p))
     raise SpecError(case.path, "expect.sensitivity", f"perturbation {name!r} does not apply to this case",
-                    ", ".join(perturbations(dataclasses.replace(case, expect=dataclasses.replace(case.expect, sensitivity=())))))
+                    "lr and no-regularization (training), ignore-overrides (with overrides), dropout-p (dropout)")
 
 
 PERTURBATION_DOCS = {
@@ -91,7 +90,7 @@ def plan(case: Case, backends) -> list[Check]:
     runs = implementations(case, backends)
     checks = []
     if case.dtype != "float64":
-        checks.append(Check(case.id, REFERENCE_CASE_DTYPE.replace("float32", case.dtype), REFERENCE, "rounding"))
+        checks.append(Check(case.id, f"{REFERENCE}/{case.dtype}", REFERENCE, "rounding"))
     checks += [Check(case.id, impl, REFERENCE, "equivalence") for _, _, impl in runs]
     if len(backends) > 1:
         first, *others = backends

@@ -119,7 +119,6 @@ class Runner:
         self.backend_modules = dict(BACKENDS if backends is None else backends)
         factory = InProcessBackend if in_process else WorkerBackend
         self.backends = {name: factory(name, module, timeout=timeout) for name, module in self.backend_modules.items()}
-        self.case_runs: dict[str, CaseRun] = {}
 
     def close(self) -> None:
         for backend in self.backends.values():
@@ -165,7 +164,6 @@ class Runner:
             t.join()
         results = errors[:]
         for cr in case_runs:
-            self.case_runs[cr.case.id] = cr
             results += [evaluate(cr, check) for check in cr.checks]
         return RunReport(results, self.environment())
 
@@ -260,11 +258,3 @@ def _message(check: Check, comparison: Comparison, observed: str) -> str:
         return f"stale: the frameworks now agree, but the case expects a divergence ({check.reason}): {summary}"
     return f"diverges from {check.compared_with}: {summary}"
 
-
-def run_paths(paths, out_dir: str | Path | None = None, **runner_kwargs) -> RunReport:
-    from .report import write_reports
-    with Runner(**runner_kwargs) as runner:
-        report = runner.run(load_all(paths))
-    if out_dir is not None:
-        write_reports(report, out_dir)
-    return report

@@ -15,6 +15,7 @@ import typing
 import pytest
 
 from equivalence import cli
+from equivalence.record import QUANTITY_ORDER
 from equivalence.runner import Runner
 from equivalence.spec import Case
 
@@ -241,7 +242,10 @@ def _all_keys(cls, prefix="") -> list[str]:
 def test_schema_lists_every_key(capsys):
     code, stdout, stderr = run_cli(capsys, "schema")
     assert code == 0, f"exit {code}\n{stderr}"
-    printed = {line.split("`")[1] for line in stdout.splitlines() if line.lstrip().startswith("- `")}
+    keys_part, _, quantities_part = stdout.partition("Recorded quantities")
+    printed = {line.split("`")[1] for line in keys_part.splitlines() if line.lstrip().startswith("- `")}
+    quantities = [line.split("`")[1] for line in quantities_part.splitlines() if line.startswith("- `")]
+    assert quantities == list(QUANTITY_ORDER), f"schema's quantity list {quantities} vs {QUANTITY_ORDER}"
     for key in ("id", "description", "tags", "steps", "dtype", "routes", "model.sizes", "model.bias",
                 "data.seed", "data.batch_size", "optimizer.name", "optimizer.lr", "optimizer.momentum",
                 "regularization.l1", "regularization.l2", "dropout.p", "tolerance.rtol",
