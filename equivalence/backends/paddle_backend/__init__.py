@@ -17,11 +17,12 @@ with warnings.catch_warnings():
     import paddle.nn.functional as F
     from paddle.regularizer import L1Decay, L2Decay
 
-from .. import data
-from ..record import Trajectory
-from ..spec import Case
-from . import common
-from .common import NotApplicable, optimizer_decay
+from ... import data
+from ...record import Trajectory
+from ...spec import Case
+from .. import common
+from . import optimizers
+from ..common import NotApplicable, optimizer_decay
 
 NAME = "paddle"
 paddle.set_device("cpu")
@@ -94,14 +95,7 @@ def _build(case: Case, route: str):
         params[f"linear{i}.weight"] = layer.weight
         if case.model.bias:
             params[f"linear{i}.bias"] = layer.bias
-    opt = case.optimizer
-    plist = list(params.values())
-    if opt.name == "sgd":
-        optimizer = paddle.optimizer.SGD(learning_rate=opt.lr, parameters=plist, weight_decay=weight_decay)
-    else:
-        optimizer = paddle.optimizer.Momentum(learning_rate=opt.lr, momentum=opt.momentum, parameters=plist,
-                                              use_nesterov=opt.nesterov, weight_decay=weight_decay)
-    return layers, params, optimizer
+    return layers, params, optimizers.create(case, params, weight_decay)
 
 
 # ------------------------------------------------------------------ primitives for the shared loops (common.py)
@@ -109,6 +103,7 @@ def _build(case: Case, route: str):
 _ACTIVATIONS = {"identity": lambda z: z, "relu": F.relu, "tanh": paddle.tanh, "sigmoid": F.sigmoid}
 
 seed = paddle.seed
+state = optimizers.state
 
 
 def tensor(array: np.ndarray, dtype: str):
@@ -156,12 +151,6 @@ def penalty(kind: str, form: str, w, c: float):
 
 def lr(optimizer) -> float:
     return optimizer.get_lr()
-
-
-def state(optimizer, param) -> dict:
-    """Optimizer state under neutral names: Momentum's ``velocity`` accumulator."""
-    velocity = getattr(optimizer, "_accumulators", {}).get("velocity", {}).get(param.name)
-    return {} if velocity is None else {"velocity": velocity}
 
 
 def step(optimizer) -> None:

@@ -12,11 +12,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import data
-from ..record import Trajectory
-from ..spec import Case
-from . import common
-from .common import NotApplicable, optimizer_decay
+from ... import data
+from ...record import Trajectory
+from ...spec import Case
+from .. import common
+from ..common import NotApplicable, optimizer_decay
+from . import optimizers
 
 NAME = "torch"
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -73,10 +74,7 @@ def build(case: Case, route: str):
                 layer.bias.copy_(torch.from_numpy(init[f"linear{i}.bias"]))
                 params[f"linear{i}.bias"] = layer.bias
         layers.append(layer)
-    opt = case.optimizer
-    optimizer = torch.optim.SGD(_param_groups(case, params, route), lr=opt.lr, momentum=opt.momentum,
-                                nesterov=opt.nesterov)
-    return layers, params, optimizer
+    return layers, params, optimizers.create(case, _param_groups(case, params, route))
 
 
 # ------------------------------------------------------------------ primitives for the shared loops (common.py)
@@ -84,6 +82,7 @@ def build(case: Case, route: str):
 _ACTIVATIONS = {"identity": lambda z: z, "relu": F.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
 
 seed = torch.manual_seed
+state = optimizers.state
 canonical = to_canonical
 
 
@@ -121,12 +120,6 @@ def penalty(kind: str, form: str, w, c: float):
 
 def lr(optimizer) -> float:
     return optimizer.param_groups[0]["lr"]
-
-
-def state(optimizer, param) -> dict:
-    """Optimizer state under neutral names: SGD's ``momentum_buffer`` is the velocity."""
-    velocity = optimizer.state.get(param, {}).get("momentum_buffer")
-    return {} if velocity is None else {"velocity": velocity}
 
 
 def step(optimizer) -> None:
