@@ -95,7 +95,7 @@ def _build(case: Case, route: str):
         params[f"linear{i}.weight"] = layer.weight
         if case.model.bias:
             params[f"linear{i}.bias"] = layer.bias
-    return layers, params, optimizers.create(case, params, weight_decay)
+    return layers, params, optimizers.create(case, list(params.values()), weight_decay)
 
 
 # ------------------------------------------------------------------ primitives for the shared loops (common.py)

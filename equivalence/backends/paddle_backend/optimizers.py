@@ -7,15 +7,16 @@ import paddle
 from ...spec import Case
 
 
-def create(case: Case, params: dict, weight_decay):
-    """The case's optimizer over ``params`` (name -> parameter), with ``weight_decay`` a Paddle regularizer
-    or None. Built under the case's default dtype (see ``build``)."""
+def create(case: Case, parameters: list, weight_decay, grad_clip=None):
+    """The case's optimizer. ``parameters`` is what Paddle's ``parameters=`` takes (a list of parameters or
+    of parameter-group dicts), ``weight_decay`` a Paddle regularizer or None, ``grad_clip`` a Paddle
+    ClipGrad* or None. Built under the case's default dtype (see ``build``)."""
     opt = case.optimizer
-    plist = list(params.values())
     if opt.name == "sgd":
-        return paddle.optimizer.SGD(learning_rate=opt.lr, parameters=plist, weight_decay=weight_decay)
-    return paddle.optimizer.Momentum(learning_rate=opt.lr, momentum=opt.momentum, parameters=plist,
-                                     use_nesterov=opt.nesterov, weight_decay=weight_decay)
+        return paddle.optimizer.SGD(learning_rate=opt.lr, parameters=parameters, weight_decay=weight_decay,
+                                    grad_clip=grad_clip)
+    return paddle.optimizer.Momentum(learning_rate=opt.lr, momentum=opt.momentum, parameters=parameters,
+                                     use_nesterov=opt.nesterov, weight_decay=weight_decay, grad_clip=grad_clip)
 
 
 def state(optimizer, param) -> dict:
