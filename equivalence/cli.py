@@ -1,4 +1,4 @@
-"""Command line: ``python -m equivalence run | list | show | schema``.
+"""Command line: ``python -m equivalence run | list | show | schema | catalogue``.
 
 Exit codes: 0 every result matches its expectation (or is skipped), 1 some do not, 2 usage error.
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from . import catalogue
 from .backends import BACKENDS
 from .plan import plan
 from .record import QUANTITY_DOCS, QUANTITY_ORDER
@@ -47,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     show = with_execution(with_cases(sub.add_parser("show", help="run one case and print every comparison")))
     show.add_argument("case_id")
     sub.add_parser("schema", help="print every key a case file may hold")
+    cat = with_cases(sub.add_parser("catalogue", help="write the catalogue of known differences and coverage"))
+    cat.add_argument("--out", default=str(catalogue.DEFAULT_PATH), metavar="FILE",
+                     help=f"where to write it (default: {catalogue.DEFAULT_PATH}); '-' prints it")
+    cat.add_argument("--check", action="store_true",
+                     help="write nothing; exit 1 when FILE is not what the cases generate")
     return parser
 
 
@@ -57,16 +63,20 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
     try:
-        return {"run": cmd_run, "list": cmd_list, "show": cmd_show, "schema": cmd_schema}[args.command](args)
+        return {"run": cmd_run, "list": cmd_list, "show": cmd_show, "schema": cmd_schema,
+                "catalogue": cmd_catalogue}[args.command](args)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
 
 def cmd_run(args) -> int:
+    items = load_all(args.cases)
     with Runner(in_process=args.in_process, timeout=args.timeout) as runner:
-        report = runner.run(load_all(args.cases))
-    paths = write_reports(report, args.out)
+        report = runner.run(items)
+    cases = [i for i in items if isinstance(i, Case)]
+    paths = write_reports(report, args.out, cases=cases)
+    paths.append(catalogue.write(items, Path(args.out) / catalogue.DEFAULT_PATH.name))
     if args.readme:
         update_readme(report, args.readme)
     for r in report.results:
@@ -152,4 +162,23 @@ def cmd_schema(args) -> int:
     print("\n".join(_schema_lines(Case)))
     print("\nRecorded quantities (keys of tolerance.quantities; compared element-wise at every step):\n")
     print("\n".join(f"- `{q}`: {QUANTITY_DOCS[q]}" for q in QUANTITY_ORDER))
+    return 0
+
+
+def cmd_catalogue(args) -> int:
+    items = load_all(args.cases)
+    if args.out == "-":
+        print(catalogue.render(*catalogue.split(items)), end="")
+        return 0
+    out = Path(args.out)
+    if args.check:
+        text = catalogue.render(*catalogue.split(items), out_dir=out.parent)
+        current = out.read_text(encoding="utf-8") if out.is_file() else None
+        if current != text:
+            print(f"{out} is {'missing' if current is None else 'out of date'}; regenerate it: "
+                  f"python -m equivalence catalogue --out {out}", file=sys.stderr)
+            return 1
+        print(f"{out} is up to date")
+        return 0
+    print(f"catalogue: {catalogue.write(items, out)}")
     return 0

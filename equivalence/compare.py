@@ -71,6 +71,9 @@ class QuantityError:
     mismatches: int
     size: int
     tolerance: Tolerance
+    # max of |a - b| / (atol + rtol*|b|), the error in units of the allowed error: an element mismatches when
+    # its ratio exceeds 1 (NaN/Inf elements: inf). What the report's plots show.
+    max_tolerance_ratio: float = 0.0
 
 
 @dataclass
@@ -175,8 +178,12 @@ def compare(actual: Trajectory, expected: Trajectory, case: Case,
 def _accumulate(result: Comparison, step: int, quantity: str, name: str, a, e, tol: Tolerance) -> None:
     bad, abs_err, rel_err = compare_arrays(a, e, tol)
     count = int(bad.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        allowed = tol.atol + tol.rtol * np.abs(np.asarray(e, dtype=np.float64))
+        ratio = np.where(abs_err == 0, 0.0, abs_err / allowed)
     detail = QuantityError(step, quantity, name, float(abs_err.max(initial=0.0)),
-                           float(rel_err.max(initial=0.0)), count, int(a.size), tol)
+                           float(rel_err.max(initial=0.0)), count, int(a.size), tol,
+                           float(np.where(np.isnan(ratio), np.inf, ratio).max(initial=0.0)))
     result.details.append(detail)
     result.compared += a.size
     result.mismatches += count

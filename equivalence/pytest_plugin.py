@@ -10,6 +10,9 @@ and Torch run in parallel workers; each item then reports its own result.
 - fail: a divergence that was not expected, a stale expected divergence, a tolerance that cannot detect a
   perturbation, a malformed case file, or a framework error or crash;
 - skip: a framework that is not installed, or a route it cannot express (not applicable).
+
+``--equivalence-report DIR`` writes the reports of ``python -m equivalence run`` (latest.json, latest.md,
+latest.html) for the checks this session selected, at the end of the session.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import pytest
 
 from .backends import BACKENDS
 from .plan import Check, plan
-from .runner import Result, Runner
+from .report import summary_line, write_reports
+from .runner import Result, Runner, RunReport
 from .spec import Case, SpecError, load_case
 
 
@@ -30,10 +34,25 @@ def pytest_addoption(parser):
                     help="run the frameworks inside the pytest process (debugging; no crash isolation)")
     group.addoption("--equivalence-timeout", type=float, default=300.0,
                     help="seconds allowed for one framework run (default 300)")
+    group.addoption("--equivalence-report", metavar="DIR", default=None,
+                    help="write latest.json, latest.md and latest.html for the selected checks into DIR")
 
 
 def pytest_configure(config):
     config.stash[_STATE] = _State(config)
+
+
+def pytest_sessionfinish(session):
+    out = session.config.getoption("equivalence_report")
+    state = session.config.stash.get(_STATE, None)
+    if out and state is not None:
+        state.write_reports(session, out)
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    state = config.stash.get(_STATE, None)
+    if state is not None and state.report_note:
+        terminalreporter.write_line(state.report_note)
 
 
 def pytest_unconfigure(config):
@@ -59,6 +78,9 @@ class _State:
         self.config = config
         self.runner: Runner | None = None
         self.results: dict[str, Result] = {}
+        self.report: RunReport | None = None
+        self.cases: list[Case] = []
+        self.report_note = ""
         self.done = False
 
     def result(self, item: "CheckItem") -> Result:
@@ -67,12 +89,30 @@ class _State:
             cases = {i.case.id: i.case for i in item.session.items if isinstance(i, CheckItem)}
             self.runner = Runner(in_process=self.config.getoption("equivalence_in_process"),
                                  timeout=self.config.getoption("equivalence_timeout"))
-            report = self.runner.run(list(cases.values()))
-            self.results = {r.test_id: r for r in report.results}
+            # Malformed files go in too, so the written reports name them like `run` does.
+            broken = [i.case or i.error for i in item.session.items if isinstance(i, SpecErrorItem)]
+            self.cases = list(cases.values())
+            self.report = self.runner.run(self.cases + broken)
+            self.results = {r.test_id: r for r in self.report.results}
             self.close()
         if item.check.test_id not in self.results:
             raise CaseFailure(f"no result for {item.check.test_id} (the case failed before its checks ran)")
         return self.results[item.check.test_id]
+
+    def write_reports(self, session, out: str) -> None:
+        """The reports of the run, limited to the selected items; a session whose selected items are all
+        malformed case files still gets them (no framework runs for those)."""
+        selected = {i.name for i in session.items if isinstance(i, (CheckItem, SpecErrorItem))}
+        if self.report is None and selected:
+            broken = [i.case or i.error for i in session.items if isinstance(i, SpecErrorItem)]
+            with Runner(in_process=True) as runner:
+                self.report = runner.run(broken)
+        if self.report is None:
+            self.report_note = f"equivalence: no case was selected; no reports written to {out}"
+            return
+        report = RunReport([r for r in self.report.results if r.test_id in selected], self.report.environment)
+        paths = write_reports(report, Path(session.config.invocation_params.dir) / out, cases=self.cases)
+        self.report_note = f"equivalence reports ({summary_line(report)}): {', '.join(map(str, paths))}"
 
     def close(self):
         if self.runner is not None:
@@ -91,7 +131,7 @@ class CaseFile(pytest.File):
             checks = plan(case, list(BACKENDS))
         except SpecError as exc:  # named like the runner's result: the case id once the file loads
             name = case.id if case is not None else self.path.stem
-            yield SpecErrorItem.from_parent(self, name=f"{name}[spec]", error=exc)
+            yield SpecErrorItem.from_parent(self, name=f"{name}[spec]", error=exc, case=case)
             return
         for marker in (*case.tags, *BACKENDS):
             self.config.addinivalue_line("markers", f"{marker}: case tag or backend")
@@ -105,9 +145,9 @@ class CaseFile(pytest.File):
 
 
 class SpecErrorItem(pytest.Item):
-    def __init__(self, *, error: SpecError, **kwargs):
+    def __init__(self, *, error: SpecError, case: Case | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.error = error
+        self.error, self.case = error, case  # case: the file loaded but its checks could not be planned
 
     def runtest(self):
         raise CaseFailure(str(self.error))

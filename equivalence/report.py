@@ -1,7 +1,9 @@
-"""Reports: ``latest.json`` (the contract other tools read) and ``latest.md`` (the same, for people).
+"""Reports: ``latest.json`` (the contract other tools read), ``latest.md`` (for a CI job summary: counts,
+then failures and stale expectations, then the full table) and ``latest.html`` (``html_report.py``: filters
+and per-step error plots).
 
-Both are written to a temporary file in the target folder and moved into place with ``os.replace``, so a
-reader sees the old report or the new one, never half of one.
+All are rendered first, then written to temporary files in the target folder and moved into place with
+``os.replace``, so a reader sees the old reports or the new ones, never half of one.
 """
 
 from __future__ import annotations
@@ -9,11 +11,18 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from tabulate import tabulate
 
+from . import html_report
+from .html_report import is_stale
 from .runner import SCHEMA_VERSION, Result, RunReport
+from .spec import Case
+
+# GitHub refuses a job summary over 1 MiB; the full table is cut to stay under this, saying so.
+MD_MAX_BYTES = 1_000_000
 
 
 def to_json(report: RunReport) -> dict:
@@ -34,6 +43,7 @@ def write_atomic(files: dict[Path, str]) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
             temps[path] = tmp
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be read (CI artifacts)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
                 handle.flush()
@@ -45,17 +55,26 @@ def write_atomic(files: dict[Path, str]) -> None:
             Path(tmp).unlink(missing_ok=True)
 
 
-def write_reports(report: RunReport, out_dir: str | Path, stem: str = "latest") -> list[Path]:
+def write_reports(report: RunReport, out_dir: str | Path, stem: str = "latest",
+                  cases: Iterable[Case] = ()) -> list[Path]:
+    """latest.json, latest.md and latest.html; ``cases`` (the run's Case objects) add descriptions and parity
+    mappings to the HTML."""
     out_dir = Path(out_dir)
-    # Render both before writing either, so a rendering bug leaves the previous pair untouched.
+    # Render all before writing any, so a rendering bug leaves the previous reports untouched.
     files = {out_dir / f"{stem}.json": json.dumps(to_json(report), indent=2, allow_nan=False) + "\n",
-             out_dir / f"{stem}.md": markdown(report)}
+             out_dir / f"{stem}.md": markdown(report),
+             out_dir / f"{stem}.html": html_report.render(report, cases)}
     write_atomic(files)
     return list(files)
 
 
 def _err(x) -> str:
     return "" if x is None else f"{x:.2e}"
+
+
+def md_text(text: str) -> str:
+    """Case and framework text made inert in Markdown: one line, no table breaks, no HTML."""
+    return " ".join(str(text).split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _where(r: Result) -> str:
@@ -68,12 +87,18 @@ def _note(r: Result) -> str:
     return r.message if r.status != "pass" else ""
 
 
+def _table_rows(results: list[Result], fmt: str) -> list[list[str]]:
+    clean = md_text if fmt == "github" else (lambda x: x)
+    return [[clean(c) for c in (r.case, r.implementation, r.compared_with, r.expected, r.observed, r.status,
+                                _err(r.max_abs_error), _err(r.max_rel_error), _note(r))] for r in results]
+
+
+TABLE_HEADERS = ["case", "implementation", "compared with", "expected", "observed", "status",
+                 "max abs err", "max rel err", "first divergence / note"]
+
+
 def results_table(results: list[Result], fmt: str = "github") -> str:
-    rows = [[r.case, r.implementation, r.compared_with, r.expected, r.observed, r.status,
-             _err(r.max_abs_error), _err(r.max_rel_error), _note(r)] for r in results]
-    headers = ["case", "implementation", "compared with", "expected", "observed", "status",
-               "max abs err", "max rel err", "first divergence / note"]
-    return tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True)
+    return tabulate(_table_rows(results, fmt), headers=TABLE_HEADERS, tablefmt=fmt, disable_numparse=True)
 
 
 def summary_line(report: RunReport) -> str:
@@ -81,26 +106,81 @@ def summary_line(report: RunReport) -> str:
     return ", ".join(f"{n} {k}" for k, n in counts.items())
 
 
-def markdown(report: RunReport) -> str:
+def markdown(report: RunReport, max_bytes: int = MD_MAX_BYTES) -> str:
+    """Counts first, then failures and errors, stale expectations, expected divergences, the full table last.
+
+    Over ``max_bytes`` (GitHub's job summary limit) the lists are cut in reverse order of importance, the table
+    first, each saying how many entries it leaves out; counts and environment always stay."""
     env = report.environment
-    lines = ["# Equivalence report", "",
-             f"{summary_line(report)}.", "",
-             "Environment: " + ", ".join(f"{k} {env[k]}" for k in ("python", "numpy", "paddle", "torch", "device")
-                                          if k in env) + f"; {env.get('platform', '')}; {env.get('time', '')}.", ""]
-    problems = [r for r in report.results if r.status in ("fail", "error")]
+    results = report.results
+    stale = [r for r in results if is_stale(r)]
+    problems = [r for r in results if r.status in ("fail", "error") and not is_stale(r)]
+    divergent = [r for r in results if r.expected == "divergent" and r.kind != "sensitivity" and r.status == "pass"]
+    head = "\n".join([
+        "# Equivalence report", "",
+        f"{summary_line(report)}.", "",
+        f"{len(results)} checks; {len(problems)} failures and errors, {len(stale)} stale expectations, "
+        f"{len(divergent)} expected divergences.", "",
+        "Environment: " + ", ".join(f"{k} {md_text(env[k])}" for k in ("python", "numpy", "paddle", "torch", "device")
+                                    if k in env)
+        + f"; {md_text(env.get('platform', ''))}; {md_text(env.get('time', ''))}.", ""])
+    sections = []  # (heading and intro, items)
     if problems:
-        lines += ["## Failures and errors", ""]
-        lines += [f"- `{r.test_id}` ({r.status}): {r.message}" for r in problems]
-        lines.append("")
-    divergent = [r for r in report.results if r.expected == "divergent" and r.kind != "sensitivity"]
+        sections.append(("## Failures and errors\n",
+                         [f"- `{r.test_id}` ({r.status}): {md_text(r.message)}" for r in problems]))
+    if stale:
+        sections.append(("## Stale expectations\n\nDeclared divergences that no longer occur: the frameworks now "
+                         "agree. Remove the `[[expect.divergent]]` entry (or find out what changed).\n",
+                         [f"- `{r.test_id}`: {md_text(r.reason)} [{md_text('; '.join(r.references))}]; "
+                          f"{md_text(r.message)}" for r in stale]))
     if divergent:
-        lines += ["## Expected divergences", ""]
-        for r in divergent:
-            refs = "; ".join(r.references)
-            lines.append(f"- `{r.test_id}` ({r.status}): {r.reason} [{refs}]")
-        lines.append("")
-    lines += ["## All results", "", results_table(report.results), ""]
-    return "\n".join(lines)
+        sections.append(("## Expected divergences\n",
+                         [f"- `{r.test_id}`: {md_text(r.reason)} [{md_text('; '.join(r.references))}]"
+                          for r in divergent]))
+    rows = _table_rows(results, "github")
+
+    def size(text: str) -> int:
+        return len(text.encode("utf-8"))
+
+    def text_with(kept: list[int], table_rows: int) -> str:
+        parts = [head]
+        for (heading, items), n in zip(sections, kept):
+            parts.append(heading)
+            parts += items[:n]
+            if n < len(items):
+                parts.append(f"\n{len(items) - n} more are left out to keep this summary under {max_bytes} bytes; "
+                             "every result is in latest.json and latest.html.")
+            parts.append("")
+        parts += ["## All results", ""]
+        if table_rows:
+            parts.append(tabulate(rows[:table_rows], headers=TABLE_HEADERS, tablefmt="github", disable_numparse=True))
+        if table_rows < len(rows):
+            parts += ["", _cut_note(len(rows) - table_rows, max_bytes)]
+        return "\n".join(parts) + "\n"
+
+    kept = [len(items) for _, items in sections]
+    text = text_with(kept, len(rows))
+    if size(text) <= max_bytes:
+        return text
+    # Fill the budget in order of importance: failures, stale, expected divergences, then table rows.
+    kept = [0] * len(sections)
+    for k, (_, items) in enumerate(sections):
+        lo, hi = 0, len(items)
+        while lo < hi:  # the most items of this section that fit with none of the later ones
+            mid = (lo + hi + 1) // 2
+            trial = kept[:k] + [mid] + kept[k + 1:]
+            lo, hi = (mid, hi) if size(text_with(trial, 0)) <= max_bytes else (lo, mid - 1)
+        kept[k] = lo
+    lo, hi = 0, len(rows)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if size(text_with(kept, mid)) <= max_bytes else (lo, mid - 1)
+    return text_with(kept, lo)
+
+
+def _cut_note(left_out: int, max_bytes: int) -> str:
+    return (f"{left_out} more results are left out of this table to keep this summary under {max_bytes} bytes "
+            "(GitHub's job summary limit is 1 MiB); every result is in latest.json and latest.html.")
 
 
 README_START = "<!-- results:start (generated by `python -m equivalence run --readme README.md`) -->"

@@ -155,6 +155,9 @@ class Divergence:
     compared_with: str = field(default="reference", metadata=_doc(
         "What they diverge from: 'reference', an implementation id, or a backend name ('paddle') for that "
         "backend's implementation of the same route."))
+    parity: str = field(default="", metadata=_doc(
+        "The mapping that restores parity, where one exists: what to write or choose so the implementations "
+        "agree, naming the case that shows it. Listed in the catalogue (python -m equivalence catalogue)."))
 
 
 @dataclass(frozen=True)

@@ -47,12 +47,16 @@ def load_json(out_dir) -> dict:
 
 # ------------------------------------------------------------------------------------------------ run
 
-def test_run_all_pass_exits_0_and_writes_both_reports(fake_only, tmp_path, capsys):
+def test_run_all_pass_exits_0_and_writes_the_reports_and_catalogue(fake_only, tmp_path, capsys):
     cases, out = tmp_path / "cases", tmp_path / "out"
     good_case(cases)
     code, stdout, stderr = run_cli(capsys, "run", "--cases", cases, "--out", out)
     assert code == 0, f"exit {code}\n{stdout}\n{stderr}"
-    assert sorted(p.name for p in out.iterdir()) == ["latest.json", "latest.md"], list(out.iterdir())
+    assert sorted(p.name for p in out.iterdir()) == ["catalogue.md", "latest.html", "latest.json", "latest.md"], \
+        list(out.iterdir())
+    assert "### good" not in (out / "catalogue.md").read_text(encoding="utf-8")  # no declared divergence
+    assert "`good`" in (out / "catalogue.md").read_text(encoding="utf-8")  # but in the coverage tables
+    assert 'data-case="good"' in (out / "latest.html").read_text(encoding="utf-8")
     doc = load_json(out)
     assert doc["summary"] == {"pass": 2, "fail": 0, "error": 0, "skipped": 1}, doc["summary"]
     assert doc["environment"]["fake"] == "0.0.1", doc["environment"]

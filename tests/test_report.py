@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ CRASHY = "tests.fake_backends.crashy"
 RESULT_KEYS = {"case", "implementation", "compared_with", "expected", "observed", "status", "max_abs_error",
                "max_rel_error", "first_divergence", "message"}
 DIVERGENCE_KEYS = {"step", "quantity", "parameter", "index", "actual", "expected"}
+REPORT_FILES = ["latest.html", "latest.json", "latest.md"]
 
 # test id -> status of the fixture run below
 EXPECTED_STATUS = {
@@ -88,7 +90,7 @@ def strict_json(text: str):
 
 def test_latest_json_layout(run_report, tmp_path):
     paths = report.write_reports(run_report, tmp_path)
-    assert paths == [tmp_path / "latest.json", tmp_path / "latest.md"], paths
+    assert paths == [tmp_path / "latest.json", tmp_path / "latest.md", tmp_path / "latest.html"], paths
     doc = strict_json((tmp_path / "latest.json").read_text(encoding="utf-8"))
 
     assert doc["schema_version"] == SCHEMA_VERSION == 1, doc["schema_version"]
@@ -147,22 +149,33 @@ def test_nan_and_inf_are_strings_and_the_json_stays_valid(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ Markdown
 
-def test_markdown_counts_first_then_failures_then_every_result(run_report):
+def section(lines: list[str], title: str) -> list[str]:
+    """The lines of a '## title' section, up to the next '## ' heading."""
+    assert f"## {title}" in lines, f"no section {title!r}:\n" + "\n".join(lines)
+    start = lines.index(f"## {title}")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    return lines[start + 1:end]
+
+
+def test_markdown_counts_first_then_failures_then_stale_then_every_result(run_report):
     md = report.markdown(run_report)
     lines = md.splitlines()
     prose = [line for line in lines if line.strip() and not line.startswith("#")]
     assert prose[0] == "6 pass, 1 fail, 1 error, 1 skipped.", f"first line after the title: {prose[0]!r}"
+    assert prose[1].startswith("9 checks; 1 failures and errors, 1 stale expectations, 1 expected divergences"), \
+        prose[1]
+    headings = [line for line in lines if line.startswith("## ")]
+    assert headings == ["## Failures and errors", "## Stale expectations", "## Expected divergences",
+                        "## All results"], headings
 
-    assert "## Failures and errors" in lines, md
-    start = lines.index("## Failures and errors")
-    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("## "))
-    listed = [line for line in lines[start:end] if line.startswith("- ")]
-    problems = sorted(t for t, s in EXPECTED_STATUS.items() if s in ("fail", "error"))
-    assert sorted(line.split("`")[1] for line in listed) == problems, listed
-    assert any("stale" in line for line in listed), listed
+    listed = [line for line in section(lines, "Failures and errors") if line.startswith("- ")]
+    assert [line.split("`")[1] for line in listed] == ["bad[spec]"], listed
+    stale = [line for line in section(lines, "Stale expectations") if line.startswith("- ")]
+    assert len(stale) == 1 and stale[0].startswith("- `stale[fake/optimizer]`: fake is said to differ [fake.py:1]"), \
+        stale
+    assert "stale: the frameworks now agree" in stale[0], stale
 
-    table_start = lines.index("## All results")
-    rows = [line for line in lines[table_start:] if line.startswith("|")][2:]  # skip header and rule
+    rows = [line for line in section(lines, "All results") if line.startswith("|")][2:]  # skip header and rule
     cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
     assert len(cells) == len(run_report.results), f"{len(cells)} table rows for {len(run_report.results)} results"
     assert [(c[0], c[1], c[5]) for c in cells] == [(r.case, r.implementation, r.status) for r in run_report.results], \
@@ -172,8 +185,49 @@ def test_markdown_counts_first_then_failures_then_every_result(run_report):
 def test_markdown_without_problems_has_no_failures_section(run_report):
     passing = RunReport([r for r in run_report.results if r.status in ("pass", "skipped")], run_report.environment)
     md = report.markdown(passing)
-    assert "## Failures and errors" not in md and "6 pass, 0 fail, 0 error, 1 skipped." in md, md
+    assert "## Failures and errors" not in md and "## Stale expectations" not in md, md
+    assert "6 pass, 0 fail, 0 error, 1 skipped." in md, md
     assert "`rounding-known[reference/float32]`" in md.split("## Expected divergences")[1], md
+
+
+def test_markdown_keeps_case_text_inert_and_the_table_whole():
+    """A reason or message with '|', a newline or HTML must neither break the table nor become markup."""
+    text = "a | b\n<script>alert(1)</script> <b>x</b>"
+    r = nan_result(message=text, reason=text, expected="divergent", observed="equal", case="x|y")
+    md = report.markdown(RunReport([r], {"platform": "<i>p</i>"}))
+    assert "<script>" not in md and "<b>" not in md and "<i>" not in md, md
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in md, md
+    rows = [line for line in section(md.splitlines(), "All results") if line.startswith("|")]
+    assert len(rows) == 3, rows  # header, rule, one row
+    cells = [c for c in re.split(r"(?<!\\)\|", rows[2].strip().strip("|"))]
+    assert len(cells) == len(report.TABLE_HEADERS) and cells[0].strip() == "x\\|y", cells
+
+
+def test_markdown_is_cut_to_the_job_summary_limit(run_report):
+    many = RunReport(run_report.results * 400, run_report.environment)
+    full = report.markdown(many, max_bytes=10**9)
+    lists = len(full.split("## All results")[0].encode())
+    cap = lists + 100_000  # the lists fit, the table (~1.2 MB) does not
+    assert len(full.encode()) > cap + 500_000, (len(full.encode()), cap)
+    cut = report.markdown(many, max_bytes=cap)
+    assert len(cut.encode()) <= cap, len(cut.encode())
+    lines = cut.splitlines()
+    rows = [line for line in section(lines, "All results") if line.startswith("|")][2:]
+    left_out = len(many.results) - len(rows)
+    assert 0 < left_out < len(many.results), left_out
+    assert f"{left_out} more results are left out of this table" in cut, cut[-500:]
+    assert cut.split("## All results")[0] == full.split("## All results")[0], "only the table is cut"
+    assert report.MD_MAX_BYTES <= 1024 * 1024, "GitHub's job summary limit is 1 MiB"
+
+    # Tighter: the table goes first, then the expected divergences, ... the counts always stay.
+    tiny_cap = 20_000
+    cut = report.markdown(many, max_bytes=tiny_cap)
+    lines = cut.splitlines()
+    assert len(cut.encode()) <= tiny_cap and lines[2] == f"{report.summary_line(many)}.", lines[:3]
+    failures = [line for line in section(lines, "Failures and errors") if line.startswith("- ")]
+    assert 0 < len(failures) < 400 and f"{400 - len(failures)} more are left out" in cut, len(failures)
+    assert not [line for line in section(lines, "All results") if line.startswith("|")], "table kept over the cap"
+    assert f"{len(many.results)} more results are left out of this table" in cut
 
 
 # ------------------------------------------------------------------------------------------------ atomic writes
@@ -209,13 +263,13 @@ def test_failed_write_leaves_previous_reports_and_no_temp_files(run_report, tmp_
     old = RunReport([nan_result()], {"time": "old"})
     report.write_reports(old, tmp_path)
     before = _folder_state(tmp_path)
-    assert sorted(before) == ["latest.json", "latest.md"], sorted(before)
+    assert sorted(before) == REPORT_FILES, sorted(before)
 
     _fail_mid_write(monkeypatch, where, tmp_path)
     with pytest.raises((RuntimeError, OSError), match="injected"):
         report.write_reports(run_report, tmp_path)
     after = _folder_state(tmp_path)
-    assert sorted(after) == ["latest.json", "latest.md"], f"left in {tmp_path}: {sorted(after)}"
+    assert sorted(after) == REPORT_FILES, f"left in {tmp_path}: {sorted(after)}"
     assert after == before, f"failure at {where} changed the previous reports"
 
     monkeypatch.undo()
