@@ -19,6 +19,7 @@ from .spec import Case, SpecError
 REFERENCE = "reference"
 PERTURBED = "perturbed/"
 LR_FACTOR = 1 + 1e-3
+CLIP_FACTOR = 1.01
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,13 @@ class Check:
 
 
 def implementations(case: Case, backends) -> list[tuple[str, str, str]]:
-    """(backend, neutral route, implementation id) for every framework run of the case."""
-    return [(b, r, implementation_id(b, r)) for b in backends for r in case.selected_routes]
+    """(backend, neutral route, implementation id) for every framework run of the case. Routes a backend
+    labels alike (Torch's param groups stand for every Paddle per-parameter form) run once."""
+    runs = {}
+    for b in backends:
+        for r in case.selected_routes:
+            runs.setdefault(implementation_id(b, r), (b, r))
+    return [(b, r, impl) for impl, (b, r) in runs.items()]
 
 
 def uses_random_masks(case: Case) -> bool:
@@ -59,7 +65,25 @@ def perturbations(case: Case) -> list[str]:
         names.append("no-regularization")
     if reg is not None and reg.overrides:
         names.append("ignore-overrides")
+    names += _clip_and_lr_perturbations(case)
     names += [p for p in case.expect.sensitivity if p not in names]
+    return names
+
+
+def _clip_and_lr_perturbations(case: Case) -> list[str]:
+    """A clip that acts at some step must be seen to act (clip-ignored) and with its threshold
+    (clip-threshold); one that never acts can only be told from a clip without the clamp to 1
+    (clip-unclamped): ignoring it changes nothing, which is the point of such a case."""
+    names = []
+    clip = case.clip
+    if clip is not None and clip.active != "never":
+        names += ["clip-ignored", "clip-threshold"]
+        if any(c.l1 or c.l2 for c in case.coefficients().values()):
+            names.append("clip-order-swapped")
+    elif clip is not None and clip.kind != "value":
+        names.append("clip-unclamped")
+    if any(m != 1.0 for m in case.lr_multiplier_of().values()):
+        names.append("ignore-lr-multipliers")
     return names
 
 
@@ -74,8 +98,40 @@ def perturb(case: Case, name: str) -> Case:
     if name == "dropout-p" and case.dropout is not None:
         p = case.dropout.p + 0.01 * (1 - case.dropout.p)
         return dataclasses.replace(case, dropout=dataclasses.replace(case.dropout, p=p))
+    if name == "ignore-lr-multipliers" and case.lr_multipliers:
+        return dataclasses.replace(case, lr_multipliers={})
+    if name.startswith("clip-") and (perturbed := _perturb_clip(case, name)) is not None:
+        return perturbed
     raise SpecError(case.path, "expect.sensitivity", f"perturbation {name!r} does not apply to this case",
-                    "lr and no-regularization (training), ignore-overrides (with overrides), dropout-p (dropout)")
+                    "lr and no-regularization (training), ignore-overrides (with overrides), dropout-p (dropout), "
+                    "ignore-lr-multipliers (with lr_multipliers), clip-ignored, clip-threshold, "
+                    "clip-order-swapped (with [clip]), clip-unclamped and clip-kind-swapped (norm clips)")
+
+
+def _perturb_clip(case: Case, name: str) -> Case | None:
+    clip = case.clip
+    if clip is None:
+        return None
+    clip = dataclasses.replace(clip, active="some_steps")  # a perturbed clip keeps no claim about its activity
+    flavour = case.reference
+    if name == "clip-ignored":
+        return dataclasses.replace(case, clip=None)
+    if name == "clip-threshold":
+        if clip.kind == "value":
+            low, high = clip.bounds
+            clip = dataclasses.replace(clip, min=low * CLIP_FACTOR, max=high * CLIP_FACTOR)
+        else:
+            clip = dataclasses.replace(clip, max_norm=clip.max_norm * CLIP_FACTOR)
+    elif name == "clip-order-swapped":
+        order = "decay_then_clip" if flavour.clip_order == "clip_then_decay" else "clip_then_decay"
+        flavour = dataclasses.replace(flavour, clip_order=order)
+    elif name == "clip-unclamped" and clip.kind != "value":
+        flavour = dataclasses.replace(flavour, clip_norm_formula="unclamped")
+    elif name == "clip-kind-swapped" and clip.kind != "value":
+        clip = dataclasses.replace(clip, kind="norm" if clip.kind == "global_norm" else "global_norm")
+    else:
+        return None
+    return dataclasses.replace(case, clip=clip, reference=flavour)
 
 
 PERTURBATION_DOCS = {
@@ -83,6 +139,12 @@ PERTURBATION_DOCS = {
     "no-regularization": "regularization dropped",
     "ignore-overrides": "per-parameter overrides ignored (the case-wide coefficient everywhere)",
     "dropout-p": "drop probability moved by 1% of (1-p)",
+    "clip-ignored": "gradient clipping dropped",
+    "clip-threshold": f"clip threshold (max_norm, or both value bounds) x {CLIP_FACTOR:g}",
+    "clip-unclamped": "clip coefficient max_norm/norm not clamped at 1 (small gradients scaled up)",
+    "clip-kind-swapped": "global-norm clip taken per tensor, or per-tensor clip taken globally",
+    "clip-order-swapped": "weight decay and clipping applied in the other order",
+    "ignore-lr-multipliers": "per-parameter learning-rate multipliers ignored (optimizer lr everywhere)",
 }
 
 

@@ -16,8 +16,8 @@ SCALAR = "-"
 
 # The order in which a step computes its quantities; the first divergence is the earliest in this order.
 QUANTITY_ORDER = (
-    "loss", "lr", "dropout_mask", "grad", "grad_regularized", "state.velocity", "update", "param",
-    "output", "input_grad", "eval_output", "keep_ratio",
+    "loss", "lr", "param_lr", "dropout_mask", "grad", "grad_norm", "grad_clipped", "grad_regularized",
+    "state.velocity", "update", "param", "output", "input_grad", "eval_output", "keep_ratio",
 )
 
 QUANTITY_DOCS = {
@@ -26,6 +26,11 @@ QUANTITY_DOCS = {
     "dropout_mask": "keep mask (1 kept, 0 dropped) of each dropout layer, recovered from its output",
     "grad": "gradient of the data loss, before regularization",
     "grad_regularized": "gradient after regularization (observable where autograd computes it)",
+    "param_lr": "learning rate of each parameter, lr times its multiplier (cases with lr_multipliers)",
+    "grad_norm": "norm of the gradients before clipping, one global value (global_norm) or one per parameter "
+                 "(norm), as the clip function returns it",
+    "grad_clipped": "gradient after clipping (observable where the clip function runs before step(); the "
+                    "optimizer's grad_clip= clips inside step())",
     "state.velocity": "momentum buffer after the step",
     "update": "parameter after the step minus parameter before",
     "param": "parameter after the step",

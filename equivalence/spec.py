@@ -34,7 +34,41 @@ PENALTY_FORMS = ("half_squared", "norm")
 MOMENTUM_FORMS = ("heavy_ball", "ema")
 ATTRIBUTE_PRECISIONS = ("exact", "float32")
 DROPOUT_MODES = ("upscale_in_train", "downscale_in_infer")
-PERTURBATIONS = ("lr", "no-regularization", "ignore-overrides", "dropout-p")
+PERTURBATIONS = ("lr", "no-regularization", "ignore-overrides", "dropout-p",
+                 "clip-ignored", "clip-threshold", "clip-unclamped", "clip-kind-swapped", "clip-order-swapped",
+                 "ignore-lr-multipliers")
+
+# Gradient clipping and per-parameter learning rates (see ClipSpec, Case.lr_multipliers).
+CLIP_KINDS = ("global_norm", "norm", "value")
+NORM_TYPES = ("2", "1", "inf")
+CLIP_ACTIVITY = ("every_step", "never", "some_steps")
+CLIP_NORM_FORMULAS = ("exact", "epsilon", "unclamped")
+CLIP_ORDERS = ("clip_then_decay", "decay_then_clip")
+# Paddle's parameters= also takes a list of group dicts: parameter_groups puts the per-parameter options
+# in the dicts, param_attr_in_groups keeps them in ParamAttr and passes plain dicts. Torch has one form.
+GROUP_ROUTES = ("parameter_groups", "param_attr_in_groups")
+PER_PARAMETER_ROUTES = ("per_parameter",) + GROUP_ROUTES
+# How a clipping case clips: clip_function (paddle.nn.utils / torch.nn.utils clip_grad_*_ before step())
+# or clip_argument (the optimizer's grad_clip=, Paddle only). Alone they are the optimizer route that clips;
+# 'per_parameter+clip_argument' is a per-parameter route that clips.
+CLIP_ROUTES = ("clip_function", "clip_argument")
+BASE_ROUTES = TRAINING_ROUTES + GROUP_ROUTES
+
+
+def clipped_route(base: str, clip: str) -> str:
+    return clip if base == "optimizer" else f"{base}+{clip}"
+
+
+def split_route(route: str) -> tuple[str, str | None]:
+    """(base route, clip route or None): 'clip_function' -> ('optimizer', 'clip_function')."""
+    if route in CLIP_ROUTES:
+        return "optimizer", route
+    base, _, clip = route.partition("+")
+    return base, clip or None
+
+
+CLIPPED_ROUTES = tuple(clipped_route(b, c) for b in BASE_ROUTES for c in CLIP_ROUTES)
+TRAINING_ROUTE_NAMES = BASE_ROUTES + CLIPPED_ROUTES
 
 
 class SpecError(ValueError):
@@ -122,6 +156,30 @@ class DropoutSpec:
 
 
 @dataclass(frozen=True)
+class ClipSpec:
+    kind: str = field(metadata=_doc(
+        "global_norm: scale every gradient by one factor so their joint norm is at most max_norm; norm: the "
+        "same per parameter tensor; value: clamp each element to [min, max].", CLIP_KINDS))
+    active: str = field(metadata=_doc(
+        "What the case claims about its gradients, checked by the reference at every step: every_step (some "
+        "gradient is clipped at each step), never (the clip is a no-op), some_steps (no claim).", CLIP_ACTIVITY))
+    max_norm: float | None = field(default=None, metadata=_doc("Norm threshold, > 0 (global_norm, norm)."))
+    norm_type: str | None = field(default=None, metadata=_doc(
+        "Which p-norm (global_norm, norm); default '2'. Paddle's grad_clip= classes know only '2'.", NORM_TYPES))
+    max: float | None = field(default=None, metadata=_doc("Upper bound (value)."))
+    min: float | None = field(default=None, metadata=_doc(
+        "Lower bound (value), < max; default -max, which needs max > 0."))
+
+    @property
+    def norm(self) -> str:
+        return self.norm_type or "2"
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        return (-self.max if self.min is None else self.min), self.max
+
+
+@dataclass(frozen=True)
 class ReferenceFlavour:
     momentum: str = field(default="heavy_ball", metadata=_doc(
         "Momentum formula of the reference: heavy_ball v = mu*v + g (Paddle and Torch); ema "
@@ -129,6 +187,15 @@ class ReferenceFlavour:
     momentum_attributes: str = field(default="exact", metadata=_doc(
         "exact: mu and the L2 coefficient as written (Torch); float32: both rounded to float32 first, as "
         "Paddle's momentum op stores them even for float64 parameters.", ATTRIBUTE_PRECISIONS))
+    clip_norm_formula: str = field(default="exact", metadata=_doc(
+        "Norm clipping coefficient: exact = max_norm / max(norm, max_norm) (Paddle ClipGradByGlobalNorm and "
+        "ClipGradByNorm); epsilon = min(1, max_norm / (norm + 1e-6)) (torch and paddle.nn.utils "
+        "clip_grad_norm_); unclamped = max_norm / norm always, scaling small gradients up (a wrong mapping).",
+        CLIP_NORM_FORMULAS))
+    clip_order: str = field(default="clip_then_decay", metadata=_doc(
+        "clip_then_decay: the optimizer adds weight decay to the clipped gradient (Paddle grad_clip= and "
+        "weight_decay, Torch clip_grad_*_ before step()); decay_then_clip: the decay gradient is clipped "
+        "together with the data gradient (a loss penalty).", CLIP_ORDERS))
 
 
 @dataclass(frozen=True)
@@ -186,10 +253,16 @@ class Case:
     optimizer: OptimizerSpec | None = field(default=None, metadata=_doc("The optimizer (training cases)."))
     regularization: RegularizationSpec | None = field(default=None, metadata=_doc("Weight regularization."))
     dropout: DropoutSpec | None = field(default=None, metadata=_doc("The dropout layer (dropout cases)."))
+    clip: ClipSpec | None = field(default=None, metadata=_doc("Gradient clipping between backward and step."))
+    lr_multipliers: dict[str, float] = field(default_factory=dict, metadata=_doc(
+        "Per-parameter learning rates: name or pattern -> m >= 0; the parameter trains with optimizer.lr * m "
+        "(Paddle ParamAttr(learning_rate=m) or a group dict's learning_rate=m, Torch a param group with "
+        "lr = optimizer.lr * m). The last matching pattern wins."))
     routes: tuple[str, ...] | None = field(default=None, metadata=_doc(
         "Routes to run in each framework; default: optimizer, plus per_parameter and loss_penalty when "
-        "there is regularization (training); layer and functional (dropout).",
-        TRAINING_ROUTES + DROPOUT_ROUTES))
+        "there is regularization, or the per-parameter routes when there are lr_multipliers, each with both "
+        "clip routes when there is a [clip] table (training); layer and functional (dropout).",
+        TRAINING_ROUTE_NAMES + DROPOUT_ROUTES))
     steps: int = field(default=1, metadata=_doc("Optimizer steps to record, >= 1."))
     dtype: str = field(default="float64", metadata=_doc("Floating point type of params and data.", DTYPES))
     reference: ReferenceFlavour = field(default_factory=ReferenceFlavour, metadata=_doc(
@@ -204,9 +277,25 @@ class Case:
             return self.routes
         if self.kind == "dropout":
             return DROPOUT_ROUTES
-        if self.regularization is not None:
-            return TRAINING_ROUTES
-        return ("optimizer",)
+        if self.lr_multipliers:
+            bases = PER_PARAMETER_ROUTES
+        elif self.regularization is not None:
+            bases = TRAINING_ROUTES
+        else:
+            bases = ("optimizer",)
+        if self.clip is None:
+            return bases
+        return tuple(clipped_route(b, c) for b in bases for c in CLIP_ROUTES)
+
+    def lr_multiplier_of(self) -> dict[str, float]:
+        """Learning-rate multiplier per parameter (1.0 where no pattern matches)."""
+        result = {}
+        for name in self.parameter_names():
+            result[name] = 1.0
+            for pattern, m in self.lr_multipliers.items():
+                if fnmatch.fnmatchcase(name, pattern):
+                    result[name] = m
+        return result
 
     def parameter_names(self) -> tuple[str, ...]:
         """Canonical parameter names, in model order: linear0.weight, linear0.bias, linear1.weight, ..."""
@@ -366,7 +455,7 @@ def validate(case: Case) -> None:
     need(bool(case.id) and case.id == case.id.strip() and " " not in case.id, "id",
          f"{case.id!r} is not a usable id", "non-empty, no spaces")
     need(case.steps >= 1, "steps", f"{case.steps} is not a step count", "an integer >= 1")
-    routes = TRAINING_ROUTES if case.kind == "training" else DROPOUT_ROUTES
+    routes = TRAINING_ROUTE_NAMES if case.kind == "training" else DROPOUT_ROUTES
     for r in case.selected_routes:
         need(r in routes, "routes", f"route {r!r} does not apply to a {case.kind} case", ", ".join(routes))
     tol = case.tolerance
@@ -387,8 +476,9 @@ def validate(case: Case) -> None:
 
     if case.kind == "dropout":
         need(case.dropout is not None, "dropout", "a dropout case needs a [dropout] table", "[dropout]")
-        for key in ("model", "data", "optimizer", "regularization"):
+        for key in ("model", "data", "optimizer", "regularization", "clip"):
             need(getattr(case, key) is None, key, "does not apply to a dropout case", "[dropout] only")
+        need(not case.lr_multipliers, "lr_multipliers", "does not apply to a dropout case", "[dropout] only")
         d = case.dropout
         need(0.0 <= d.p < 1.0, "dropout.p", f"{d.p} is not a drop probability", "0 <= p < 1")
         need(len(d.shape) >= 1 and all(s >= 1 for s in d.shape), "dropout.shape", f"{list(d.shape)} is not a shape",
@@ -429,3 +519,38 @@ def validate(case: Case) -> None:
         for key, pattern in patterns:
             need(any(fnmatch.fnmatchcase(n, pattern) for n in names), key,
                  f"{pattern!r} matches no parameter", ", ".join(names))
+    _validate_clip_and_lr(case, need)
+
+
+def _validate_clip_and_lr(case: Case, need) -> None:
+    names = case.parameter_names()
+    for pattern, m in case.lr_multipliers.items():
+        key = f"lr_multipliers.{pattern}"
+        need(any(fnmatch.fnmatchcase(n, pattern) for n in names), key, f"{pattern!r} matches no parameter",
+             ", ".join(names))
+        need(m >= 0, key, f"{m} is negative", "a multiplier >= 0")
+    clip = case.clip
+    for r in case.selected_routes:
+        clips = split_route(r)[1] is not None
+        if clip is None:
+            need(not clips, "routes", f"route {r!r} clips, and the case has no [clip] table",
+                 "a [clip] table, or " + ", ".join(BASE_ROUTES))
+        else:
+            need(clips, "routes", f"route {r!r} does not clip, and the case has a [clip] table",
+                 ", ".join(CLIPPED_ROUTES))
+    if clip is None:
+        return
+    if clip.kind == "value":
+        need(clip.max is not None, "clip.max", "missing: kind = 'value' clamps to [min, max]", "a number")
+        for key in ("max_norm", "norm_type"):
+            need(getattr(clip, key) is None, f"clip.{key}", "applies to the norm kinds only", "min, max")
+        low, high = clip.bounds
+        need(clip.min is not None or clip.max > 0, "clip.max", f"{clip.max} <= 0 and no min (min defaults to -max)",
+             "max > 0, or an explicit min < max")
+        need(low < high, "clip.min", f"{low} is not below max {high}", "min < max")
+    else:
+        need(clip.max_norm is not None, "clip.max_norm", f"missing: kind = {clip.kind!r} needs a threshold",
+             "a number > 0")
+        need(clip.max_norm > 0, "clip.max_norm", f"{clip.max_norm} is not a norm threshold", "a number > 0")
+        for key in ("max", "min"):
+            need(getattr(clip, key) is None, f"clip.{key}", "applies to kind = 'value' only", "max_norm, norm_type")

@@ -20,11 +20,20 @@ BACKENDS = {
 
 ROUTE_LABELS = {
     "paddle": {"optimizer": "optimizer", "per_parameter": "param_attr", "loss_penalty": "loss_penalty",
-               "layer": "layer", "functional": "functional"},
+               "layer": "layer", "functional": "functional",
+               "parameter_groups": "param_group", "param_attr_in_groups": "param_attr_in_groups",
+               "clip_function": "clip_fn", "clip_argument": "grad_clip"},
+    # Torch's one per-parameter form is its param groups, whichever form the Paddle route takes: the
+    # group routes share the label, so Torch runs them once and each Paddle form is compared with it.
     "torch": {"optimizer": "optimizer", "per_parameter": "param_group", "loss_penalty": "loss_penalty",
-              "layer": "layer", "functional": "functional"},
+              "layer": "layer", "functional": "functional",
+              "parameter_groups": "param_group", "param_attr_in_groups": "param_group",
+              "clip_function": "clip_fn", "clip_argument": "grad_clip"},
 }
 
 
 def implementation_id(backend: str, route: str) -> str:
-    return f"{backend}/{ROUTE_LABELS.get(backend, {}).get(route, route)}"
+    """'paddle/param_attr' for ('paddle', 'per_parameter'); a clipping route joins its two labels with '+':
+    'paddle/param_attr+grad_clip' for 'per_parameter+clip_argument', 'paddle/clip_fn' for 'clip_function'."""
+    labels = ROUTE_LABELS.get(backend, {})
+    return f"{backend}/" + "+".join(labels.get(part, part) for part in route.split("+"))

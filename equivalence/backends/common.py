@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import data
 from ..record import SCALAR, Trajectory, put
-from ..spec import Case, Coefficients
+from ..spec import PER_PARAMETER_ROUTES, Case, ClipSpec, Coefficients, split_route
 
 
 class NotApplicable(Exception):
@@ -42,6 +42,24 @@ def optimizer_decay(case: Case) -> Coefficients | None:
     return None if (c.l1 == 0 and c.l2 == 0) else c
 
 
+def lr_multipliers(case: Case, base: str) -> dict[str, float]:
+    """Learning-rate multiplier per parameter, or NotApplicable for a route with one learning rate."""
+    multipliers = case.lr_multiplier_of()
+    if base not in PER_PARAMETER_ROUTES and any(m != 1.0 for m in multipliers.values()):
+        raise NotApplicable(f"the {base} route gives every parameter the optimizer's one learning rate; "
+                            f"per-parameter learning rates need a per-parameter route ({', '.join(PER_PARAMETER_ROUTES)})")
+    return multipliers
+
+
+def symmetric_clip_value(spec: ClipSpec, function: str, source: str) -> float:
+    """The one bound a clip_grad_value_ function takes, or NotApplicable for bounds other than [-v, v]."""
+    low, high = spec.bounds
+    if low != -high:
+        raise NotApplicable(f"{function}(parameters, clip_value) clamps to [-clip_value, clip_value] ({source}); "
+                            f"this case clamps to [{low:g}, {high:g}]")
+    return high
+
+
 def penalty_terms(case: Case) -> list[tuple[str, str, float]]:
     """(parameter, 'l1' | 'l2', coefficient) for every non-zero penalty of the loss_penalty route."""
     terms = []
@@ -56,8 +74,8 @@ def penalty_terms(case: Case) -> list[tuple[str, str, float]]:
 # ------------------------------------------------------------------------------------- the shared loops
 # One loop records every quantity, in the same order, for every framework: a backend module supplies only
 # its primitives (``fw`` below): seed, tensor, canonical, backward, build, activation, dropout, loss,
-# penalty, lr, state, step and dropout_probe. So a quantity cannot mean one thing in Paddle and another in
-# Torch because two loops drifted apart.
+# penalty, lr, param_lr, clip_gradients, state, step and dropout_probe. So a quantity cannot mean one thing
+# in Paddle and another in Torch because two loops drifted apart.
 
 def run(case: Case, route: str, fw) -> Trajectory:
     if case.kind == "dropout":
@@ -88,6 +106,7 @@ def _penalty(case: Case, params, fw):
 
 
 def _run_training(case: Case, route: str, fw) -> Trajectory:
+    base, clip = split_route(route)
     fw.seed(case.data.seed)
     layers, params, optimizer = fw.build(case, route)
     batches = data.batches(case)
@@ -100,13 +119,21 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
         fw.backward(loss)
         put(step, "loss", SCALAR, fw.canonical(SCALAR, loss))
         put(step, "lr", SCALAR, fw.lr(optimizer))
+        if case.lr_multipliers:
+            for n, p in params.items():
+                put(step, "param_lr", n, fw.param_lr(optimizer, p))
         before = {n: fw.canonical(n, p) for n, p in params.items()}
         for n, p in params.items():
             put(step, "grad", n, fw.canonical(n, p.grad))
-        if route == "loss_penalty" and (penalty := _penalty(case, params, fw)) is not None:
+        if base == "loss_penalty" and (penalty := _penalty(case, params, fw)) is not None:
             fw.backward(penalty)  # gradients accumulate onto the data-loss gradients
             for n, p in params.items():
                 put(step, "grad_regularized", n, fw.canonical(n, p.grad))
+        if clip == "clip_function":  # the user's clip, between backward and step (clip_argument: in step)
+            for n, norm in fw.clip_gradients(case.clip, params).items():
+                put(step, "grad_norm", n, fw.canonical(n, norm))
+            for n, p in params.items():
+                put(step, "grad_clipped", n, fw.canonical(n, p.grad))
         fw.step(optimizer)
         for n, p in params.items():
             after = fw.canonical(n, p)

@@ -7,6 +7,7 @@ import numpy as np
 from .. import data
 from ..record import SCALAR, Trajectory, put
 from ..spec import Case
+from .clipping import check_activity, clip_gradients
 from .model import backward, forward, loss_and_grad
 from .optimizers import momentum_attribute, optimizer_step
 
@@ -34,6 +35,8 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
                   for x, y in data.batches(case)]
     coefficients = case.coefficients()
     lr = np_dtype.type(case.optimizer.lr)
+    param_lr = {name: lr * np_dtype.type(m) for name, m in case.lr_multiplier_of().items()}
+    engaged_steps = []
     rng = np.random.default_rng([case.data.seed, 3])
     traj = Trajectory(initial={k: v.astype(np.float64) for k, v in params.items()})
     states = {name: {} for name in params}
@@ -46,20 +49,48 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
         grads = backward(case, params, cache, grad_out)
         put(step, "loss", SCALAR, loss)
         put(step, "lr", SCALAR, lr)
+        if case.lr_multipliers:
+            for name, value in param_lr.items():
+                put(step, "param_lr", name, value)
         for name, mask in masks.items():
             put(step, "dropout_mask", name, mask)
+        regularized, final = _regularize_and_clip(case, params, grads, coefficients, step, engaged_steps)
         for name, w in params.items():
-            g = grads[name]
-            g_reg = g + regularization_grad(case, name, w, coefficients)
-            new = optimizer_step(case, w, g_reg, states[name], lr)
-            put(step, "grad", name, g)
-            put(step, "grad_regularized", name, g_reg)
+            new = optimizer_step(case, w, final[name], states[name], param_lr[name])
+            put(step, "grad", name, grads[name])
+            put(step, "grad_regularized", name, regularized[name])
             for key, value in states[name].items():
                 put(step, f"state.{key}", name, value)
             put(step, "update", name, new - w)
             put(step, "param", name, new)
             params[name] = new
+    if case.clip is not None:
+        check_activity(case, engaged_steps)
     return traj
+
+
+def _regularize_and_clip(case: Case, params, grads, coefficients, step, engaged_steps):
+    """(regularized gradients, gradients the optimizer applies). Without a clip both are g + decay. With
+    one, the order is the case's flavour: clip_then_decay clips g and adds the decay to the clipped
+    gradient (an optimizer's weight_decay in both frameworks); decay_then_clip clips g + decay (a loss
+    penalty, whose gradient is already in .grad when the clip runs)."""
+    decay = {name: regularization_grad(case, name, w, coefficients) for name, w in params.items()}
+    if case.clip is None:
+        regularized = {name: grads[name] + decay[name] for name in params}
+        return regularized, regularized
+    if case.reference.clip_order == "decay_then_clip":
+        regularized = {name: grads[name] + decay[name] for name in params}
+        clipped = clip_gradients(case, regularized)
+        final = clipped.grads
+    else:
+        clipped = clip_gradients(case, grads)
+        regularized = final = {name: clipped.grads[name] + decay[name] for name in params}
+    for name, value in clipped.norms.items():
+        put(step, "grad_norm", name, value)
+    for name, value in clipped.grads.items():
+        put(step, "grad_clipped", name, value)
+    engaged_steps.append(clipped.engaged)
+    return regularized, final
 
 
 def _masks(case: Case, recorded: Trajectory | None, step: int, rows: int, rng) -> dict[str, np.ndarray]:

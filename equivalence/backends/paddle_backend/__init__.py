@@ -18,8 +18,8 @@ with warnings.catch_warnings():
     from paddle.regularizer import L1Decay, L2Decay
 
 from ... import data
-from ...record import Trajectory
-from ...spec import Case
+from ...record import SCALAR, Trajectory
+from ...spec import GROUP_ROUTES, Case, ClipSpec, split_route
 from .. import common
 from . import optimizers
 from ..common import NotApplicable, optimizer_decay
@@ -69,18 +69,58 @@ def _param_attr_plan(case: Case):
     return None, {n: _regularizer(c.l1, c.l2) for n, c in coeffs.items() if c.l1 or c.l2}
 
 
+def _regularization_plan(case: Case, base: str):
+    """(optimizer weight_decay, {parameter: regularizer}) of a route."""
+    if case.regularization is None or base == "loss_penalty":
+        return None, {}
+    if base == "optimizer":
+        c = optimizer_decay(case)
+        return (_regularizer(c.l1, c.l2) if c else None), {}
+    return _param_attr_plan(case)
+
+
+def _group_dicts(case: Case, base: str, params: dict, regularizers: dict, multipliers: dict) -> list[dict]:
+    """Paddle's parameters= as group dicts, one per distinct (regularizer, lr multiplier), in model order.
+    parameter_groups puts both in the dict (a group without weight_decay inherits the optimizer's,
+    paddle/optimizer/optimizer.py:2117); param_attr_in_groups passes plain dicts and leaves both to ParamAttr."""
+    coefficients = case.coefficients()
+    groups: dict[tuple, dict] = {}
+    for name, p in params.items():
+        key = (name in regularizers, coefficients[name], multipliers[name])
+        group = groups.setdefault(key, {"params": []})
+        group["params"].append(p)
+        if base == "parameter_groups":
+            group["learning_rate"] = multipliers[name]
+            if name in regularizers:
+                group["weight_decay"] = regularizers[name]
+    return list(groups.values())
+
+
+def _grad_clip(spec: ClipSpec):
+    """The optimizer's grad_clip= object for the case's clip."""
+    if spec.kind == "value":
+        low, high = spec.bounds
+        return paddle.nn.ClipGradByValue(max=high, min=low)
+    if spec.norm != "2":
+        raise NotApplicable(f"paddle.nn.ClipGradByGlobalNorm and ClipGradByNorm clip by the L2 norm only "
+                            f"(paddle/nn/clip.py:741 _squared_l2_norm, clip_by_norm_kernel_impl.h:37); norm_type "
+                            f"{spec.norm!r} needs paddle.nn.utils.clip_grad_norm_ (the clip_function route)")
+    if spec.kind == "global_norm":
+        return paddle.nn.ClipGradByGlobalNorm(clip_norm=spec.max_norm)
+    return paddle.nn.ClipGradByNorm(clip_norm=spec.max_norm)
+
+
 def _build(case: Case, route: str):
+    base, clip = split_route(route)
     init = data.initial_params(case)
-    weight_decay, attrs = None, {}
-    if case.regularization is not None:
-        if route == "optimizer":
-            c = optimizer_decay(case)
-            weight_decay = _regularizer(c.l1, c.l2) if c else None
-        elif route == "per_parameter":
-            weight_decay, attrs = _param_attr_plan(case)
+    multipliers = common.lr_multipliers(case, base)
+    weight_decay, regularizers = _regularization_plan(case, base)
+    with_attrs = base in ("per_parameter", "param_attr_in_groups")
 
     def attr(name):
-        return paddle.ParamAttr(regularizer=attrs[name]) if name in attrs else None
+        if not with_attrs or (name not in regularizers and multipliers[name] == 1.0):
+            return None
+        return paddle.ParamAttr(regularizer=regularizers.get(name), learning_rate=multipliers[name])
 
     layers = []
     for i, (fan_in, fan_out) in enumerate(zip(case.model.sizes[:-1], case.model.sizes[1:])):
@@ -95,7 +135,10 @@ def _build(case: Case, route: str):
         params[f"linear{i}.weight"] = layer.weight
         if case.model.bias:
             params[f"linear{i}.bias"] = layer.bias
-    return layers, params, optimizers.create(case, list(params.values()), weight_decay)
+    parameters = (_group_dicts(case, base, params, regularizers, multipliers) if base in GROUP_ROUTES
+                  else list(params.values()))
+    grad_clip = _grad_clip(case.clip) if clip == "clip_argument" else None
+    return layers, params, optimizers.create(case, parameters, weight_decay, grad_clip)
 
 
 # ------------------------------------------------------------------ primitives for the shared loops (common.py)
@@ -153,8 +196,35 @@ def lr(optimizer) -> float:
     return optimizer.get_lr()
 
 
+def param_lr(optimizer, param) -> float:
+    # What _create_param_lr multiplies the global learning rate by (paddle/optimizer/optimizer.py:881).
+    return optimizer.get_lr() * param.optimize_attr["learning_rate"]
+
+
+def clip_gradients(spec: ClipSpec, params: dict) -> dict:
+    """paddle.nn.utils.clip_grad_norm_ / clip_grad_value_ on the .grad of every parameter, in place; returns
+    the norms clip_grad_norm_ returns (one global, or one per parameter for kind = 'norm')."""
+    norm_type = float(spec.norm)
+    if spec.kind == "global_norm":
+        return {SCALAR: paddle.nn.utils.clip_grad_norm_(list(params.values()), spec.max_norm, norm_type=norm_type)}
+    if spec.kind == "norm":
+        return {n: paddle.nn.utils.clip_grad_norm_(p, spec.max_norm, norm_type=norm_type) for n, p in params.items()}
+    bound = common.symmetric_clip_value(spec, "paddle.nn.utils.clip_grad_value_",
+                                        "paddle/nn/utils/clip_grad_value_.py:70")
+    paddle.nn.utils.clip_grad_value_(list(params.values()), bound)
+    return {}
+
+
 def step(optimizer) -> None:
-    optimizer.step()
+    try:
+        optimizer.step()
+    except RuntimeError as exc:
+        # A kernel Paddle does not register for this device and dtype (ClipGradByNorm's clip_by_norm has
+        # float32 only on CPU) is the framework refusing the configuration, in its own words.
+        message = str(exc)
+        if "(NotFound) The kernel with key" not in message:
+            raise
+        raise NotApplicable("Paddle refuses this configuration on CPU: " + message.split("[Hint")[0].strip()) from None
     optimizer.clear_grad()
 
 

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from ... import data
-from ...record import Trajectory
-from ...spec import Case
+from ...record import SCALAR, Trajectory
+from ...spec import Case, ClipSpec, split_route
 from .. import common
 from ..common import NotApplicable, optimizer_decay
 from . import optimizers
@@ -46,22 +46,39 @@ def _no_l1(case: Case, route: str) -> None:
                             f"grad.add(param, alpha=weight_decay)); the {route} route cannot express L1")
 
 
-def _param_groups(case: Case, params: dict[str, torch.nn.Parameter], route: str):
-    """One group per distinct L2 coefficient (the param_group route), or a single group carrying the
-    optimizer's weight_decay (the optimizer route), or no decay at all (loss_penalty)."""
-    if case.regularization is None or route == "loss_penalty":
-        return [{"params": list(params.values()), "weight_decay": 0.0}]
-    _no_l1(case, route)
-    if route == "optimizer":
+def _weight_decays(case: Case, base: str) -> dict[str, float]:
+    """weight_decay per parameter: the per-parameter coefficients (per-parameter routes), the optimizer's
+    single one (optimizer), or none (loss_penalty, whose decay is in the loss)."""
+    names = case.parameter_names()
+    if case.regularization is None or base == "loss_penalty":
+        return dict.fromkeys(names, 0.0)
+    _no_l1(case, base)
+    if base == "optimizer":
         c = optimizer_decay(case)
-        return [{"params": list(params.values()), "weight_decay": c.l2 if c else 0.0}]
-    groups: dict[float, list] = {}
-    for name, c in case.coefficients().items():
-        groups.setdefault(c.l2, []).append(params[name])
-    return [{"params": ps, "weight_decay": l2} for l2, ps in groups.items()]
+        return dict.fromkeys(names, c.l2 if c else 0.0)
+    return {name: c.l2 for name, c in case.coefficients().items()}
+
+
+def _param_groups(case: Case, params: dict[str, torch.nn.Parameter], route: str):
+    """One param group per distinct (weight_decay, lr multiplier), in model order. A group with a multiplier
+    takes the absolute lr = optimizer.lr * m and keeps m, so the optimizer's own lr can be read back."""
+    base, _ = split_route(route)
+    multipliers = common.lr_multipliers(case, base)
+    decays = _weight_decays(case, base)
+    groups: dict[tuple, dict] = {}
+    for name, p in params.items():
+        m = multipliers[name]
+        group = groups.setdefault((decays[name], m), {"params": [], "weight_decay": decays[name]})
+        if m != 1.0:
+            group.update(lr=case.optimizer.lr * m, lr_multiplier=m)
+        group["params"].append(p)
+    return list(groups.values())
 
 
 def build(case: Case, route: str):
+    if split_route(route)[1] == "clip_argument":
+        raise NotApplicable("torch.optim optimizers take no clipping argument (torch/optim/sgd.py:29, SGD.__init__); "
+                            "Torch clips only with torch.nn.utils.clip_grad_norm_ / clip_grad_value_ before step()")
     init = data.initial_params(case)
     dtype = _DTYPES[case.dtype]
     layers, params = [], {}
@@ -119,7 +136,31 @@ def penalty(kind: str, form: str, w, c: float):
 
 
 def lr(optimizer) -> float:
-    return optimizer.param_groups[0]["lr"]
+    # The optimizer's own lr: a group with a per-parameter multiplier m holds lr * m (see _param_groups), so
+    # read a group without one, else divide (to within an ulp); dividing, not keeping a copy, follows any
+    # change of the groups' lr.
+    groups = sorted(optimizer.param_groups, key=lambda g: "lr_multiplier" in g)
+    for group in groups:
+        if group.get("lr_multiplier", 1.0) != 0.0:
+            return group["lr"] / group.get("lr_multiplier", 1.0)
+    return optimizer.defaults["lr"]
+
+
+def param_lr(optimizer, param) -> float:
+    return next(g["lr"] for g in optimizer.param_groups if any(p is param for p in g["params"]))
+
+
+def clip_gradients(spec: ClipSpec, params: dict) -> dict:
+    """torch.nn.utils.clip_grad_norm_ / clip_grad_value_ on the .grad of every parameter, in place; returns
+    the norms clip_grad_norm_ returns (one global, or one per parameter for kind = 'norm')."""
+    norm_type = float(spec.norm)
+    if spec.kind == "global_norm":
+        return {SCALAR: torch.nn.utils.clip_grad_norm_(list(params.values()), spec.max_norm, norm_type=norm_type)}
+    if spec.kind == "norm":
+        return {n: torch.nn.utils.clip_grad_norm_(p, spec.max_norm, norm_type=norm_type) for n, p in params.items()}
+    bound = common.symmetric_clip_value(spec, "torch.nn.utils.clip_grad_value_", "torch/nn/utils/clip_grad.py:290")
+    torch.nn.utils.clip_grad_value_(list(params.values()), bound)
+    return {}
 
 
 def step(optimizer) -> None:
