@@ -552,7 +552,8 @@ def _validate_dropout(case: Case, need) -> None:
     if d.variant == "feature_alpha_dropout":
         need(rank >= 2, "dropout.shape", f"feature_alpha_dropout needs [N, C, ...], not {list(d.shape)}", "rank >= 2")
     if d.axis is not None:
-        need(d.variant == "dropout", "dropout.axis", f"applies to variant dropout, not {d.variant}", "variant = 'dropout'")
+        need(d.variant == "dropout", "dropout.axis", f"applies to variant dropout, not {d.variant}",
+             "variant = 'dropout'")
         need(len(d.axis) >= 1 and len(set(d.axis)) == len(d.axis) and all(0 <= a < rank for a in d.axis),
              "dropout.axis", f"{list(d.axis)} is not a set of axes of {list(d.shape)}",
              f"distinct integers in 0..{rank - 1}")

@@ -82,8 +82,8 @@ def penalty_terms(case: Case) -> list[tuple[str, str, float]]:
 # ------------------------------------------------------------------------------------- the shared loops
 # One loop records every quantity, in the same order, for every framework: a backend module supplies only
 # its primitives (``fw`` below): seed, tensor, canonical, backward, build, activation, dropout, loss,
-# penalty, lr, state, step, dropout_probe and normalization_layer. So a quantity cannot mean one thing in Paddle and another in
-# Torch because two loops drifted apart.
+# penalty, lr, state, step, dropout_probe and normalization_layer. So a quantity cannot mean one thing
+# in Paddle and another in Torch because two loops drifted apart.
 
 def run(case: Case, route: str, fw) -> Trajectory:
     if case.kind == "dropout":

@@ -43,7 +43,8 @@ def _broadcast(case: Case, vector: np.ndarray) -> np.ndarray:
 def forward_backward(case: Case, x, upstream, weight, bias, eps, stats=None):
     """Output, input gradient, parameter gradients and the batch (mean, biased variance) of one forward.
     ``stats`` = (mean, var) broadcastable to x normalizes with fixed statistics (no gradient through them)."""
-    axes = case.normalization.normalized_axes()
+    n = case.normalization
+    axes = n.normalized_axes()
     if stats is None:
         mean = x.mean(axis=axes, keepdims=True)
         var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
@@ -60,9 +61,10 @@ def forward_backward(case: Case, x, upstream, weight, bias, eps, stats=None):
                             - xhat * (dxhat * xhat).mean(axis=axes, keepdims=True))
     else:
         input_grad = dxhat * inv
-    param_axes = tuple(range(len(x.shape) - case.normalization.normalized_dims)) \
-        if case.normalization.layer == "layer_norm" else case.normalization.normalized_axes()
-    grads = {"weight": (upstream * xhat).sum(axis=param_axes), "bias": upstream.sum(axis=param_axes)}
+    # The parameters are shared over every axis they do not span: all but the channel (batch norm), the
+    # leading batch axes (layer norm).
+    shared = tuple(range(len(x.shape) - n.normalized_dims)) if n.layer == "layer_norm" else axes
+    grads = {"weight": (upstream * xhat).sum(axis=shared), "bias": upstream.sum(axis=shared)}
     return out, input_grad, grads, (mean, var)
 
 
@@ -80,8 +82,8 @@ def run_normalization(case: Case, dtype: str) -> Trajectory:
     tracks = n.tracks_running_stats()
     channels = (n.shape[1],)
     running_mean, running_var = np.zeros(channels, np_dtype), np.ones(channels, np_dtype)
-    count = int(np.prod([n.shape[i] for i in n.normalized_axes()]))
-    unbiased = np_dtype.type(count / (count - 1)) if count > 1 else np_dtype.type(1)
+    count = int(np.prod([n.shape[i] for i in n.normalized_axes()]))  # >= 2 for batch norm (spec.validate)
+    unbiased = np_dtype.type(count / (count - 1)) if tracks else np_dtype.type(1)
 
     def running():
         return _broadcast(case, running_mean), _broadcast(case, running_var)

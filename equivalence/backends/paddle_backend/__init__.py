@@ -21,7 +21,7 @@ from ... import data
 from ...record import Trajectory
 from ...spec import Case
 from .. import common
-from . import normalization, optimizers
+from . import dropout_family, normalization, optimizers
 from ..common import NotApplicable, optimizer_decay
 
 NAME = "paddle"
@@ -163,46 +163,4 @@ def normalization_layer(case: Case, route: str, inputs: dict):
         return normalization.create(case, route, inputs)
 
 
-# variant -> (layer class or None, functional); the layer takes p, the functional (x, p, training=...).
-_DROPOUTS = {
-    "dropout": (paddle.nn.Dropout, F.dropout),
-    "dropout1d": (None, F.dropout1d),
-    "dropout2d": (paddle.nn.Dropout2D, F.dropout2d),
-    "dropout3d": (paddle.nn.Dropout3D, F.dropout3d),
-    "alpha_dropout": (paddle.nn.AlphaDropout, F.alpha_dropout),
-    "feature_alpha_dropout": (paddle.nn.FeatureAlphaDropout, F.feature_alpha_dropout),
-}
-
-
-def _dropout_calls(case: Case, route: str):
-    """(training-mode call, eval call), each taking a tensor."""
-    d = case.dropout
-    layer_cls, functional = _DROPOUTS[d.variant]
-    extra = {"axis": list(d.axis) if d.axis is not None else None, "mode": d.mode} if d.variant == "dropout" else {}
-    if route == "layer":
-        if layer_cls is None:
-            raise NotApplicable(f"paddle.nn has no layer for {d.variant} (only paddle.nn.functional.{d.variant}, "
-                                "paddle/nn/functional/common.py:1537)")
-        layer = layer_cls(p=d.p, **extra)
-
-        def call(x, training):
-            layer.train() if training else layer.eval()
-            return layer(x)
-        return (lambda x: call(x, d.training)), (lambda x: call(x, False))
-    if d.omit_training:
-        train_call = lambda x: functional(x, p=d.p, **extra)  # noqa: E731 (Paddle's default training flag)
-    else:
-        train_call = lambda x: functional(x, p=d.p, training=d.training, **extra)  # noqa: E731
-    return train_call, (lambda x: functional(x, p=d.p, training=False, **extra))
-
-
-def dropout_probe(case: Case, route: str, x_np: np.ndarray, upstream: np.ndarray):
-    train_call, eval_call = _dropout_calls(case, route)
-    x = paddle.to_tensor(x_np.astype(case.dtype), stop_gradient=False)
-    try:
-        out = train_call(x)
-        evaluated = eval_call(x)
-    except (ValueError, RuntimeError) as exc:  # Paddle refusing the configuration is a result
-        raise NotApplicable(f"paddle refuses it: {type(exc).__name__}: {exc}") from None
-    paddle.sum(out * paddle.to_tensor(upstream.astype(case.dtype))).backward()
-    return out.numpy(), x.grad.numpy(), evaluated.numpy()
+dropout_probe = dropout_family.probe
