@@ -22,7 +22,7 @@ import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-from .report import md_text, write_atomic
+from .report import md_code, md_text, write_atomic
 from .spec import Case, Divergence, SpecError
 
 DEFAULT_PATH = Path("reports") / "catalogue.md"
@@ -165,7 +165,7 @@ def _link(case: Case, out_dir: Path) -> str:
 def _divergence_lines(d: Divergence) -> list[str]:
     against = "the reference" if d.compared_with == "reference" else f"`{d.compared_with}`"
     lines = [f"- {', '.join(f'`{i}`' for i in d.implementations)} vs {against}: {md_text(d.reason)}",
-             f"  - source: {'; '.join(f'`{md_text(r)}`' for r in d.references)}",
+             f"  - source: {'; '.join(md_code(r) for r in d.references)}",
              f"  - parity: {md_text(d.parity) if d.parity else 'no mapping known'}"]
     return lines
 

@@ -64,6 +64,29 @@ def dropout_inputs(case: Case) -> tuple[np.ndarray, np.ndarray]:
     return _rounded(x, case.dtype), _rounded(upstream, case.dtype)
 
 
+def normalization_inputs(case: Case) -> dict:
+    """Inputs of a normalization case: ``batches`` (steps + 1 arrays: the train-mode batches, then the eval
+    batch), ``upstream`` (one gradient per batch, no zeros), and ``weight`` / ``bias`` (the affine
+    parameters, away from 1 and 0 so that a dropped scale or shift shows).
+
+    Each channel (axis 1) gets its own offset and scale, so a statistic taken over the wrong axes differs,
+    and the variance stays within [0.25, 4]: an epsilon moved by 1e-4 then changes outputs by 1e-5 relative
+    or more, which the float32 tolerance can still see."""
+    n = case.normalization
+    rng = np.random.default_rng([n.seed, 4])
+    channel = [1] * len(n.shape)
+    channel[1] = n.shape[1]
+    offset = rng.uniform(-1.0, 1.0, channel)
+    scale = rng.uniform(0.5, 2.0, channel)
+    batches = [_rounded(offset + scale * rng.standard_normal(n.shape), case.dtype) for _ in range(case.steps + 1)]
+    upstream = [_rounded(rng.uniform(0.5, 1.5, n.shape) * rng.choice([-1.0, 1.0], n.shape), case.dtype)
+                for _ in range(case.steps + 1)]
+    shape = n.param_shape()
+    return {"batches": batches, "upstream": upstream,
+            "weight": _rounded(rng.uniform(0.5, 1.5, shape), case.dtype),
+            "bias": _rounded(rng.uniform(-0.5, 0.5, shape), case.dtype)}
+
+
 def batch_for_step(case: Case, step: int) -> int:
     """Steps are numbered from 1; they cycle through the batches in order."""
     return (step - 1) % case.data.batches

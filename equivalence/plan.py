@@ -14,12 +14,13 @@ import dataclasses
 from dataclasses import dataclass
 
 from .backends import implementation_id
-from .spec import Case, SpecError
+from .spec import DEFAULT_NORM_EPSILON, DEFAULT_NORM_MOMENTUM, Case, SpecError
 
 REFERENCE = "reference"
 PERTURBED = "perturbed/"
 LR_FACTOR = 1 + 1e-3
 CLIP_FACTOR = 1.01
+EPSILON_FACTOR = 10
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,17 @@ def uses_random_masks(case: Case) -> bool:
 
 
 def perturbations(case: Case) -> list[str]:
-    names = ["dropout-p"] if case.kind == "dropout" else ["lr"]
+    if case.kind == "dropout":
+        # With training off, p changes nothing but a downscale_in_infer eval; the wrong mapping to catch
+        # there is a training flag that is ignored.
+        names = ["dropout-p"] if case.dropout.training else ["dropout-training"]
+    elif case.kind == "normalization":
+        names = ["norm-epsilon"]
+        n = case.normalization
+        if n.tracks_running_stats() and n.train_statistics == "batch":
+            names += ["norm-momentum", "running-var-bias"]
+    else:
+        names = ["lr"]
     reg = case.regularization
     if reg is not None and any(c.l1 or c.l2 for c in case.coefficients().values()):
         names.append("no-regularization")
@@ -96,14 +107,29 @@ def perturb(case: Case, name: str) -> Case:
     if name == "ignore-overrides" and case.regularization is not None:
         return dataclasses.replace(case, regularization=dataclasses.replace(case.regularization, overrides={}))
     if name == "dropout-p" and case.dropout is not None:
-        p = case.dropout.p + 0.01 * (1 - case.dropout.p)
+        p = case.dropout.p
+        p = p + 0.01 * (1 - p) if p < 1 else p - 0.01
         return dataclasses.replace(case, dropout=dataclasses.replace(case.dropout, p=p))
+    if name == "dropout-training" and case.dropout is not None:
+        return dataclasses.replace(case, dropout=dataclasses.replace(case.dropout, training=not case.dropout.training))
+    n = case.normalization
+    if name == "norm-epsilon" and n is not None:
+        eps = (DEFAULT_NORM_EPSILON if n.epsilon is None else n.epsilon) * EPSILON_FACTOR
+        return dataclasses.replace(case, normalization=dataclasses.replace(n, epsilon=eps))
+    if name == "norm-momentum" and n is not None and n.tracks_running_stats():
+        m = DEFAULT_NORM_MOMENTUM if n.momentum is None else n.momentum
+        m = m + 0.01 * (1 - m) if m < 1 else m - 0.01
+        return dataclasses.replace(case, normalization=dataclasses.replace(n, momentum=m))
+    if name == "running-var-bias" and n is not None and n.tracks_running_stats():
+        flipped = "biased" if case.reference.batch_norm_running_var == "unbiased" else "unbiased"
+        return dataclasses.replace(case, reference=dataclasses.replace(case.reference, batch_norm_running_var=flipped))
     if name == "ignore-lr-multipliers" and case.lr_multipliers:
         return dataclasses.replace(case, lr_multipliers={})
     if name.startswith("clip-") and (perturbed := _perturb_clip(case, name)) is not None:
         return perturbed
     raise SpecError(case.path, "expect.sensitivity", f"perturbation {name!r} does not apply to this case",
-                    "lr and no-regularization (training), ignore-overrides (with overrides), dropout-p (dropout), "
+                    "lr and no-regularization (training), ignore-overrides (with overrides), dropout-p and "
+                    "dropout-training (dropout), norm-epsilon, norm-momentum and running-var-bias (normalization), "
                     "ignore-lr-multipliers (with lr_multipliers), clip-ignored, clip-threshold, "
                     "clip-order-swapped (with [clip]), clip-unclamped and clip-kind-swapped (norm clips)")
 
@@ -138,7 +164,11 @@ PERTURBATION_DOCS = {
     "lr": f"learning rate x {LR_FACTOR:g}",
     "no-regularization": "regularization dropped",
     "ignore-overrides": "per-parameter overrides ignored (the case-wide coefficient everywhere)",
-    "dropout-p": "drop probability moved by 1% of (1-p)",
+    "dropout-p": "drop probability moved by 1% of (1-p) (down by 0.01 from p = 1)",
+    "dropout-training": "training flag flipped",
+    "norm-epsilon": f"epsilon x {EPSILON_FACTOR}",
+    "norm-momentum": "momentum (weight of the new batch statistic) moved by 1% of (1-momentum)",
+    "running-var-bias": "running variance fed the other estimator (biased <-> unbiased)",
     "clip-ignored": "gradient clipping dropped",
     "clip-threshold": f"clip threshold (max_norm, or both value bounds) x {CLIP_FACTOR:g}",
     "clip-unclamped": "clip coefficient max_norm/norm not clamped at 1 (small gradients scaled up)",

@@ -4,6 +4,10 @@
 keep_ratio) use the name ``SCALAR``. Parameter-shaped quantities use the canonical parameter names and
 layout of ``equivalence.data`` (Linear weight [in, out]). Optimizer state uses neutral names under
 ``state.``: ``state.velocity`` is Paddle's ``velocity`` accumulator and Torch's ``momentum_buffer``.
+
+A normalization probe records ``steps + 1`` entries: one per train-mode batch (output, input_grad, the
+``grad`` of ``weight`` and ``bias``, running statistics), then the eval forward (eval_output, and the
+running statistics after it, which an eval forward must leave alone).
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ SCALAR = "-"
 # The order in which a step computes its quantities; the first divergence is the earliest in this order.
 QUANTITY_ORDER = (
     "loss", "lr", "param_lr", "dropout_mask", "grad", "grad_norm", "grad_clipped", "grad_regularized",
-    "state.velocity", "update", "param", "output", "input_grad", "eval_output", "keep_ratio",
+    "state.velocity", "update", "param", "output", "input_grad", "running_mean", "running_var", "eval_output",
+    "keep_ratio", "batch_agreement",
 )
 
 QUANTITY_DOCS = {
     "loss": "data loss (without any regularization penalty)",
     "lr": "learning rate used by the step",
-    "dropout_mask": "keep mask (1 kept, 0 dropped) of each dropout layer, recovered from its output",
+    "dropout_mask": "keep mask (1 kept, 0 dropped) of each dropout layer, recovered from its output and input "
+                    "gradient, at the shape of one draw (per channel for whole-channel dropout)",
     "grad": "gradient of the data loss, before regularization",
     "grad_regularized": "gradient after regularization (observable where autograd computes it)",
     "param_lr": "learning rate of each parameter, lr times its multiplier (cases with lr_multipliers)",
@@ -34,10 +40,15 @@ QUANTITY_DOCS = {
     "state.velocity": "momentum buffer after the step",
     "update": "parameter after the step minus parameter before",
     "param": "parameter after the step",
-    "output": "dropout output in training mode",
-    "input_grad": "gradient of sum(output * upstream) with respect to the dropout input",
-    "eval_output": "dropout output in eval mode",
-    "keep_ratio": "fraction of kept elements, over the whole tensor",
+    "output": "probe layer's output in training mode (dropout, normalization)",
+    "input_grad": "gradient of sum(output * upstream) with respect to the probe layer's input",
+    "running_mean": "normalization layer's running mean after the forward (where the layer keeps one)",
+    "running_var": "normalization layer's running variance after the forward (where the layer keeps one)",
+    "eval_output": "probe layer's output in eval mode",
+    "keep_ratio": "fraction of kept mask entries (elements, or channels for whole-channel dropout)",
+    "batch_agreement": "fraction of mask entries equal to the same entry one step along axis 0 (the batch): "
+                       "q^2 + (1-q)^2 for independent draws with keep probability q, 1 for a mask shared "
+                       "across the batch",
 }
 
 

@@ -77,6 +77,13 @@ def md_text(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def md_code(text: str) -> str:
+    """Case text as a Markdown code span: shown literally (entities are not decoded inside one, so no
+    escaping but of the backtick itself, by a longer fence)."""
+    text = " ".join(str(text).split())
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
 def _where(r: Result) -> str:
     return "" if r.first_divergence is None else r.first_divergence.describe()
 

@@ -26,7 +26,7 @@ LOSSES = ("mean", "mse", "cross_entropy")
 OPTIMIZERS = ("sgd", "momentum")
 DTYPES = ("float32", "float64")
 DISTRIBUTIONS = ("uniform", "normal")
-KINDS = ("training", "dropout")
+KINDS = ("training", "dropout", "normalization")
 # Neutral route names; each backend labels them its own way (see equivalence/backends/__init__.py).
 TRAINING_ROUTES = ("optimizer", "per_parameter", "loss_penalty")
 DROPOUT_ROUTES = ("layer", "functional")
@@ -34,7 +34,8 @@ PENALTY_FORMS = ("half_squared", "norm")
 MOMENTUM_FORMS = ("heavy_ball", "ema")
 ATTRIBUTE_PRECISIONS = ("exact", "float32")
 DROPOUT_MODES = ("upscale_in_train", "downscale_in_infer")
-PERTURBATIONS = ("lr", "no-regularization", "ignore-overrides", "dropout-p",
+PERTURBATIONS = ("lr", "no-regularization", "ignore-overrides", "dropout-p", "dropout-training",
+                 "norm-momentum", "norm-epsilon", "running-var-bias",
                  "clip-ignored", "clip-threshold", "clip-unclamped", "clip-kind-swapped", "clip-order-swapped",
                  "ignore-lr-multipliers")
 
@@ -69,6 +70,19 @@ def split_route(route: str) -> tuple[str, str | None]:
 
 CLIPPED_ROUTES = tuple(clipped_route(b, c) for b in BASE_ROUTES for c in CLIP_ROUTES)
 TRAINING_ROUTE_NAMES = BASE_ROUTES + CLIPPED_ROUTES
+# The dropout family: which elements one draw of the mask covers, and what a dropped element becomes.
+DROPOUT_VARIANTS = ("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout")
+CHANNEL_VARIANTS = {"dropout1d": (2, 3), "dropout2d": (4,), "dropout3d": (5,)}  # variant -> input ranks
+ALPHA_VARIANTS = ("alpha_dropout", "feature_alpha_dropout")
+NORMALIZATION_LAYERS = ("batch_norm1d", "batch_norm2d", "layer_norm")
+NORMALIZATION_ROUTES = ("layer", "functional")
+STATISTICS = ("batch", "running")
+MOMENTUM_MAPPINGS = ("converted", "same_number")
+RUNNING_VARIANCES = ("unbiased", "biased")
+# What each framework uses when a case leaves momentum or epsilon out; the reference assumes these, and the
+# norm-epsilon / norm-momentum sensitivity checks prove a different default would be detected.
+DEFAULT_NORM_MOMENTUM = 0.1  # neutral convention: weight of the new batch statistic
+DEFAULT_NORM_EPSILON = 1e-5
 
 
 class SpecError(ValueError):
@@ -145,14 +159,89 @@ class RegularizationSpec:
 
 @dataclass(frozen=True)
 class DropoutSpec:
-    p: float = field(metadata=_doc("Drop probability, 0 <= p < 1."))
+    p: float = field(metadata=_doc("Drop probability, 0 <= p <= 1 (p = 1 drops everything in both frameworks)."))
     shape: tuple[int, ...] = field(metadata=_doc("Input shape; large, so the keep ratio is meaningful."))
     seed: int = field(default=0, metadata=_doc("Seed for the input, the upstream gradient and the framework RNG."))
+    variant: str = field(default="dropout", metadata=_doc(
+        "dropout: one draw per element (or per `axis` slice); dropout1d/2d/3d: one draw per (sample, channel), "
+        "whole channels dropped; alpha_dropout / feature_alpha_dropout: dropped elements (channels) become "
+        "SELU's saturation value and everything is scaled and shifted to keep mean and variance.",
+        DROPOUT_VARIANTS))
+    axis: tuple[int, ...] | None = field(default=None, metadata=_doc(
+        "variant dropout only: Paddle's `axis`: the mask has the input's size along these axes and size 1 "
+        "along the others (one draw shared there); omitted = every axis. Torch expresses every axis "
+        "(Dropout) and [0, 1] on 3-D to 5-D input (Dropout1d/2d/3d); other axis sets are not applicable."))
     mode: str = field(default="upscale_in_train", metadata=_doc(
         "upscale_in_train: scale kept elements by 1/(1-p) in training, identity in eval; "
-        "downscale_in_infer (Paddle only): no scaling in training, scale by (1-p) in eval.", DROPOUT_MODES))
+        "downscale_in_infer (Paddle only, variant dropout): no scaling in training, scale by (1-p) in eval.",
+        DROPOUT_MODES))
+    training: bool = field(default=True, metadata=_doc(
+        "The training flag of the training-mode call: false calls the functional route with training=False "
+        "and runs the layer in eval mode; the reference is then the eval formula with every element kept."))
+    omit_training: bool = field(default=False, metadata=_doc(
+        "Functional route only: leave the training argument out, so each framework's default applies "
+        "(True for every Paddle dropout, False for Torch's alpha_dropout and feature_alpha_dropout); the "
+        "reference still follows `training`."))
     zero_fraction: float = field(default=0.05, metadata=_doc(
         "Fraction of inputs set exactly to zero, where the mask cannot be read off the output."))
+
+    def mask_shape(self) -> tuple[int, ...]:
+        """Shape of one draw of the mask; it broadcasts over the input. Channel variants draw per
+        (sample, channel); a rank-2 dropout1d input is one unbatched sample [C, L] in both frameworks."""
+        rank = len(self.shape)
+        if self.variant in CHANNEL_VARIANTS or self.variant == "feature_alpha_dropout":
+            if self.variant == "dropout1d" and rank == 2:
+                return (self.shape[0], 1)
+            return self.shape[:2] + (1,) * (rank - 2)
+        if self.variant == "dropout" and self.axis is not None:
+            return tuple(s if i in self.axis else 1 for i, s in enumerate(self.shape))
+        return self.shape
+
+
+@dataclass(frozen=True)
+class NormalizationSpec:
+    layer: str = field(metadata=_doc(
+        "batch_norm1d (Paddle BatchNorm1D, Torch BatchNorm1d; input [N, C] or [N, C, L]), batch_norm2d "
+        "([N, C, H, W]) or layer_norm (statistics over the last `normalized_dims` axes of each sample).",
+        NORMALIZATION_LAYERS))
+    shape: tuple[int, ...] = field(metadata=_doc("Shape of one batch, channels on axis 1 (NCHW)."))
+    seed: int = field(default=0, metadata=_doc("Seed of the batches, upstream gradients and affine parameters."))
+    momentum: float | None = field(default=None, metadata=_doc(
+        "Batch norm: weight of the NEW batch statistic, running = (1 - momentum) * running + momentum * batch. "
+        "This is Torch's convention; Paddle's `momentum` weighs the OLD running value, so Paddle gets "
+        "1 - momentum (see momentum_mapping). Omitted = each framework's default (Paddle 0.9, Torch 0.1); "
+        f"the reference then uses {DEFAULT_NORM_MOMENTUM}."))
+    momentum_mapping: str = field(default="converted", metadata=_doc(
+        "How the backends pass momentum: converted (Paddle gets 1 - momentum, the right mapping) or "
+        "same_number (both get the number as written: the natural, wrong mapping).", MOMENTUM_MAPPINGS))
+    epsilon: float | None = field(default=None, metadata=_doc(
+        f"Added to the variance; omitted = each framework's default (the reference uses {DEFAULT_NORM_EPSILON:g})."))
+    affine: bool = field(default=True, metadata=_doc(
+        "Learnable scale and shift (drawn from the seed, not 1 and 0, so their gradients mean something)."))
+    normalized_dims: int = field(default=1, metadata=_doc(
+        "layer_norm only: how many trailing axes are normalized (normalized_shape = shape[-k:])."))
+    train_statistics: str = field(default="batch", metadata=_doc(
+        "Statistics of the train-mode forwards: batch (and the running estimates are updated) or running "
+        "(Paddle use_global_stats=True; Torch: the module in eval mode, or F.batch_norm(training=False); "
+        "nothing is updated).", STATISTICS))
+    eval_statistics: str = field(default="running", metadata=_doc(
+        "Statistics of the eval forward: running or batch (Paddle use_global_stats=False; Torch "
+        "track_running_stats=False, which keeps no running estimates at all).", STATISTICS))
+
+    def normalized_axes(self) -> tuple[int, ...]:
+        """The axes a statistic is taken over: all but the channel axis (batch norm), or the trailing
+        `normalized_dims` axes (layer norm)."""
+        rank = len(self.shape)
+        if self.layer == "layer_norm":
+            return tuple(range(rank - self.normalized_dims, rank))
+        return (0,) + tuple(range(2, rank))
+
+    def param_shape(self) -> tuple[int, ...]:
+        return self.shape[-self.normalized_dims:] if self.layer == "layer_norm" else (self.shape[1],)
+
+    def tracks_running_stats(self) -> bool:
+        """Whether the layer keeps running estimates that a train-mode forward updates."""
+        return self.layer != "layer_norm"
 
 
 @dataclass(frozen=True)
@@ -196,6 +285,17 @@ class ReferenceFlavour:
         "clip_then_decay: the optimizer adds weight decay to the clipped gradient (Paddle grad_clip= and "
         "weight_decay, Torch clip_grad_*_ before step()); decay_then_clip: the decay gradient is clipped "
         "together with the data gradient (a loss penalty).", CLIP_ORDERS))
+    batch_norm_running_var: str = field(default="unbiased", metadata=_doc(
+        "Variance that feeds the running estimate: unbiased (sum of squares / (n-1): the BatchNorm paper's "
+        "inference variance, and Torch) or biased (/ n: the tutorial BatchNorm, and Paddle). The batch "
+        "itself is always normalized with the biased variance.", RUNNING_VARIANCES))
+    norm_attributes: str = field(default="exact", metadata=_doc(
+        "exact: momentum and epsilon as written; float32: both rounded to float32 first and Paddle's "
+        "(1 - momentum) formed from the rounded value, as Paddle's batch_norm and layer_norm kernels take "
+        "them as float attributes.", ATTRIBUTE_PRECISIONS))
+    dropout_attributes: str = field(default="exact", metadata=_doc(
+        "exact: the dropout scale 1/(1-p) from p as written; float32: p and 1-p in float32, as Paddle's "
+        "dropout kernel computes them (variant dropout without axis).", ATTRIBUTE_PRECISIONS))
 
 
 @dataclass(frozen=True)
@@ -242,7 +342,8 @@ class Case:
     description: str = field(metadata=_doc("What the case shows, for people."))
     tags: tuple[str, ...] = field(default=(), metadata=_doc("Tags; each is also a pytest marker."))
     kind: str = field(default="training", metadata=_doc(
-        "training: a model trained for some steps; dropout: one dropout layer on a large tensor.", KINDS))
+        "training: a model trained for some steps; dropout: one dropout layer on a large tensor; "
+        "normalization: one normalization layer fed `steps` train-mode batches, then an eval batch.", KINDS))
     source: tuple[str, ...] = field(default=(), metadata=_doc(
         "Where the scenario's claim comes from: a document, an API page, a framework source line."))
     model: ModelSpec | None = field(default=None, metadata=_doc("The model (training cases)."))
@@ -258,10 +359,12 @@ class Case:
         "Per-parameter learning rates: name or pattern -> m >= 0; the parameter trains with optimizer.lr * m "
         "(Paddle ParamAttr(learning_rate=m) or a group dict's learning_rate=m, Torch a param group with "
         "lr = optimizer.lr * m). The last matching pattern wins."))
+    normalization: NormalizationSpec | None = field(default=None, metadata=_doc(
+        "The normalization layer (normalization cases): `steps` train-mode batches, then one eval batch."))
     routes: tuple[str, ...] | None = field(default=None, metadata=_doc(
         "Routes to run in each framework; default: optimizer, plus per_parameter and loss_penalty when "
         "there is regularization, or the per-parameter routes when there are lr_multipliers, each with both "
-        "clip routes when there is a [clip] table (training); layer and functional (dropout).",
+        "clip routes when there is a [clip] table (training); layer and functional (dropout, normalization).",
         TRAINING_ROUTE_NAMES + DROPOUT_ROUTES))
     steps: int = field(default=1, metadata=_doc("Optimizer steps to record, >= 1."))
     dtype: str = field(default="float64", metadata=_doc("Floating point type of params and data.", DTYPES))
@@ -277,6 +380,8 @@ class Case:
             return self.routes
         if self.kind == "dropout":
             return DROPOUT_ROUTES
+        if self.kind == "normalization":
+            return NORMALIZATION_ROUTES
         if self.lr_multipliers:
             bases = PER_PARAMETER_ROUTES
         elif self.regularization is not None:
@@ -455,7 +560,7 @@ def validate(case: Case) -> None:
     need(bool(case.id) and case.id == case.id.strip() and " " not in case.id, "id",
          f"{case.id!r} is not a usable id", "non-empty, no spaces")
     need(case.steps >= 1, "steps", f"{case.steps} is not a step count", "an integer >= 1")
-    routes = TRAINING_ROUTE_NAMES if case.kind == "training" else DROPOUT_ROUTES
+    routes = {"training": TRAINING_ROUTE_NAMES, "dropout": DROPOUT_ROUTES}.get(case.kind, NORMALIZATION_ROUTES)
     for r in case.selected_routes:
         need(r in routes, "routes", f"route {r!r} does not apply to a {case.kind} case", ", ".join(routes))
     tol = case.tolerance
@@ -475,20 +580,16 @@ def validate(case: Case) -> None:
              "at least one 'framework/file.py:line' or URL")
 
     if case.kind == "dropout":
-        need(case.dropout is not None, "dropout", "a dropout case needs a [dropout] table", "[dropout]")
-        for key in ("model", "data", "optimizer", "regularization", "clip"):
-            need(getattr(case, key) is None, key, "does not apply to a dropout case", "[dropout] only")
-        need(not case.lr_multipliers, "lr_multipliers", "does not apply to a dropout case", "[dropout] only")
-        d = case.dropout
-        need(0.0 <= d.p < 1.0, "dropout.p", f"{d.p} is not a drop probability", "0 <= p < 1")
-        need(len(d.shape) >= 1 and all(s >= 1 for s in d.shape), "dropout.shape", f"{list(d.shape)} is not a shape",
-             "positive integers")
-        need(0.0 <= d.zero_fraction < 1.0, "dropout.zero_fraction", f"{d.zero_fraction} out of range", "0 <= x < 1")
+        _validate_dropout(case, need)
+        return
+    if case.kind == "normalization":
+        _validate_normalization(case, need)
         return
 
     for key in ("model", "data", "optimizer"):
         need(getattr(case, key) is not None, key, f"a training case needs a [{key}] table", f"[{key}]")
     need(case.dropout is None, "dropout", "a training case puts dropout in model.dropout", "model.dropout")
+    need(case.normalization is None, "normalization", "does not apply to a training case", "kind = 'normalization'")
     m, d, o = case.model, case.data, case.optimizer
     need(len(m.sizes) >= 2 and all(s >= 1 for s in m.sizes), "model.sizes", f"{list(m.sizes)} is not a layer list",
          "[in, hidden..., out], at least two positive integers")
@@ -554,3 +655,67 @@ def _validate_clip_and_lr(case: Case, need) -> None:
         need(clip.max_norm > 0, "clip.max_norm", f"{clip.max_norm} is not a norm threshold", "a number > 0")
         for key in ("max", "min"):
             need(getattr(clip, key) is None, f"clip.{key}", "applies to kind = 'value' only", "max_norm, norm_type")
+
+
+def _only_table(case: Case, table: str, need) -> None:
+    need(getattr(case, table) is not None, table, f"a {case.kind} case needs a [{table}] table", f"[{table}]")
+    for key in ("model", "data", "optimizer", "regularization", "dropout", "normalization", "clip"):
+        if key != table:
+            need(getattr(case, key) is None, key, f"does not apply to a {case.kind} case", f"[{table}] only")
+    need(not case.lr_multipliers, "lr_multipliers", f"does not apply to a {case.kind} case", f"[{table}] only")
+
+
+def _validate_dropout(case: Case, need) -> None:
+    _only_table(case, "dropout", need)
+    d = case.dropout
+    need(0.0 <= d.p <= 1.0, "dropout.p", f"{d.p} is not a drop probability", "0 <= p <= 1")
+    need(len(d.shape) >= 1 and all(s >= 1 for s in d.shape), "dropout.shape", f"{list(d.shape)} is not a shape",
+         "positive integers")
+    need(0.0 <= d.zero_fraction < 1.0, "dropout.zero_fraction", f"{d.zero_fraction} out of range", "0 <= x < 1")
+    rank = len(d.shape)
+    if d.variant in CHANNEL_VARIANTS:
+        ranks = CHANNEL_VARIANTS[d.variant]
+        need(rank in ranks, "dropout.shape", f"{d.variant} takes input of rank {' or '.join(map(str, ranks))}, "
+             f"not {list(d.shape)}", f"rank {' or '.join(map(str, ranks))}")
+    if d.variant == "feature_alpha_dropout":
+        need(rank >= 2, "dropout.shape", f"feature_alpha_dropout needs [N, C, ...], not {list(d.shape)}", "rank >= 2")
+    if d.axis is not None:
+        need(d.variant == "dropout", "dropout.axis", f"applies to variant dropout, not {d.variant}",
+             "variant = 'dropout'")
+        need(len(d.axis) >= 1 and len(set(d.axis)) == len(d.axis) and all(0 <= a < rank for a in d.axis),
+             "dropout.axis", f"{list(d.axis)} is not a set of axes of {list(d.shape)}",
+             f"distinct integers in 0..{rank - 1}")
+    need(d.mode == "upscale_in_train" or d.variant == "dropout", "dropout.mode",
+         f"{d.mode} applies to variant dropout only", "upscale_in_train")
+    need(not d.omit_training or case.selected_routes == ("functional",), "dropout.omit_training",
+         "only the functional route takes a training argument", "routes = ['functional']")
+
+
+def _validate_normalization(case: Case, need) -> None:
+    _only_table(case, "normalization", need)
+    n = case.normalization
+    rank = len(n.shape)
+    need(all(s >= 1 for s in n.shape), "normalization.shape", f"{list(n.shape)} is not a shape", "positive integers")
+    ranks = {"batch_norm1d": (2, 3), "batch_norm2d": (4,), "layer_norm": (2, 3, 4, 5)}[n.layer]
+    need(rank in ranks, "normalization.shape", f"{n.layer} takes input of rank {' or '.join(map(str, ranks))}, "
+         f"not {list(n.shape)}", f"rank {' or '.join(map(str, ranks))}")
+    need(n.epsilon is None or n.epsilon > 0, "normalization.epsilon", f"{n.epsilon} <= 0", "a number > 0")
+    if n.layer == "layer_norm":
+        need(1 <= n.normalized_dims < rank, "normalization.normalized_dims",
+             f"{n.normalized_dims} trailing axes of a rank-{rank} input", f"1..{rank - 1}")
+        defaults = {f.name: f.default for f in dataclasses.fields(NormalizationSpec)}
+        for key in ("momentum", "train_statistics", "eval_statistics", "momentum_mapping"):
+            need(getattr(n, key) == defaults[key], f"normalization.{key}", "layer_norm keeps no running statistics",
+                 "leave it out")
+        return
+    need(n.normalized_dims == 1, "normalization.normalized_dims", "applies to layer_norm only", "leave it out")
+    count = math.prod(n.shape[i] for i in n.normalized_axes())
+    need(count >= 2, "normalization.shape", f"{count} value per channel: a batch variance needs at least two",
+         "N * spatial size >= 2")
+    need(n.momentum is None or 0.0 <= n.momentum <= 1.0, "normalization.momentum",
+         f"{n.momentum} is not a weight", "0 <= momentum <= 1")
+    need(n.momentum is not None or n.momentum_mapping == "converted", "normalization.momentum_mapping",
+         "same_number needs a momentum to pass as written", "a momentum, or converted")
+    need(not (n.train_statistics == "running" and n.eval_statistics == "batch"), "normalization.eval_statistics",
+         "batch statistics in eval after running statistics in training is neither framework's layer",
+         "running (with train_statistics = 'running')")

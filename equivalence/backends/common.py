@@ -6,7 +6,7 @@ import numpy as np
 
 from .. import data
 from ..record import SCALAR, Trajectory, put
-from ..spec import PER_PARAMETER_ROUTES, Case, ClipSpec, Coefficients, split_route
+from ..spec import ALPHA_VARIANTS, PER_PARAMETER_ROUTES, Case, ClipSpec, Coefficients, DropoutSpec, split_route
 
 
 class NotApplicable(Exception):
@@ -29,6 +29,32 @@ def recover_mask(x: np.ndarray, output: np.ndarray, input_grad: np.ndarray | Non
     else:
         kept = kept | zero_in
     return kept.astype(np.float64)
+
+
+def recover_draw_mask(d: DropoutSpec, x: np.ndarray, output: np.ndarray, input_grad: np.ndarray) -> np.ndarray:
+    """The keep mask at the shape of one draw (``DropoutSpec.mask_shape``), read off a probe's output and
+    input gradient.
+
+    Alpha dropout replaces a dropped element by a constant, not 0, so its output says nothing; its
+    gradient does: a*upstream where kept, exactly 0 where dropped (the upstream gradient has no zeros).
+    For whole-channel dropout a channel counts as kept if any of its elements is; a framework dropping
+    single elements of a kept channel then shows in the output, which the reference computes from the
+    channel mask."""
+    kept = (input_grad != 0).astype(np.float64) if d.variant in ALPHA_VARIANTS else recover_mask(x, output, input_grad)
+    shape = d.mask_shape()
+    shared = tuple(i for i, (full, draw) in enumerate(zip(kept.shape, shape)) if draw == 1 and full != 1)
+    return kept.max(axis=shared, keepdims=True) if shared else kept
+
+
+def norm_momentum(case: Case, convention: str) -> float | None:
+    """The momentum argument for a framework whose `momentum` weighs the ``new`` batch statistic (Torch)
+    or the ``old`` running value (Paddle); None = leave it out (the framework's default)."""
+    n = case.normalization
+    if n.momentum is None:
+        return None
+    if convention == "new" or n.momentum_mapping == "same_number":
+        return n.momentum
+    return 1.0 - n.momentum
 
 
 def optimizer_decay(case: Case) -> Coefficients | None:
@@ -74,12 +100,14 @@ def penalty_terms(case: Case) -> list[tuple[str, str, float]]:
 # ------------------------------------------------------------------------------------- the shared loops
 # One loop records every quantity, in the same order, for every framework: a backend module supplies only
 # its primitives (``fw`` below): seed, tensor, canonical, backward, build, activation, dropout, loss,
-# penalty, lr, param_lr, clip_gradients, state, step and dropout_probe. So a quantity cannot mean one thing
-# in Paddle and another in Torch because two loops drifted apart.
+# penalty, lr, param_lr, clip_gradients, state, step, dropout_probe and normalization_layer. So a quantity
+# cannot mean one thing in Paddle and another in Torch because two loops drifted apart.
 
 def run(case: Case, route: str, fw) -> Trajectory:
     if case.kind == "dropout":
         return _run_dropout_probe(case, route, fw)
+    if case.kind == "normalization":
+        return _run_normalization_probe(case, route, fw)
     return _run_training(case, route, fw)
 
 
@@ -149,7 +177,7 @@ def _run_dropout_probe(case: Case, route: str, fw) -> Trajectory:
     fw.seed(case.dropout.seed)
     x, upstream = data.dropout_inputs(case)
     out, input_grad, evaluated = fw.dropout_probe(case, route, x, upstream)
-    mask = recover_mask(x, out, input_grad)
+    mask = recover_draw_mask(case.dropout, x, out, input_grad)
     traj = Trajectory()
     step = traj.new_step()
     put(step, "dropout_mask", "dropout", mask)
@@ -157,4 +185,34 @@ def _run_dropout_probe(case: Case, route: str, fw) -> Trajectory:
     put(step, "input_grad", "dropout", input_grad)
     put(step, "eval_output", "dropout", evaluated)
     put(step, "keep_ratio", SCALAR, np.mean(mask))
+    if mask.shape[0] > 1:  # a mask drawn once and shared across the batch agrees with itself everywhere
+        put(step, "batch_agreement", SCALAR, np.mean(mask[1:] == mask[:-1]))
+    return traj
+
+
+def _put_running(step: dict, layer) -> None:
+    stats = layer.running()
+    if stats is not None:  # Torch's track_running_stats=False keeps none
+        put(step, "running_mean", "norm", stats[0])
+        put(step, "running_var", "norm", stats[1])
+
+
+def _run_normalization_probe(case: Case, route: str, fw) -> Trajectory:
+    """``steps`` train-mode forwards and backwards of one normalization layer, then one eval forward.
+    ``fw.normalization_layer`` gives an object with train_step(x, upstream) -> (output, input_grad,
+    {parameter: grad}), evaluate(x) -> output and running() -> (mean, var) or None, all NumPy."""
+    inputs = data.normalization_inputs(case)
+    layer = fw.normalization_layer(case, route, inputs)
+    traj = Trajectory()
+    for t in range(case.steps):
+        step = traj.new_step()
+        out, input_grad, grads = layer.train_step(inputs["batches"][t], inputs["upstream"][t])
+        put(step, "output", "norm", out)
+        put(step, "input_grad", "norm", input_grad)
+        for name, grad in grads.items():
+            put(step, "grad", name, grad)
+        _put_running(step, layer)
+    step = traj.new_step()
+    put(step, "eval_output", "norm", layer.evaluate(inputs["batches"][-1]))
+    _put_running(step, layer)
     return traj

@@ -5,7 +5,8 @@ plain rounding alone moves a float32 run). Where frameworks or textbooks write a
 case picks a named flavour (``Case.reference``, ``RegularizationSpec.penalty_form``).
 
 One module per part of a training step: ``model`` (forward, backward, losses of the model), ``optimizers``
-(the optimizer registry), ``training`` (the training loop), ``dropout`` (the dropout probe).
+(the optimizer registry), ``training`` (the training loop), ``dropout`` (the dropout probe),
+``normalization`` (the normalization probe).
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from ..record import Trajectory
 from ..spec import Case
 from .dropout import run_dropout
 from .model import ACTIVATIONS, backward, forward, loss_and_grad
+from .normalization import run_normalization
 from .training import regularization_grad, run_training
 
 __all__ = ["ACTIVATIONS", "backward", "forward", "loss_and_grad", "regularization_grad", "run",
-           "run_dropout", "run_training"]
+           "run_dropout", "run_normalization", "run_training"]
 
 
 def run(case: Case, dtype: str = "float64", recorded: Trajectory | None = None) -> Trajectory:
@@ -25,4 +27,6 @@ def run(case: Case, dtype: str = "float64", recorded: Trajectory | None = None) 
     masks the reference replays (frameworks draw different masks from different generators)."""
     if case.kind == "dropout":
         return run_dropout(case, dtype, recorded)
+    if case.kind == "normalization":
+        return run_normalization(case, dtype)
     return run_training(case, dtype, recorded)

@@ -21,7 +21,7 @@ from ... import data
 from ...record import SCALAR, Trajectory
 from ...spec import GROUP_ROUTES, Case, ClipSpec, split_route
 from .. import common
-from . import optimizers
+from . import dropout_family, normalization, optimizers
 from ..common import NotApplicable, optimizer_decay
 
 NAME = "paddle"
@@ -228,17 +228,9 @@ def step(optimizer) -> None:
     optimizer.clear_grad()
 
 
-def dropout_probe(case: Case, route: str, x_np: np.ndarray, upstream: np.ndarray):
-    d = case.dropout
-    x = paddle.to_tensor(x_np.astype(case.dtype), stop_gradient=False)
-    if route == "layer":
-        layer = paddle.nn.Dropout(p=d.p, mode=d.mode)
-        layer.train()
-        out = layer(x)
-        layer.eval()
-        evaluated = layer(x)
-    else:
-        out = F.dropout(x, p=d.p, training=True, mode=d.mode)
-        evaluated = F.dropout(x, p=d.p, training=False, mode=d.mode)
-    paddle.sum(out * paddle.to_tensor(upstream.astype(case.dtype))).backward()
-    return out.numpy(), x.grad.numpy(), evaluated.numpy()
+def normalization_layer(case: Case, route: str, inputs: dict):
+    with _default_dtype(case.dtype):  # BatchNorm/LayerNorm parameters take the default dtype
+        return normalization.create(case, route, inputs)
+
+
+dropout_probe = dropout_family.probe

@@ -17,7 +17,7 @@ from ...record import SCALAR, Trajectory
 from ...spec import Case, ClipSpec, split_route
 from .. import common
 from ..common import NotApplicable, optimizer_decay
-from . import optimizers
+from . import dropout_family, normalization, optimizers
 
 NAME = "torch"
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -168,20 +168,8 @@ def step(optimizer) -> None:
     optimizer.zero_grad()
 
 
-def dropout_probe(case: Case, route: str, x_np: np.ndarray, upstream: np.ndarray):
-    d = case.dropout
-    if d.mode != "upscale_in_train":
-        raise NotApplicable(f"torch dropout has no mode {d.mode!r}: it always scales kept elements by 1/(1-p) "
-                            "in training and is the identity in eval (torch/nn/functional.py:1467, dropout)")
-    x = torch.from_numpy(x_np.astype(case.dtype)).requires_grad_()
-    if route == "layer":
-        layer = torch.nn.Dropout(p=d.p)
-        layer.train()
-        out = layer(x)
-        layer.eval()
-        evaluated = layer(x)
-    else:
-        out = F.dropout(x, p=d.p, training=True)
-        evaluated = F.dropout(x, p=d.p, training=False)
-    (out * torch.from_numpy(upstream.astype(case.dtype))).sum().backward()
-    return out.detach().numpy(), x.grad.numpy(), evaluated.detach().numpy()
+def normalization_layer(case: Case, route: str, inputs: dict):
+    return normalization.create(case, route, inputs)
+
+
+dropout_probe = dropout_family.probe
