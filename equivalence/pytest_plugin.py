@@ -10,6 +10,9 @@ and Torch run in parallel workers; each item then reports its own result.
 - fail: a divergence that was not expected, a stale expected divergence, a tolerance that cannot detect a
   perturbation, a malformed case file, or a framework error or crash;
 - skip: a framework that is not installed, or a route it cannot express (not applicable).
+
+A case with a ``[sweep]`` table also gets the item ``case-id[sweep]`` (marker ``sweep``): a bounded sweep of
+``sweep.ci_examples`` variants (equivalence/sweep.py) through the session's framework workers.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.stash[_STATE] = _State(config)
+    config.addinivalue_line("markers", "sweep: a bounded hyper-parameter sweep of a case ([sweep] table)")
 
 
 def pytest_unconfigure(config):
@@ -65,14 +69,19 @@ class _State:
         if not self.done:
             self.done = True
             cases = {i.case.id: i.case for i in item.session.items if isinstance(i, CheckItem)}
-            self.runner = Runner(in_process=self.config.getoption("equivalence_in_process"),
-                                 timeout=self.config.getoption("equivalence_timeout"))
-            report = self.runner.run(list(cases.values()))
+            report = self.shared_runner().run(list(cases.values()))
             self.results = {r.test_id: r for r in report.results}
-            self.close()
+            if not any(isinstance(i, SweepItem) for i in item.session.items):
+                self.close()  # sweep items, if any, reuse the workers
         if item.check.test_id not in self.results:
             raise CaseFailure(f"no result for {item.check.test_id} (the case failed before its checks ran)")
         return self.results[item.check.test_id]
+
+    def shared_runner(self) -> Runner:
+        if self.runner is None:
+            self.runner = Runner(in_process=self.config.getoption("equivalence_in_process"),
+                                 timeout=self.config.getoption("equivalence_timeout"))
+        return self.runner
 
     def close(self):
         if self.runner is not None:
@@ -101,6 +110,11 @@ class CaseFile(pytest.File):
                 item.add_marker(tag)
             if check.backend:
                 item.add_marker(check.backend)
+            yield item
+        if case.sweep is not None:
+            item = SweepItem.from_parent(self, name=f"{case.id}[sweep]", case=case)
+            for tag in (*case.tags, "sweep"):
+                item.add_marker(tag)
             yield item
 
 
@@ -132,6 +146,29 @@ class CheckItem(pytest.Item):
             raise CaseFailure(_failure_text(result))
         if result.expected == "divergent" and result.kind != "sensitivity":
             pytest.xfail(f"expected divergence: {result.reason} [{'; '.join(result.references)}]")
+
+    def repr_failure(self, excinfo, style=None):
+        return str(excinfo.value) if excinfo.errisinstance(CaseFailure) else super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, None, self.name
+
+
+class SweepItem(pytest.Item):
+    """A bounded sweep (``sweep.ci_examples`` variants, seed 0: the same draws every run)."""
+
+    def __init__(self, *, case: Case, **kwargs):
+        super().__init__(**kwargs)
+        self.case = case
+
+    def runtest(self):
+        from .sweep import run_sweep  # hypothesis is imported only when a sweep item runs
+        from .sweep_report import failure_lines, headline
+        outcome = run_sweep(self.case, self.config.stash[_STATE].shared_runner(),
+                            examples=self.case.sweep.ci_examples)
+        if not outcome.ok:
+            raise CaseFailure("\n".join([headline(outcome), *failure_lines(outcome),
+                                         f"full sweep: python -m equivalence sweep {self.case.id}"]))
 
     def repr_failure(self, excinfo, style=None):
         return str(excinfo.value) if excinfo.errisinstance(CaseFailure) else super().repr_failure(excinfo)
