@@ -169,6 +169,8 @@ class SweepItem(pytest.Item):
         if not outcome.ok:
             raise CaseFailure("\n".join([headline(outcome), *failure_lines(outcome),
                                          f"full sweep: python -m equivalence sweep {self.case.id}"]))
+        if outcome.unavailable:  # like the check items of a framework that is not installed
+            pytest.skip(f"skipped: {'; '.join(sorted(outcome.unavailable))}")
 
     def repr_failure(self, excinfo, style=None):
         return str(excinfo.value) if excinfo.errisinstance(CaseFailure) else super().repr_failure(excinfo)

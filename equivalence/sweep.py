@@ -134,6 +134,7 @@ class SweepOutcome:
     rejected: int = 0  # drawn variants the loader refused
     environment: dict = field(default_factory=dict)
     error: str = ""  # the sweep itself could not run
+    unavailable: set[str] = field(default_factory=set)  # why a framework's checks were skipped (not installed)
 
     @property
     def status(self) -> str:
@@ -203,6 +204,7 @@ def run_sweep(case: Case, runner: Runner, examples: int | None = None, seed_valu
         began = time.monotonic()
         report = runner.run([varied])
         failing = [r for r in report.results if r.status not in ("pass", "skipped")]
+        outcome.unavailable |= {r.message for r in report.results if r.observed == "skipped"}
         phase = "shrink" if any(not e.ok for e in outcome.examples) else "generate"
         example = Example(values, not failing, failing, phase, time.monotonic() - began)
         outcome.examples.append(example)

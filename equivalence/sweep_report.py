@@ -61,6 +61,7 @@ def to_json(outcome: SweepOutcome) -> dict:
             "failures": [_failure_json(r) for r in ce.failing],
         },
         "examples": [_example_json(e) for e in outcome.examples],
+        "not_swept": sorted(outcome.unavailable),
         "error": outcome.error or None,
     }
 
@@ -85,11 +86,12 @@ def headline(outcome: SweepOutcome) -> str:
 
 
 def failure_lines(outcome: SweepOutcome) -> list[str]:
-    """The counter-example's failing checks, each with its first divergence."""
+    """The counter-example's failing checks, each with its first divergence, and any framework that did not
+    run at all."""
+    lines = [f"not swept: {m}" for m in sorted(outcome.unavailable)]
     ce = outcome.counterexample
     if ce is None:
-        return []
-    lines = []
+        return lines
     for r in ce.failing:
         lines.append(f"{r.test_id}: {r.status} (expected {r.expected}, observed {r.observed}): {r.message}")
     bases = {a.key: a.base for a in outcome.axes}
@@ -120,6 +122,8 @@ def markdown(outcome: SweepOutcome) -> str:
         lines.append("")
     if outcome.error:
         lines += ["## Error", "", outcome.error, ""]
+    if outcome.unavailable:
+        lines += ["## Not swept", "", *(f"- {m}" for m in sorted(outcome.unavailable)), ""]
     keys = [a.key for a in outcome.axes]
     rows = [[i + 1, e.phase, *(_value(e.values[k]) for k in keys), "ok" if e.ok else "FAIL",
              ", ".join(f"`{r.test_id}`" for r in e.failing)] for i, e in enumerate(outcome.examples)]

@@ -130,6 +130,15 @@ def test_worker_processes_serve_every_variant(tmp_path):
     assert restarts == 0, f"restarts={restarts}"
 
 
+def test_a_missing_framework_is_reported_as_not_swept(tmp_path):
+    case = load(tmp_path, swept({"optimizer.lr": {"low": 0.01, "high": THRESHOLD, "scale": "log"}}, examples=3))
+    backends = {"fake": THRESHOLD_BACKEND, "ghost": "tests.fake_backends.unimportable"}
+    with Runner(backends=backends, in_process=True) as both:
+        outcome = run_sweep(case, both)
+    assert outcome.ok, headline(outcome)
+    assert any("ghost is not available" in m for m in outcome.unavailable), outcome.unavailable
+
+
 # ----------------------------------------------------------------------------------------- spec errors
 
 BAD_SWEEPS = [
@@ -294,6 +303,14 @@ def test_sweep_items_are_collected_and_marked(project):
     assert collected == ["cases/inside.toml::inside[sweep]", "cases/past.toml::past[sweep]"], result.outlines
     tagged = run_pytest(project, "--collect-only", "-q", "-m", "sweep and alpha")
     assert [l for l in tagged.outlines if "::" in l] == ["cases/inside.toml::inside[sweep]"], tagged.outlines
+
+
+def test_sweep_item_is_skipped_when_a_framework_is_missing(project):
+    BACKENDS["ghost"] = "tests.fake_backends.unimportable"  # restored by threshold_only
+    result = run_pytest(project, "-rs", "-m", "sweep", "-k", "inside")
+    result.assert_outcomes(skipped=1)
+    line = next((l for l in result.outlines if l.startswith("SKIPPED")), "")
+    assert "ghost is not available" in line, result.stdout.str()
 
 
 def test_sweep_items_pass_and_fail_with_the_counterexample_on_one_runner(project):
