@@ -154,6 +154,10 @@ class CheckItem(pytest.Item):
         return self.path, None, self.name
 
 
+# Passing sweeps end after ci_examples variants (1-2 s); this bounds the shrinking of a failing one.
+SWEEP_ITEM_SECONDS = 60.0
+
+
 class SweepItem(pytest.Item):
     """A bounded sweep (``sweep.ci_examples`` variants, seed 0: the same draws every run)."""
 
@@ -165,7 +169,7 @@ class SweepItem(pytest.Item):
         from .sweep import run_sweep  # hypothesis is imported only when a sweep item runs
         from .sweep_report import failure_lines, headline
         outcome = run_sweep(self.case, self.config.stash[_STATE].shared_runner(),
-                            examples=self.case.sweep.ci_examples)
+                            examples=self.case.sweep.ci_examples, max_seconds=SWEEP_ITEM_SECONDS)
         if not outcome.ok:
             raise CaseFailure("\n".join([headline(outcome), *failure_lines(outcome),
                                          f"full sweep: python -m equivalence sweep {self.case.id}"]))
