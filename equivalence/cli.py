@@ -1,4 +1,4 @@
-"""Command line: ``python -m equivalence run | list | show | schema | catalogue``.
+"""Command line: ``python -m equivalence run | list | show | schema | catalogue | sweep``.
 
 Exit codes: 0 every result matches its expectation (or is skipped), 1 some do not, 2 usage error.
 """
@@ -53,6 +53,16 @@ def _parser() -> argparse.ArgumentParser:
                      help=f"where to write it (default: {catalogue.DEFAULT_PATH}); '-' prints it")
     cat.add_argument("--check", action="store_true",
                      help="write nothing; exit 1 when FILE is not what the cases generate")
+    sweep = with_execution(with_cases(sub.add_parser(
+        "sweep", help="draw variants of cases over their [sweep] ranges; shrink a counter-example")))
+    sweep.add_argument("case_ids", nargs="*", metavar="CASE_ID",
+                       help="cases to sweep (default: every case with a [sweep] table)")
+    sweep.add_argument("--examples", type=int, metavar="N", help="variants per case (default: its sweep.examples)")
+    sweep.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0: the same draws every run)")
+    sweep.add_argument("--max-seconds", type=float, metavar="S",
+                       help="time budget per case: no new variant runs after it (default: none)")
+    sweep.add_argument("--out", default="reports", metavar="DIR", help="report folder (default: reports)")
+    sweep.add_argument("-v", "--verbose", action="store_true", help="print every variant as it runs")
     return parser
 
 
@@ -64,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return {"run": cmd_run, "list": cmd_list, "show": cmd_show, "schema": cmd_schema,
-                "catalogue": cmd_catalogue}[args.command](args)
+                "catalogue": cmd_catalogue, "sweep": cmd_sweep}[args.command](args)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -182,3 +192,55 @@ def cmd_catalogue(args) -> int:
         return 0
     print(f"catalogue: {catalogue.write(items, out)}")
     return 0
+
+
+def cmd_sweep(args) -> int:
+    from .sweep import run_sweep  # hypothesis is imported only by the command that needs it
+    from .sweep_report import assignments, failure_lines, headline, write_sweep_reports
+
+    if args.examples is not None and args.examples < 1:
+        print(f"error: --examples {args.examples}: need at least 1", file=sys.stderr)
+        return 2
+    items = load_all(args.cases)
+    cases = {i.id: i for i in items if isinstance(i, Case)}
+    broken = {Path(i.file).stem: i for i in items if isinstance(i, SpecError)}
+    if args.case_ids:
+        for case_id in args.case_ids:
+            if case_id in broken and case_id not in cases:
+                print(f"error: {broken[case_id]}", file=sys.stderr)
+                return 2
+            if case_id not in cases:
+                print(f"error: no case {case_id!r}; known: {', '.join(sorted(cases))}", file=sys.stderr)
+                return 2
+            if cases[case_id].sweep is None:
+                print(f"error: {case_id} has no [sweep] table ({cases[case_id].path}); `python -m equivalence "
+                      f"schema` lists its keys (sweep.ranges)", file=sys.stderr)
+                return 2
+        chosen = [cases[i] for i in dict.fromkeys(args.case_ids)]
+    else:
+        chosen = [c for c in cases.values() if c.sweep is not None]
+        for error in broken.values():
+            print(f"ERROR {error}", file=sys.stderr)
+        if not chosen:
+            print("error: no case under " + ", ".join(args.cases) + " has a [sweep] table", file=sys.stderr)
+            return 2
+
+    def progress(example):
+        if args.verbose:
+            print(f"  {'ok  ' if example.ok else 'FAIL'} {assignments(example.values)} ({example.seconds:.2f} s)",
+                  flush=True)
+
+    ok = not broken or bool(args.case_ids)
+    with Runner(in_process=args.in_process, timeout=args.timeout) as runner:
+        for case in chosen:
+            if args.verbose:
+                print(f"sweep {case.id}", flush=True)
+            outcome = run_sweep(case, runner, examples=args.examples, seed_value=args.seed,
+                                max_seconds=args.max_seconds, progress=progress)
+            paths = write_sweep_reports(outcome, args.out)
+            print(headline(outcome))
+            for line in failure_lines(outcome):
+                print(f"  {line}")
+            print(f"  reports: {', '.join(map(str, paths))}")
+            ok = ok and outcome.ok
+    return 0 if ok else 1

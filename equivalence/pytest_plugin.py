@@ -13,6 +13,9 @@ and Torch run in parallel workers; each item then reports its own result.
 
 ``--equivalence-report DIR`` writes the reports of ``python -m equivalence run`` (latest.json, latest.md,
 latest.html) for the checks this session selected, at the end of the session.
+
+A case with a ``[sweep]`` table also gets the item ``case-id[sweep]`` (marker ``sweep``): a bounded sweep of
+``sweep.ci_examples`` variants (equivalence/sweep.py) through the session's framework workers.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.stash[_STATE] = _State(config)
+    config.addinivalue_line("markers", "sweep: a bounded hyper-parameter sweep of a case ([sweep] table)")
 
 
 def pytest_sessionfinish(session):
@@ -87,17 +91,22 @@ class _State:
         if not self.done:
             self.done = True
             cases = {i.case.id: i.case for i in item.session.items if isinstance(i, CheckItem)}
-            self.runner = Runner(in_process=self.config.getoption("equivalence_in_process"),
-                                 timeout=self.config.getoption("equivalence_timeout"))
             # Malformed files go in too, so the written reports name them like `run` does.
             broken = [i.case or i.error for i in item.session.items if isinstance(i, SpecErrorItem)]
             self.cases = list(cases.values())
-            self.report = self.runner.run(self.cases + broken)
+            self.report = self.shared_runner().run(self.cases + broken)
             self.results = {r.test_id: r for r in self.report.results}
-            self.close()
+            if not any(isinstance(i, SweepItem) for i in item.session.items):
+                self.close()  # sweep items, if any, reuse the workers
         if item.check.test_id not in self.results:
             raise CaseFailure(f"no result for {item.check.test_id} (the case failed before its checks ran)")
         return self.results[item.check.test_id]
+
+    def shared_runner(self) -> Runner:
+        if self.runner is None:
+            self.runner = Runner(in_process=self.config.getoption("equivalence_in_process"),
+                                 timeout=self.config.getoption("equivalence_timeout"))
+        return self.runner
 
     def write_reports(self, session, out: str) -> None:
         """The reports of the run, limited to the selected items; a session whose selected items are all
@@ -142,6 +151,11 @@ class CaseFile(pytest.File):
             if check.backend:
                 item.add_marker(check.backend)
             yield item
+        if case.sweep is not None:
+            item = SweepItem.from_parent(self, name=f"{case.id}[sweep]", case=case)
+            for tag in (*case.tags, "sweep"):
+                item.add_marker(tag)
+            yield item
 
 
 class SpecErrorItem(pytest.Item):
@@ -172,6 +186,35 @@ class CheckItem(pytest.Item):
             raise CaseFailure(_failure_text(result))
         if result.expected == "divergent" and result.kind != "sensitivity":
             pytest.xfail(f"expected divergence: {result.reason} [{'; '.join(result.references)}]")
+
+    def repr_failure(self, excinfo, style=None):
+        return str(excinfo.value) if excinfo.errisinstance(CaseFailure) else super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, None, self.name
+
+
+# Passing sweeps end after ci_examples variants (1-2 s); this bounds the shrinking of a failing one.
+SWEEP_ITEM_SECONDS = 60.0
+
+
+class SweepItem(pytest.Item):
+    """A bounded sweep (``sweep.ci_examples`` variants, seed 0: the same draws every run)."""
+
+    def __init__(self, *, case: Case, **kwargs):
+        super().__init__(**kwargs)
+        self.case = case
+
+    def runtest(self):
+        from .sweep import run_sweep  # hypothesis is imported only when a sweep item runs
+        from .sweep_report import failure_lines, headline
+        outcome = run_sweep(self.case, self.config.stash[_STATE].shared_runner(),
+                            examples=self.case.sweep.ci_examples, max_seconds=SWEEP_ITEM_SECONDS)
+        if not outcome.ok:
+            raise CaseFailure("\n".join([headline(outcome), *failure_lines(outcome),
+                                         f"full sweep: python -m equivalence sweep {self.case.id}"]))
+        if outcome.unavailable:  # like the check items of a framework that is not installed
+            pytest.skip(f"skipped: {'; '.join(sorted(outcome.unavailable))}")
 
     def repr_failure(self, excinfo, style=None):
         return str(excinfo.value) if excinfo.errisinstance(CaseFailure) else super().repr_failure(excinfo)

@@ -10,6 +10,7 @@ TOML rather than YAML: it is in the standard library (``tomllib``), it has no im
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import fnmatch
 import math
@@ -19,6 +20,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import dotted
 from .record import QUANTITY_ORDER
 
 ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid")
@@ -38,6 +40,7 @@ PERTURBATIONS = ("lr", "no-regularization", "ignore-overrides", "dropout-p", "dr
                  "norm-momentum", "norm-epsilon", "running-var-bias",
                  "clip-ignored", "clip-threshold", "clip-unclamped", "clip-kind-swapped", "clip-order-swapped",
                  "ignore-lr-multipliers")
+SWEEP_SCALES = ("linear", "log")
 
 # Gradient clipping and per-parameter learning rates (see ClipSpec, Case.lr_multipliers).
 CLIP_KINDS = ("global_norm", "norm", "value")
@@ -337,6 +340,32 @@ class ExpectSpec:
 
 
 @dataclass(frozen=True)
+class SweepRange:
+    low: float = field(metadata=_doc("Lowest value drawn."))
+    high: float = field(metadata=_doc("Highest value drawn, > low."))
+    scale: str = field(default="linear", metadata=_doc(
+        "Spacing of the grid the values are drawn from: log spaces them evenly in log(value) (needs low > 0; "
+        "for learning rates, epsilons, coefficients, loss weights).", SWEEP_SCALES))
+    integer: bool = field(default=False, metadata=_doc(
+        "Draw whole numbers (shapes, batch sizes, step counts); low and high must be whole, scale linear."))
+    steps: int = field(default=1000, metadata=_doc(
+        "Grid intervals between low and high (steps + 1 values, non-integer ranges; the case's own value is one "
+        "more): a counter-example is located to one step."))
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    ranges: dict[str, SweepRange] = field(metadata=_doc(
+        "Dotted key of this case file -> range, e.g. [sweep.ranges] \"optimizer.lr\" = { low = 1e-4, high = 1, "
+        "scale = \"log\" }; also 'model.sizes[1]', 'regularization.l2', 'loss_weight'. Each drawn variant is "
+        "the case file with those keys set, loaded and validated like any case file."))
+    examples: int = field(default=100, metadata=_doc(
+        "Variants a full sweep draws (python -m equivalence sweep CASE_ID; --examples overrides)."))
+    ci_examples: int = field(default=10, metadata=_doc(
+        "Variants the bounded sweep of the pytest item case-id[sweep] draws."))
+
+
+@dataclass(frozen=True)
 class Case:
     id: str = field(metadata=_doc("Unique id, lowercase words joined by '-'; the test id's stem."))
     description: str = field(metadata=_doc("What the case shows, for people."))
@@ -372,6 +401,12 @@ class Case:
         "Formula flavours of the NumPy reference."))
     tolerance: ToleranceSpec = field(default_factory=ToleranceSpec, metadata=_doc("Tolerance overrides."))
     expect: ExpectSpec = field(default_factory=ExpectSpec, metadata=_doc("What is expected."))
+    loss_weight: float = field(default=1.0, metadata=_doc(
+        "Multiplies the data loss (and so every gradient of it; regularization is not scaled) in the reference "
+        "and every framework alike: a gradient-scale knob, e.g. for a sweep towards tiny gradients. > 0."))
+    sweep: SweepSpec | None = field(default=None, metadata=_doc(
+        "Hyper-parameter ranges for python -m equivalence sweep: variants of this case whose checks must "
+        "still all meet their expectations; a counter-example is shrunk towards the case as written."))
     path: str = field(default="", metadata={"internal": True})
 
     @property
@@ -441,17 +476,40 @@ class Case:
 # ---------------------------------------------------------------------------------------------- loading
 
 def load_case(path: str | Path) -> Case:
+    return case_from_dict(read_raw(path), path)
+
+
+def read_raw(path: str | Path) -> dict:
+    """A case file's TOML as a plain dict, before any checking."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(path, "", f"not valid TOML ({exc})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(path, "", f"cannot be read ({exc})") from None
+
+
+def case_from_dict(raw: dict, path: str | Path) -> Case:
+    """The case a TOML document describes; ``path`` names it in errors and results."""
     case = _build(Case, raw, path, "")
     case = dataclasses.replace(case, path=str(path))
     validate(case)
+    if case.sweep is not None:
+        validate_sweep(case.sweep, raw, path)
     return case
+
+
+def variant(raw: dict, values: dict, path: str | Path) -> Case:
+    """The case ``raw`` describes with the dotted keys in ``values`` set, loaded and validated like a file.
+    A variant has no [sweep] table of its own."""
+    doc = {k: copy.deepcopy(v) for k, v in raw.items() if k != "sweep"}
+    for key, value in values.items():
+        try:
+            dotted.set_value(doc, key, value)
+        except KeyError as exc:
+            raise SpecError(path, key, exc.args[0], "a dotted key of this case file") from None
+    return case_from_dict(doc, path)
 
 
 def discover(paths: list[str | Path]) -> list[Path]:
@@ -560,6 +618,9 @@ def validate(case: Case) -> None:
     need(bool(case.id) and case.id == case.id.strip() and " " not in case.id, "id",
          f"{case.id!r} is not a usable id", "non-empty, no spaces")
     need(case.steps >= 1, "steps", f"{case.steps} is not a step count", "an integer >= 1")
+    need(case.loss_weight > 0, "loss_weight", f"{case.loss_weight} is not a loss weight", "a number > 0")
+    need(case.kind == "training" or case.loss_weight == 1, "loss_weight", f"a {case.kind} case has no loss",
+         "loss_weight only in training cases")
     routes = {"training": TRAINING_ROUTE_NAMES, "dropout": DROPOUT_ROUTES}.get(case.kind, NORMALIZATION_ROUTES)
     for r in case.selected_routes:
         need(r in routes, "routes", f"route {r!r} does not apply to a {case.kind} case", ", ".join(routes))
@@ -719,3 +780,35 @@ def _validate_normalization(case: Case, need) -> None:
     need(not (n.train_statistics == "running" and n.eval_statistics == "batch"), "normalization.eval_statistics",
          "batch statistics in eval after running statistics in training is neither framework's layer",
          "running (with train_statistics = 'running')")
+
+
+def validate_sweep(sweep: SweepSpec, raw: dict, path: str | Path) -> None:
+    """Ranges that make sense, and keys that make a valid case at both ends of their range."""
+    def need(ok: bool, key: str, problem: str, accepted: str | None = None):
+        if not ok:
+            raise SpecError(path, key, problem, accepted)
+
+    need(bool(sweep.ranges), "sweep.ranges", "is empty", "at least one dotted key, e.g. \"optimizer.lr\"")
+    for name in ("examples", "ci_examples"):
+        n = getattr(sweep, name)
+        need(n >= 1, f"sweep.{name}", f"{n} < 1", "an integer >= 1")
+    for key, r in sweep.ranges.items():
+        at = f"sweep.ranges.{key}"
+        try:
+            dotted.parse(key)
+        except ValueError as exc:
+            raise SpecError(path, at, str(exc), "dotted keys like optimizer.lr or model.sizes[1]") from None
+        need(r.low < r.high, at, f"low {r.low:g} is not below high {r.high:g}", "low < high")
+        need(r.scale != "log" or r.low > 0, f"{at}.low", f"{r.low:g} on a log scale", "low > 0 with scale = 'log'")
+        need(r.steps >= 1, f"{at}.steps", f"{r.steps} < 1", "an integer >= 1")
+        if r.integer:
+            need(r.low.is_integer() and r.high.is_integer(), at, f"[{r.low:g}, {r.high:g}] is not whole",
+                 "whole low and high with integer = true")
+            need(r.scale == "linear", f"{at}.scale", "integer ranges are linear", "scale = 'linear'")
+        for end in ("low", "high"):
+            value = int(getattr(r, end)) if r.integer else getattr(r, end)
+            try:
+                variant(raw, {key: value}, path)
+            except SpecError as exc:
+                raise SpecError(path, at, f"{end} = {value!r} makes the case invalid ({exc.key}: {exc.problem})",
+                                exc.accepted) from None

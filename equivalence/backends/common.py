@@ -144,6 +144,8 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
         x, y = batches[data.batch_for_step(case, step_index)]
         out = _forward(case, layers, fw.tensor(x, case.dtype), step, fw)
         loss = fw.loss(case, out, y)
+        if case.loss_weight != 1:  # a tensor of the case dtype: a Python float may become a float32 attribute
+            loss = loss * fw.tensor(np.asarray(case.loss_weight), case.dtype)
         fw.backward(loss)
         put(step, "loss", SCALAR, fw.canonical(SCALAR, loss))
         put(step, "lr", SCALAR, fw.lr(optimizer))

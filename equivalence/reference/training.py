@@ -46,6 +46,8 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
         masks = _masks(case, recorded, step_index, x.shape[0], rng)
         out, cache = forward(case, params, x, masks, np_dtype)
         loss, grad_out = loss_and_grad(case, out, y)
+        if case.loss_weight != 1:  # in the case dtype, as the frameworks multiply by a tensor of it
+            loss, grad_out = loss * np_dtype.type(case.loss_weight), grad_out * np_dtype.type(case.loss_weight)
         grads = backward(case, params, cache, grad_out)
         put(step, "loss", SCALAR, loss)
         put(step, "lr", SCALAR, lr)
