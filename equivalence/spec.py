@@ -19,6 +19,8 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import versions
+from .backends import BACKENDS
 from .record import QUANTITY_ORDER
 
 ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid")
@@ -155,6 +157,9 @@ class Divergence:
     compared_with: str = field(default="reference", metadata=_doc(
         "What they diverge from: 'reference', an implementation id, or a backend name ('paddle') for that "
         "backend's implementation of the same route."))
+    versions: dict[str, str] = field(default_factory=dict, metadata=_doc(
+        "Framework version ranges in which the divergence is expected, e.g. { paddle = \">=3.0,<3.2\" } "
+        "(PEP 440); with another installed version the check expects equal. Empty: every version."))
 
 
 @dataclass(frozen=True)
@@ -175,6 +180,9 @@ class Case:
         "training: a model trained for some steps; dropout: one dropout layer on a large tensor.", KINDS))
     source: tuple[str, ...] = field(default=(), metadata=_doc(
         "Where the scenario's claim comes from: a document, an API page, a framework source line."))
+    requires: dict[str, str] = field(default_factory=dict, metadata=_doc(
+        "Framework version ranges the case applies to, e.g. { paddle = \">=3.0\" } (PEP 440); with another "
+        "installed version that framework's runs are skipped, naming the version and the range."))
     model: ModelSpec | None = field(default=None, metadata=_doc("The model (training cases)."))
     data: DataSpec | None = field(default=None, metadata=_doc("The data (training cases)."))
     loss: str = field(default="mean", metadata=_doc(
@@ -381,6 +389,8 @@ def validate(case: Case) -> None:
         need(bool(d.reason.strip()), f"{key}.reason", "is empty", "a sentence saying why")
         need(bool(d.references), f"{key}.references", "is empty",
              "at least one 'framework/file.py:line' or URL")
+        _validate_ranges(f, f"{key}.versions", d.versions)
+    _validate_ranges(f, "requires", case.requires)
 
     if case.kind == "dropout":
         need(case.dropout is not None, "dropout", "a dropout case needs a [dropout] table", "[dropout]")
@@ -426,3 +436,15 @@ def validate(case: Case) -> None:
         for key, pattern in patterns:
             need(any(fnmatch.fnmatchcase(n, pattern) for n in names), key,
                  f"{pattern!r} matches no parameter", ", ".join(names))
+
+
+def _validate_ranges(file: str, key: str, ranges: dict[str, str]) -> None:
+    """Framework names the runner knows and PEP 440 ranges (see equivalence/versions.py)."""
+    # BACKENDS is read at call time: the harness tests swap in fake backends.
+    for framework, text in ranges.items():
+        if framework not in BACKENDS:
+            raise SpecError(file, f"{key}.{framework}", "is not a framework of this suite", ", ".join(BACKENDS))
+        try:
+            versions.parse(text)
+        except ValueError as exc:
+            raise SpecError(file, f"{key}.{framework}", str(exc), versions.ACCEPTED) from None
