@@ -179,3 +179,32 @@ def test_first_holding_range_wins(fake_framework, tmp_path):
     r = run_cases(tmp_path, in_process=True)[("two", "fake/optimizer", "reference")]
     assert (r.expected, r.status) == ("divergent", "pass") and r.reason.startswith("the 2.x kernel"), r
 
+
+# ------------------------------------------------------------------------------------------- upgrade
+
+def _run_and_diff(capsys, fake_framework, cases, out) -> tuple[int, str]:
+    from equivalence import cli
+    for stem, version in (("old", "1.0.0"), ("new", "2.0.0")):
+        fake_framework(version)
+        cli.main(["run", "--cases", str(cases), "--out", str(out), "--stem", stem])
+    assert sorted(p.name for p in out.iterdir()) == ["new.json", "new.md", "old.json", "old.md"], list(out.iterdir())
+    capsys.readouterr()
+    code = cli.main(["diff", str(out / "old.json"), str(out / "new.json")])
+    return code, capsys.readouterr().out
+
+
+def test_upgrade_that_changes_behaviour_is_a_regression(fake_framework, tmp_path, capsys):
+    """The tox `upgrade` flow with the fake: run OLD, upgrade, run NEW, diff."""
+    write(tmp_path / "cases", tiny(id="kernel"), "a.toml")
+    code, out = _run_and_diff(capsys, fake_framework, tmp_path / "cases", tmp_path / "out")
+    assert code == 1, out
+    assert "fake 1.0.0 -> fake 2.0.0" in out and "NOT SAFE: 1 regression (exit code 1)" in out, out
+    row = next(line for line in out.splitlines() if line.startswith("kernel[fake/optimizer]"))
+    assert "yes" in row and "equal" in row and "divergent (fail)" in row, row
+
+
+def test_upgrade_the_case_expects_is_listed_but_safe(fake_framework, tmp_path, capsys):
+    write(tmp_path / "cases", tiny(id="kernel", expect={"divergent": [divergence({"fake": ">=2.0"})]}), "a.toml")
+    code, out = _run_and_diff(capsys, fake_framework, tmp_path / "cases", tmp_path / "out")
+    assert code == 0, out
+    assert "no regression (exit code 0)" in out and "Newly divergent (1)" in out, out
