@@ -1,4 +1,5 @@
-"""Command line: ``python -m equivalence run | list | show | schema | catalogue | sweep``.
+"""Command line: ``python -m equivalence run | list | show | schema | catalogue | sweep | diff | drift |
+baseline``.
 
 Exit codes: 0 every result matches its expectation (or is skipped), 1 some do not, 2 usage error.
 """
@@ -16,9 +17,10 @@ from tabulate import tabulate
 
 from . import catalogue
 from .backends import BACKENDS
+from .baseline import ReportError
 from .plan import plan
 from .record import QUANTITY_DOCS, QUANTITY_ORDER
-from .report import results_table, summary_line, update_readme, write_reports
+from .report import results_table, summary_line, update_readme, write_atomic, write_reports
 from .runner import Runner, load_all
 from .spec import Case, SpecError, _type_name
 
@@ -44,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     run = with_execution(with_cases(sub.add_parser("run", help="run cases and write reports")))
     run.add_argument("--out", default="reports", metavar="DIR", help="report folder (default: reports)")
     run.add_argument("--readme", metavar="PATH", help="also refresh the results block of this README")
+    run.add_argument("--stem", default="latest", metavar="NAME",
+                     help="report file names: DIR/NAME.json and DIR/NAME.md (default: latest)")
     with_cases(sub.add_parser("list", help="list cases with their tags and checks"))
     show = with_execution(with_cases(sub.add_parser("show", help="run one case and print every comparison")))
     show.add_argument("case_id")
@@ -63,7 +67,33 @@ def _parser() -> argparse.ArgumentParser:
                        help="time budget per case: no new variant runs after it (default: none)")
     sweep.add_argument("--out", default="reports", metavar="DIR", help="report folder (default: reports)")
     sweep.add_argument("-v", "--verbose", action="store_true", help="print every variant as it runs")
+    _add_upgrade_commands(sub)
     return parser
+
+
+def _add_upgrade_commands(sub) -> None:
+    """diff, drift and baseline: the upgrade checks (equivalence/diff.py, drift.py, baseline.py)."""
+    from .diff import DEFAULT_FACTOR, DEFAULT_FLOOR
+
+    def with_noise(p):
+        p.add_argument("--factor", type=float, default=DEFAULT_FACTOR,
+                       help=f"report a worst absolute error grown more than this factor (default {DEFAULT_FACTOR:g})")
+        p.add_argument("--floor", type=float, default=DEFAULT_FLOOR,
+                       help="errors below this (or below the case's float32 rounding error) are noise "
+                            f"(default {DEFAULT_FLOOR:g})")
+        return p
+
+    d = with_noise(sub.add_parser("diff", help="what changed between two reports; exit 1 on a regression"))
+    d.add_argument("old", metavar="OLD.json")
+    d.add_argument("new", metavar="NEW.json")
+    d.add_argument("--format", choices=("text", "markdown"), default="text", help="what to print (default text)")
+    d.add_argument("--markdown", metavar="PATH", help="also write the diff as Markdown to PATH")
+    dr = with_noise(sub.add_parser("drift", help="case x version matrix of where behaviour changed"))
+    dr.add_argument("reports", nargs="+", metavar="REPORT", help="report or baseline files, or folders of them")
+    dr.add_argument("--out", metavar="PATH", help="write the Markdown here instead of printing it")
+    b = sub.add_parser("baseline", help="compact baselines (reports/baselines) of full reports")
+    b.add_argument("reports", nargs="+", metavar="REPORT", help="reports written by run (e.g. reports/paddle331.json)")
+    b.add_argument("--out", required=True, metavar="DIR", help="folder for the baselines (same file names)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,9 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
     try:
-        return {"run": cmd_run, "list": cmd_list, "show": cmd_show, "schema": cmd_schema,
-                "catalogue": cmd_catalogue, "sweep": cmd_sweep}[args.command](args)
-    except FileNotFoundError as exc:
+        commands = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "schema": cmd_schema,
+                    "catalogue": cmd_catalogue, "sweep": cmd_sweep, "diff": cmd_diff, "drift": cmd_drift,
+                    "baseline": cmd_baseline}
+        return commands[args.command](args)
+    except (FileNotFoundError, ReportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -85,7 +117,7 @@ def cmd_run(args) -> int:
     with Runner(in_process=args.in_process, timeout=args.timeout) as runner:
         report = runner.run(items)
     cases = [i for i in items if isinstance(i, Case)]
-    paths = write_reports(report, args.out, cases=cases)
+    paths = write_reports(report, args.out, stem=args.stem, cases=cases)
     paths.append(catalogue.write(items, Path(args.out) / catalogue.DEFAULT_PATH.name))
     if args.readme:
         update_readme(report, args.readme)
@@ -244,3 +276,47 @@ def cmd_sweep(args) -> int:
             print(f"  reports: {', '.join(map(str, paths))}")
             ok = ok and outcome.ok
     return 0 if ok else 1
+# ------------------------------------------------------------------------------------------ upgrade checks
+
+def cmd_diff(args) -> int:
+    from .baseline import load
+    from .diff import diff, render
+    try:
+        result = diff(load(args.old), load(args.new), factor=args.factor, floor=args.floor)
+    except ValueError as exc:
+        if isinstance(exc, ReportError):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(render(result, markdown=args.format == "markdown"))
+    if args.markdown:
+        write_atomic({Path(args.markdown): render(result, markdown=True)})
+    return 1 if result.regressions else 0
+
+
+def cmd_drift(args) -> int:
+    from .drift import collect, matrix
+    reports = collect(args.reports)
+    if not reports:
+        print(f"error: no reports in {' '.join(args.reports)}", file=sys.stderr)
+        return 2
+    text = matrix(reports, factor=args.factor, floor=args.floor)
+    if args.out:
+        write_atomic({Path(args.out): text})
+        print(f"drift matrix of {len(reports)} reports: {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_baseline(args) -> int:
+    from .baseline import load, render
+    files = {}
+    for path in map(Path, args.reports):
+        report = load(path)
+        files[Path(args.out) / path.name] = render(report)
+        counts = ", ".join(f"{n} {k}" for k, n in report.counts().items())
+        # The run's time (dropped from the baseline) shows a report left over from an earlier run.
+        print(f"{Path(args.out) / path.name}: {report.label}; {counts} (run {report.time or 'at an unknown time'})")
+    write_atomic(files)
+    return 0

@@ -13,8 +13,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from . import versions
 from .backends import implementation_id
-from .spec import DEFAULT_NORM_EPSILON, DEFAULT_NORM_MOMENTUM, Case, SpecError
+from .spec import DEFAULT_NORM_EPSILON, DEFAULT_NORM_MOMENTUM, Case, Divergence, SpecError
 
 REFERENCE = "reference"
 PERTURBED = "perturbed/"
@@ -32,6 +33,9 @@ class Check:
     expected: str = "equal"  # equal | divergent
     reason: str = ""
     references: tuple[str, ...] = ()
+    # Divergences declared for some framework versions only; which apply is known once the workers
+    # report their versions (see for_versions).
+    version_limited: tuple[Divergence, ...] = ()
 
     @property
     def test_id(self) -> str:
@@ -209,6 +213,21 @@ def _apply_expectations(case: Case, checks: list[Check]) -> list[Check]:
                                 f"{impl!r} compared with {d.compared_with!r} is not a check of this case",
                                 ", ".join(known))
             for j in matches:
-                checks[j] = dataclasses.replace(checks[j], expected="divergent", reason=d.reason,
-                                                references=d.references)
+                if d.versions:
+                    checks[j] = dataclasses.replace(checks[j], version_limited=checks[j].version_limited + (d,))
+                else:
+                    checks[j] = dataclasses.replace(checks[j], expected="divergent", reason=d.reason,
+                                                    references=d.references)
     return checks
+
+
+def for_versions(check: Check, installed: dict[str, str]) -> tuple[Check, str]:
+    """The check with the version-limited divergences that hold for the installed framework versions
+    applied (the first that holds wins), and a note naming those that do not hold, for messages."""
+    for d in check.version_limited:
+        if not versions.misses(d.versions, installed):
+            return dataclasses.replace(check, expected="divergent", references=d.references,
+                                       reason=f"{d.reason} (expected for {versions.describe(d.versions)})"), ""
+    notes = [f"a divergence is expected only for {versions.describe(d.versions)} "
+             f"({'; '.join(versions.misses(d.versions, installed))})" for d in check.version_limited]
+    return check, "; ".join(notes)

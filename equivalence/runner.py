@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import reference
+from . import reference, versions
 from .backends import BACKENDS
 from .compare import Comparison, Mismatch, compare
-from .plan import PERTURBED, REFERENCE, Check, implementations, perturb, plan, uses_random_masks
+from .plan import PERTURBED, REFERENCE, Check, for_versions, implementations, perturb, plan, uses_random_masks
 from .record import Trajectory
 from .spec import Case, SpecError, discover, load_case
 from .workers import InProcessBackend, Outcome, WorkerBackend
@@ -163,14 +163,39 @@ class Runner:
         for t in threads:
             t.join()
         results = errors[:]
+        installed = self.installed_versions()
         for cr in case_runs:
-            results += [evaluate(cr, check) for check in cr.checks]
+            results += [evaluate(cr, check, installed) for check in cr.checks]
         return RunReport(results, self.environment())
+
+    def installed_versions(self) -> dict[str, str]:
+        """Framework versions reported by the workers that started (a version range needs them)."""
+        found = {}
+        for backend in self.backends.values():
+            if backend.info is not None and backend.info.available:
+                found.update(backend.info.versions)
+        return found
+
+    def _outside_range(self, name: str, case: Case) -> str:
+        """Why the installed framework is outside the case's ``requires`` range; empty when inside."""
+        if name not in case.requires:
+            return ""
+        backend = self.backends[name]
+        if backend.info is None:
+            backend.start()
+        if not backend.info.available:
+            return ""  # its runs report the missing framework instead
+        missed = versions.misses({name: case.requires[name]}, backend.info.versions)
+        return f"{missed[0]} (the case's requires.{name})" if missed else ""
 
     def _run_backend(self, name: str, case_runs: list[CaseRun]) -> None:
         backend = self.backends[name]
         for cr in case_runs:
+            outside = self._outside_range(name, cr.case)
             for b, route, impl in implementations(cr.case, [name]):
+                if outside:
+                    cr.outcomes[impl] = Outcome("skipped", message=outside)
+                    continue
                 try:
                     cr.outcomes[impl] = backend.run(cr.case, route)
                 except Exception as exc:  # a harness bug must still leave a result
@@ -206,8 +231,9 @@ def _trajectory(cr: CaseRun, name: str) -> tuple[Trajectory | None, Outcome | No
     return (outcome.trajectory, None) if outcome.status == "ok" else (None, outcome)
 
 
-def evaluate(cr: CaseRun, check: Check) -> Result:
+def evaluate(cr: CaseRun, check: Check, installed: dict[str, str] | None = None) -> Result:
     case = cr.case
+    check, version_note = for_versions(check, installed or {})
     base = dict(case=case.id, implementation=check.implementation, compared_with=check.compared_with,
                 kind=check.kind, expected=check.expected, file=case.path, tags=case.tags,
                 reason=check.reason, references=check.references)
@@ -238,8 +264,11 @@ def evaluate(cr: CaseRun, check: Check) -> Result:
             quantities = actual.quantities() - {"dropout_mask"}  # replayed, equal by construction
     comparison = compare(actual, expected, case, quantities)
     observed = "equal" if comparison.equal else "divergent"
+    message = _message(check, comparison, observed)
+    if observed != check.expected and version_note:
+        message += f" (note: {version_note})"
     return Result(observed=observed, status="pass" if observed == check.expected else "fail",
-                  message=_message(check, comparison, observed), max_abs_error=comparison.max_abs_error,
+                  message=message, max_abs_error=comparison.max_abs_error,
                   max_rel_error=comparison.max_rel_error, mismatches=comparison.mismatches,
                   compared=comparison.compared, first_divergence=comparison.first, comparison=comparison, **base)
 

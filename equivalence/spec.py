@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import dotted
+from . import versions
+from .backends import BACKENDS
 from .record import QUANTITY_ORDER
 
 ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid")
@@ -328,6 +330,9 @@ class Divergence:
     parity: str = field(default="", metadata=_doc(
         "The mapping that restores parity, where one exists: what to write or choose so the implementations "
         "agree, naming the case that shows it. Listed in the catalogue (python -m equivalence catalogue)."))
+    versions: dict[str, str] = field(default_factory=dict, metadata=_doc(
+        "Framework version ranges in which the divergence is expected, e.g. { paddle = \">=3.0,<3.2\" } "
+        "(PEP 440); with another installed version the check expects equal. Empty: every version."))
 
 
 @dataclass(frozen=True)
@@ -375,6 +380,9 @@ class Case:
         "normalization: one normalization layer fed `steps` train-mode batches, then an eval batch.", KINDS))
     source: tuple[str, ...] = field(default=(), metadata=_doc(
         "Where the scenario's claim comes from: a document, an API page, a framework source line."))
+    requires: dict[str, str] = field(default_factory=dict, metadata=_doc(
+        "Framework version ranges the case applies to, e.g. { paddle = \">=3.0\" } (PEP 440); with another "
+        "installed version that framework's runs are skipped, naming the version and the range."))
     model: ModelSpec | None = field(default=None, metadata=_doc("The model (training cases)."))
     data: DataSpec | None = field(default=None, metadata=_doc("The data (training cases)."))
     loss: str = field(default="mean", metadata=_doc(
@@ -639,6 +647,8 @@ def validate(case: Case) -> None:
         need(bool(d.reason.strip()), f"{key}.reason", "is empty", "a sentence saying why")
         need(bool(d.references), f"{key}.references", "is empty",
              "at least one 'framework/file.py:line' or URL")
+        _validate_ranges(f, f"{key}.versions", d.versions)
+    _validate_ranges(f, "requires", case.requires)
 
     if case.kind == "dropout":
         _validate_dropout(case, need)
@@ -812,3 +822,15 @@ def validate_sweep(sweep: SweepSpec, raw: dict, path: str | Path) -> None:
             except SpecError as exc:
                 raise SpecError(path, at, f"{end} = {value!r} makes the case invalid ({exc.key}: {exc.problem})",
                                 exc.accepted) from None
+
+
+def _validate_ranges(file: str, key: str, ranges: dict[str, str]) -> None:
+    """Framework names the runner knows and PEP 440 ranges (see equivalence/versions.py)."""
+    # BACKENDS is read at call time: the harness tests swap in fake backends.
+    for framework, text in ranges.items():
+        if framework not in BACKENDS:
+            raise SpecError(file, f"{key}.{framework}", "is not a framework of this suite", ", ".join(BACKENDS))
+        try:
+            versions.parse(text)
+        except ValueError as exc:
+            raise SpecError(file, f"{key}.{framework}", str(exc), versions.ACCEPTED) from None
