@@ -19,6 +19,7 @@ from .spec import Case, SpecError
 REFERENCE = "reference"
 PERTURBED = "perturbed/"
 LR_FACTOR = 1 + 1e-3
+EMA_DECAY_SHIFT = 0.01  # of (1 - decay): 0.9 -> 0.901
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,40 @@ def perturbations(case: Case) -> list[str]:
         names.append("no-regularization")
     if reg is not None and reg.overrides:
         names.append("ignore-overrides")
+    names += _step_extension_perturbations(case)
     names += [p for p in case.expect.sensitivity if p not in names]
     return names
+
+
+def _step_extension_perturbations(case: Case) -> list[str]:
+    """Schedules, loss scaling and EMA: each wrong mapping that the case's steps can show."""
+    names = []
+    if case.schedule is not None:
+        names.append("schedule-shift")
+    ls = case.loss_scaling
+    if ls is not None:
+        if ls.growth_interval < case.steps:
+            names += ["loss-scale-growth", "loss-scale-interval"]
+        if any(item.step < case.steps for item in ls.inject):
+            names.append("loss-scale-backoff")
+    if case.ema is not None:
+        names.append("ema-decay")
+    return names
+
+
+def _perturb_step_extension(case: Case, name: str) -> Case | None:
+    ls, replace = case.loss_scaling, dataclasses.replace
+    if name == "schedule-shift" and case.schedule is not None:
+        return replace(case, schedule=replace(case.schedule, shift=1))
+    if name == "loss-scale-growth" and ls is not None:
+        return replace(case, loss_scaling=replace(ls, growth_factor=ls.growth_factor * LR_FACTOR))
+    if name == "loss-scale-backoff" and ls is not None:
+        return replace(case, loss_scaling=replace(ls, backoff_factor=ls.backoff_factor * LR_FACTOR))
+    if name == "loss-scale-interval" and ls is not None:
+        return replace(case, loss_scaling=replace(ls, growth_interval=ls.growth_interval + 1))
+    if name == "ema-decay" and case.ema is not None:
+        return replace(case, ema=replace(case.ema, decay=case.ema.decay + EMA_DECAY_SHIFT * (1 - case.ema.decay)))
+    return None
 
 
 def perturb(case: Case, name: str) -> Case:
@@ -74,8 +107,12 @@ def perturb(case: Case, name: str) -> Case:
     if name == "dropout-p" and case.dropout is not None:
         p = case.dropout.p + 0.01 * (1 - case.dropout.p)
         return dataclasses.replace(case, dropout=dataclasses.replace(case.dropout, p=p))
+    if (perturbed := _perturb_step_extension(case, name)) is not None:
+        return perturbed
     raise SpecError(case.path, "expect.sensitivity", f"perturbation {name!r} does not apply to this case",
-                    "lr and no-regularization (training), ignore-overrides (with overrides), dropout-p (dropout)")
+                    "lr and no-regularization (training), ignore-overrides (with overrides), dropout-p (dropout), "
+                    "schedule-shift ([schedule]), loss-scale-growth, loss-scale-backoff, loss-scale-interval "
+                    "([loss_scaling]), ema-decay ([ema])")
 
 
 PERTURBATION_DOCS = {
@@ -83,6 +120,11 @@ PERTURBATION_DOCS = {
     "no-regularization": "regularization dropped",
     "ignore-overrides": "per-parameter overrides ignored (the case-wide coefficient everywhere)",
     "dropout-p": "drop probability moved by 1% of (1-p)",
+    "schedule-shift": "the scheduler stepped before the optimizer: step t uses the lr of epoch t, not t-1",
+    "loss-scale-growth": f"loss-scale growth factor x {LR_FACTOR:g}",
+    "loss-scale-backoff": f"loss-scale backoff factor x {LR_FACTOR:g}",
+    "loss-scale-interval": "growth interval + 1 (an off-by-one in incr_every_n_steps vs growth_interval)",
+    "ema-decay": f"EMA decay moved by {EMA_DECAY_SHIFT:g} of (1 - decay)",
 }
 
 

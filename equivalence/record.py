@@ -16,19 +16,23 @@ SCALAR = "-"
 
 # The order in which a step computes its quantities; the first divergence is the earliest in this order.
 QUANTITY_ORDER = (
-    "loss", "lr", "dropout_mask", "grad", "grad_regularized", "state.velocity", "update", "param",
-    "output", "input_grad", "eval_output", "keep_ratio",
+    "loss", "lr", "loss_scale", "dropout_mask", "grad", "step_skipped", "grad_regularized", "state.velocity",
+    "update", "param", "ema", "output", "input_grad", "eval_output", "keep_ratio",
 )
 
 QUANTITY_DOCS = {
     "loss": "data loss (without any regularization penalty)",
-    "lr": "learning rate used by the step",
+    "lr": "learning rate used by the step (with a schedule: the schedule at epoch step-1)",
+    "loss_scale": "loss scale the step's backward pass used (dynamic loss scaling)",
     "dropout_mask": "keep mask (1 kept, 0 dropped) of each dropout layer, recovered from its output",
-    "grad": "gradient of the data loss, before regularization",
+    "grad": "gradient of the data loss, before regularization (unscaled; absent at a step whose gradients "
+            "overflowed under loss scaling)",
+    "step_skipped": "1 where loss scaling found inf/NaN gradients and skipped the optimizer step, else 0",
     "grad_regularized": "gradient after regularization (observable where autograd computes it)",
     "state.velocity": "momentum buffer after the step",
     "update": "parameter after the step minus parameter before",
     "param": "parameter after the step",
+    "ema": "exponential moving average of the parameter after the step (bias-corrected where the case says)",
     "output": "dropout output in training mode",
     "input_grad": "gradient of sum(output * upstream) with respect to the dropout input",
     "eval_output": "dropout output in eval mode",

@@ -7,8 +7,11 @@ import numpy as np
 from .. import data
 from ..record import SCALAR, Trajectory, put
 from ..spec import Case
+from .ema import Ema
 from .model import backward, forward, loss_and_grad
 from .optimizers import momentum_attribute, optimizer_step
+from .scaling import LossScaler
+from .schedules import Schedule
 
 
 def regularization_grad(case: Case, name: str, w, coefficients) -> np.ndarray:
@@ -37,6 +40,9 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
     rng = np.random.default_rng([case.data.seed, 3])
     traj = Trajectory(initial={k: v.astype(np.float64) for k, v in params.items()})
     states = {name: {} for name in params}
+    schedule = Schedule(case) if case.schedule is not None else None
+    scaler = LossScaler(case.loss_scaling) if case.loss_scaling is not None else None
+    ema = Ema(case.ema, params) if case.ema is not None else None
     for step_index in range(1, case.steps + 1):
         step = traj.new_step()
         x, y = batch_list[data.batch_for_step(case, step_index)]
@@ -44,21 +50,38 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
         out, cache = forward(case, params, x, masks, np_dtype)
         loss, grad_out = loss_and_grad(case, out, y)
         grads = backward(case, params, cache, grad_out)
+        if schedule is not None:
+            if schedule.shifted:  # the perturbation: the scheduler stepped before the optimizer
+                schedule.step(loss)
+            lr = np_dtype.type(schedule.lr)
         put(step, "loss", SCALAR, loss)
         put(step, "lr", SCALAR, lr)
+        skipped = False
+        if scaler is not None:
+            put(step, "loss_scale", SCALAR, scaler.scale)
+            skipped = scaler.overflowed(grads, case.loss_scaling.injected(step_index))
+            put(step, "step_skipped", SCALAR, float(skipped))
+            grads = {name: scaler.unscaled(g) for name, g in grads.items()}
+            scaler.update(skipped)
         for name, mask in masks.items():
             put(step, "dropout_mask", name, mask)
         for name, w in params.items():
             g = grads[name]
             g_reg = g + regularization_grad(case, name, w, coefficients)
-            new = optimizer_step(case, w, g_reg, states[name], lr)
-            put(step, "grad", name, g)
-            put(step, "grad_regularized", name, g_reg)
+            new = w if skipped else optimizer_step(case, w, g_reg, states[name], lr)
+            if not skipped:  # an overflowed gradient is inf/NaN, never equal: the skip itself is recorded
+                put(step, "grad", name, g)
+                put(step, "grad_regularized", name, g_reg)
             for key, value in states[name].items():
                 put(step, f"state.{key}", name, value)
             put(step, "update", name, new - w)
             put(step, "param", name, new)
             params[name] = new
+        if ema is not None:
+            for name, value in ema.update(step_index, params).items():
+                put(step, "ema", name, value)
+        if schedule is not None and not schedule.shifted:
+            schedule.step(loss)
     return traj
 
 
