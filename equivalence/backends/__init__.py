@@ -20,9 +20,11 @@ BACKENDS = {
 
 ROUTE_LABELS = {
     "paddle": {"optimizer": "optimizer", "per_parameter": "param_attr", "loss_penalty": "loss_penalty",
-               "layer": "layer", "functional": "functional"},
+               "layer": "layer", "functional": "functional",
+               "ema_module": "static_ema", "ema_manual": "manual_ema"},
     "torch": {"optimizer": "optimizer", "per_parameter": "param_group", "loss_penalty": "loss_penalty",
-              "layer": "layer", "functional": "functional"},
+              "layer": "layer", "functional": "functional",
+              "ema_module": "averaged_model", "ema_manual": "manual_ema"},
 }
 
 

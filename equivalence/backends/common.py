@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .. import data
 from ..record import SCALAR, Trajectory, put
-from ..spec import Case, Coefficients
+from ..spec import EMA_ROUTES, Case, Coefficients
+
+# Where the frameworks run: EQUIVALENCE_DEVICE=cuda puts the loss-scaling cases on the GPU (Torch's
+# GradScaler device); default cpu.
+DEVICE = os.environ.get("EQUIVALENCE_DEVICE", "cpu")
 
 
 class NotApplicable(Exception):
@@ -56,7 +62,7 @@ def penalty_terms(case: Case) -> list[tuple[str, str, float]]:
 # ------------------------------------------------------------------------------------- the shared loops
 # One loop records every quantity, in the same order, for every framework: a backend module supplies only
 # its primitives (``fw`` below): seed, tensor, canonical, backward, build, activation, dropout, loss,
-# penalty, lr, state, step and dropout_probe. So a quantity cannot mean one thing in Paddle and another in
+# penalty, lr, state, step and dropout_probe, and its submodules schedules, scaling and ema. So a quantity cannot mean one thing in Paddle and another in
 # Torch because two loops drifted apart.
 
 def run(case: Case, route: str, fw) -> Trajectory:
@@ -87,9 +93,22 @@ def _penalty(case: Case, params, fw):
     return total
 
 
+def _scaled_backward(case: Case, step_index: int, step: dict, scaler, loss, optimizer, fw) -> bool:
+    """Backward through the framework's GradScaler, with the case's injected overflow; records the scale
+    and whether the step is skipped, which it returns."""
+    put(step, "loss_scale", SCALAR, fw.scaling.scale(scaler))
+    fw.scaling.backward(scaler, loss, case.loss_scaling.injected(step_index))
+    skipped = fw.scaling.unscale(scaler, optimizer)
+    put(step, "step_skipped", SCALAR, float(skipped))
+    return skipped
+
+
 def _run_training(case: Case, route: str, fw) -> Trajectory:
     fw.seed(case.data.seed)
     layers, params, optimizer = fw.build(case, route)
+    scheduler = fw.schedules.create(case, optimizer) if case.schedule is not None else None
+    scaler = fw.scaling.create(case) if case.loss_scaling is not None else None
+    ema = fw.ema.create(case, route, layers, params) if route in EMA_ROUTES else None
     batches = data.batches(case)
     traj = Trajectory(initial={n: fw.canonical(n, p) for n, p in params.items()})
     for step_index in range(1, case.steps + 1):
@@ -97,23 +116,36 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
         x, y = batches[data.batch_for_step(case, step_index)]
         out = _forward(case, layers, fw.tensor(x, case.dtype), step, fw)
         loss = fw.loss(case, out, y)
-        fw.backward(loss)
+        skipped = False
+        if scaler is None:
+            fw.backward(loss)
+        else:
+            skipped = _scaled_backward(case, step_index, step, scaler, loss, optimizer, fw)
         put(step, "loss", SCALAR, fw.canonical(SCALAR, loss))
         put(step, "lr", SCALAR, fw.lr(optimizer))
         before = {n: fw.canonical(n, p) for n, p in params.items()}
         for n, p in params.items():
-            put(step, "grad", n, fw.canonical(n, p.grad))
+            if not skipped:  # inf/NaN never compare equal; the skip itself is recorded
+                put(step, "grad", n, fw.canonical(n, p.grad))
         if route == "loss_penalty" and (penalty := _penalty(case, params, fw)) is not None:
             fw.backward(penalty)  # gradients accumulate onto the data-loss gradients
             for n, p in params.items():
                 put(step, "grad_regularized", n, fw.canonical(n, p.grad))
-        fw.step(optimizer)
+        if scaler is None:
+            fw.step(optimizer)
+        else:
+            fw.scaling.step(scaler, optimizer)
         for n, p in params.items():
             after = fw.canonical(n, p)
             for key, value in fw.state(optimizer, p).items():
                 put(step, f"state.{key}", n, fw.canonical(n, value))
             put(step, "update", n, after - before[n])
             put(step, "param", n, after)
+        if ema is not None:
+            for n, value in fw.ema.update(ema, step_index, params).items():
+                put(step, "ema", n, fw.canonical(n, value))
+        if scheduler is not None:
+            fw.schedules.step(scheduler, loss)  # after the optimizer step, as both frameworks document
     return traj
 
 

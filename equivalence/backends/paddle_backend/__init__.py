@@ -21,7 +21,7 @@ from ... import data
 from ...record import Trajectory
 from ...spec import Case
 from .. import common
-from . import optimizers
+from . import ema, optimizers, scaling, schedules
 from ..common import NotApplicable, optimizer_decay
 
 NAME = "paddle"
@@ -95,7 +95,8 @@ def _build(case: Case, route: str):
         params[f"linear{i}.weight"] = layer.weight
         if case.model.bias:
             params[f"linear{i}.bias"] = layer.bias
-    return layers, params, optimizers.create(case, list(params.values()), weight_decay)
+    return layers, params, optimizers.create(case, list(params.values()), weight_decay,
+                                             learning_rate=schedules.learning_rate(case))
 
 
 # ------------------------------------------------------------------ primitives for the shared loops (common.py)

@@ -17,7 +17,7 @@ from ...record import Trajectory
 from ...spec import Case
 from .. import common
 from ..common import NotApplicable, optimizer_decay
-from . import optimizers
+from . import ema, optimizers, scaling, schedules
 
 NAME = "torch"
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
