@@ -180,77 +180,81 @@ def _for(*names: str) -> str:
     return f" ({', '.join(names)})"
 
 
+def _sdoc(text: str, accepted: tuple | None = None) -> dict:
+    return _doc(text if text.endswith(".") else text + ".", accepted)
+
+
 @dataclass(frozen=True)
 class ScheduleSpec:
-    name: str = field(metadata=_doc(
+    name: str = field(metadata=_sdoc(
         "Learning-rate schedule; optimizer.lr is its base learning rate (the peak for one_cycle, the lower "
         "bound for cyclic). The learning rate of step t is the schedule at epoch t-1: both frameworks step "
         "the scheduler once in its constructor and once after every optimizer step.", SCHEDULES))
-    mapping: str = field(default="parity", metadata=_doc(
+    mapping: str = field(default="parity", metadata=_sdoc(
         "parity: each backend sets every argument so its scheduler computes this schedule (or reports "
         "not-applicable); defaults: a direct port that passes the arguments the case gives under the "
         "framework's own names and leaves every other one at the framework's default.", SCHEDULE_MAPPINGS))
-    step_size: int | None = field(default=None, metadata=_doc("Epochs between decays" + _for("step")))
-    milestones: tuple[int, ...] | None = field(default=None, metadata=_doc(
+    step_size: int | None = field(default=None, metadata=_sdoc("Epochs between decays" + _for("step")))
+    milestones: tuple[int, ...] | None = field(default=None, metadata=_sdoc(
         "Epochs at which the lr is multiplied by gamma; a repeated milestone decays twice" + _for("multi_step")))
-    gamma: float | None = field(default=None, metadata=_doc(
+    gamma: float | None = field(default=None, metadata=_sdoc(
         "Decay factor" + _for("step", "multi_step", "exponential") + "; exp_range factor" + _for("cyclic")
         + "; parameter of the named function" + _for("lambda", "multiplicative")))
-    t_max: int | None = field(default=None, metadata=_doc(
+    t_max: int | None = field(default=None, metadata=_sdoc(
         "Half period of the cosine" + _for("cosine", "linear_warmup with after = 'cosine'")))
-    eta_min: float | None = field(default=None, metadata=_doc(
+    eta_min: float | None = field(default=None, metadata=_sdoc(
         "Lowest lr of the cosine" + _for("cosine", "cosine_warm_restarts", "linear_warmup")))
-    t_0: int | None = field(default=None, metadata=_doc("Epochs to the first restart" + _for("cosine_warm_restarts")))
-    t_mult: int | None = field(default=None, metadata=_doc(
+    t_0: int | None = field(default=None, metadata=_sdoc("Epochs to the first restart" + _for("cosine_warm_restarts")))
+    t_mult: int | None = field(default=None, metadata=_sdoc(
         "Factor of the period after each restart" + _for("cosine_warm_restarts")))
-    max_lr: float | None = field(default=None, metadata=_doc("Upper lr bound" + _for("cyclic")))
-    step_size_up: int | None = field(default=None, metadata=_doc("Epochs of the rising half" + _for("cyclic")))
-    step_size_down: int | None = field(default=None, metadata=_doc(
+    max_lr: float | None = field(default=None, metadata=_sdoc("Upper lr bound" + _for("cyclic")))
+    step_size_up: int | None = field(default=None, metadata=_sdoc("Epochs of the rising half" + _for("cyclic")))
+    step_size_down: int | None = field(default=None, metadata=_sdoc(
         "Epochs of the falling half; default step_size_up" + _for("cyclic")))
-    mode: str | None = field(default=None, metadata=_doc(
+    mode: str | None = field(default=None, metadata=_sdoc(
         "cyclic: triangular, triangular2, exp_range; reduce_on_plateau: min, max", CYCLIC_MODES + PLATEAU_MODES))
-    total_steps: int | None = field(default=None, metadata=_doc(
+    total_steps: int | None = field(default=None, metadata=_sdoc(
         "Length of the schedule in epochs" + _for("one_cycle", "linear", "polynomial")))
-    end_lr: float | None = field(default=None, metadata=_doc(
+    end_lr: float | None = field(default=None, metadata=_sdoc(
         "Final lr" + _for("one_cycle", "polynomial") + "; lr at the end of the warm-up, default optimizer.lr"
         + _for("linear_warmup")))
-    div_factor: float | None = field(default=None, metadata=_doc(
+    div_factor: float | None = field(default=None, metadata=_sdoc(
         "Initial lr = optimizer.lr / div_factor" + _for("one_cycle")))
-    pct_start: float | None = field(default=None, metadata=_doc("Fraction of the rising phase" + _for("one_cycle")))
-    anneal: str | None = field(default=None, metadata=_doc("Annealing curve" + _for("one_cycle"), ANNEAL_STRATEGIES))
-    three_phase: bool | None = field(default=None, metadata=_doc(
+    pct_start: float | None = field(default=None, metadata=_sdoc("Fraction of the rising phase" + _for("one_cycle")))
+    anneal: str | None = field(default=None, metadata=_sdoc("Annealing curve" + _for("one_cycle"), ANNEAL_STRATEGIES))
+    three_phase: bool | None = field(default=None, metadata=_sdoc(
         "Rise, fall back to the initial lr, then anneal to end_lr" + _for("one_cycle")))
-    warmup_steps: int | None = field(default=None, metadata=_doc("Warm-up epochs" + _for("linear_warmup")))
-    start_lr: float | None = field(default=None, metadata=_doc("lr at epoch 0" + _for("linear_warmup")))
-    after: str | None = field(default=None, metadata=_doc(
+    warmup_steps: int | None = field(default=None, metadata=_sdoc("Warm-up epochs" + _for("linear_warmup")))
+    start_lr: float | None = field(default=None, metadata=_sdoc("lr at epoch 0" + _for("linear_warmup")))
+    after: str | None = field(default=None, metadata=_sdoc(
         "What follows the warm-up: optimizer.lr, or a cosine from optimizer.lr (t_max, eta_min)"
         + _for("linear_warmup"), WARMUP_AFTER))
-    start_factor: float | None = field(default=None, metadata=_doc("Factor of the lr at epoch 0" + _for("linear")))
-    end_factor: float | None = field(default=None, metadata=_doc("Factor from total_steps on" + _for("linear")))
-    power: float | None = field(default=None, metadata=_doc("Exponent" + _for("polynomial")))
-    factors: tuple[float, ...] | None = field(default=None, metadata=_doc(
+    start_factor: float | None = field(default=None, metadata=_sdoc("Factor of the lr at epoch 0" + _for("linear")))
+    end_factor: float | None = field(default=None, metadata=_sdoc("Factor from total_steps on" + _for("linear")))
+    power: float | None = field(default=None, metadata=_sdoc("Exponent" + _for("polynomial")))
+    factors: tuple[float, ...] | None = field(default=None, metadata=_sdoc(
         "Factor per epoch, indexed from epoch 0 (lambda: lr = optimizer.lr * f(epoch)) or epoch 1 "
         "(multiplicative: lr = previous lr * f(epoch)); the last value repeats past the end. Either factors "
         "or function" + _for("lambda", "multiplicative")))
-    function: str | None = field(default=None, metadata=_doc(
+    function: str | None = field(default=None, metadata=_sdoc(
         "A named f(epoch): constant = gamma, exponential = gamma**epoch, inverse_time = 1/(1 + gamma*epoch), "
         "inverse_sqrt = 1/sqrt(1 + epoch). Case files hold data, never code" + _for("lambda", "multiplicative"),
         LAMBDA_FUNCTIONS))
-    factor: float | None = field(default=None, metadata=_doc(
+    factor: float | None = field(default=None, metadata=_sdoc(
         "lr multiplier on a plateau, < 1" + _for("reduce_on_plateau")))
-    patience: int | None = field(default=None, metadata=_doc(
+    patience: int | None = field(default=None, metadata=_sdoc(
         "Bad epochs tolerated before a reduction" + _for("reduce_on_plateau")))
-    threshold: float | None = field(default=None, metadata=_doc(
+    threshold: float | None = field(default=None, metadata=_sdoc(
         "Least improvement that counts" + _for("reduce_on_plateau")))
-    threshold_mode: str | None = field(default=None, metadata=_doc(
+    threshold_mode: str | None = field(default=None, metadata=_sdoc(
         "rel: better than best*(1 -/+ threshold); abs: best -/+ threshold" + _for("reduce_on_plateau"),
         THRESHOLD_MODES))
-    cooldown: int | None = field(default=None, metadata=_doc(
+    cooldown: int | None = field(default=None, metadata=_sdoc(
         "Epochs after a reduction before bad epochs count again" + _for("reduce_on_plateau")))
-    min_lr: float | None = field(default=None, metadata=_doc("Lower bound of the lr" + _for("reduce_on_plateau")))
-    eps: float | None = field(default=None, metadata=_doc(
+    min_lr: float | None = field(default=None, metadata=_sdoc("Lower bound of the lr" + _for("reduce_on_plateau")))
+    eps: float | None = field(default=None, metadata=_sdoc(
         "A reduction smaller than eps is skipped" + _for("reduce_on_plateau")))
-    cooldown_tracks_best: bool | None = field(default=None, metadata=_doc(
+    cooldown_tracks_best: bool | None = field(default=None, metadata=_sdoc(
         "Reference flavour: true, the best metric keeps being tracked during the cooldown (Torch); false, "
         "the metric is ignored during the cooldown (Paddle)" + _for("reduce_on_plateau")))
     shift: int = field(default=0, metadata={"internal": True})  # the schedule-shift perturbation

@@ -3,6 +3,10 @@ reference training loop, and the [loss_scaling] spec errors."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -130,3 +134,14 @@ def test_backoff_factor_range(tmp_path):
 def test_loss_scaling_needs_the_optimizer_route(tmp_path):
     path = write(tmp_path, tiny(loss_scaling={}, regularization={"l2": 0.1}))
     spec_error(path, key="routes", says=["optimizer route only", "routes = ['optimizer']"])
+
+
+def test_device_variable_is_checked():
+    """EQUIVALENCE_DEVICE picks where the backends run; a typo fails loudly instead of running on the CPU."""
+    code = "import equivalence.backends.common as c; print(c.DEVICE)"
+    env = {k: v for k, v in os.environ.items() if k != "EQUIVALENCE_DEVICE"}
+    plain = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert plain.stdout.strip() == "cpu", (plain.stdout, plain.stderr)
+    wrong = subprocess.run([sys.executable, "-c", code], env={**env, "EQUIVALENCE_DEVICE": "gpu0"},
+                           capture_output=True, text=True)
+    assert wrong.returncode != 0 and "accepted: cpu, cuda" in wrong.stderr, (wrong.returncode, wrong.stderr[-300:])

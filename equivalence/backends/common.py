@@ -10,9 +10,11 @@ from .. import data
 from ..record import SCALAR, Trajectory, put
 from ..spec import EMA_ROUTES, Case, Coefficients
 
-# Where the frameworks run: EQUIVALENCE_DEVICE=cuda puts the loss-scaling cases on the GPU (Torch's
-# GradScaler device); default cpu.
+# Where the training cases run: EQUIVALENCE_DEVICE=cuda puts the models, the data and the GradScalers of both
+# frameworks on the GPU (Paddle's GradScaler refuses a CPU place); default cpu. Dropout probes stay on the CPU.
 DEVICE = os.environ.get("EQUIVALENCE_DEVICE", "cpu")
+if DEVICE not in ("cpu", "cuda"):
+    raise ValueError(f"EQUIVALENCE_DEVICE={DEVICE!r}; accepted: cpu, cuda")
 
 
 class NotApplicable(Exception):

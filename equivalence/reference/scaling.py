@@ -14,8 +14,10 @@ from ..spec import LossScalingSpec
 
 class LossScaler:
     """The policy: after an overflow, skip the step; after ``backoff_interval`` overflowing steps in a row,
-    scale *= backoff_factor; after ``growth_interval`` finite steps in a row, scale *= growth_factor (only
-    while the product stays finite). Either streak resets the other counter."""
+    scale *= backoff_factor; after ``growth_interval`` finite steps in a row, scale *= growth_factor. Either
+    streak resets the other counter (paddle/amp/grad_scaler.py:458-479, Torch's _amp_update_scale_). Growth
+    stops where float32 overflows, as Torch's kernel does (a scale of 2**127 stays 2**127); Paddle's _update
+    multiplies without that guard (grad_scaler.py:478), a difference only a GPU run could show."""
 
     def __init__(self, spec: LossScalingSpec):
         self.spec = spec

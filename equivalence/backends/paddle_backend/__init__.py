@@ -25,7 +25,7 @@ from . import ema, optimizers, scaling, schedules
 from ..common import NotApplicable, optimizer_decay
 
 NAME = "paddle"
-paddle.set_device("cpu")
+paddle.set_device("gpu" if common.DEVICE == "cuda" else "cpu")
 
 
 def versions() -> dict[str, str]:
