@@ -22,6 +22,7 @@ PERTURBED = "perturbed/"
 LR_FACTOR = 1 + 1e-3
 CLIP_FACTOR = 1.01
 EPSILON_FACTOR = 10
+EMA_DECAY_SHIFT = 0.01  # of (1 - decay): 0.9 -> 0.901
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,7 @@ def perturbations(case: Case) -> list[str]:
     if reg is not None and reg.overrides:
         names.append("ignore-overrides")
     names += _clip_and_lr_perturbations(case)
+    names += _step_extension_perturbations(case)
     names += [p for p in case.expect.sensitivity if p not in names]
     return names
 
@@ -100,6 +102,37 @@ def _clip_and_lr_perturbations(case: Case) -> list[str]:
     if any(m != 1.0 for m in case.lr_multiplier_of().values()):
         names.append("ignore-lr-multipliers")
     return names
+
+
+def _step_extension_perturbations(case: Case) -> list[str]:
+    """Schedules, loss scaling and EMA: each wrong mapping that the case's steps can show."""
+    names = []
+    if case.schedule is not None:
+        names.append("schedule-shift")
+    ls = case.loss_scaling
+    if ls is not None:
+        if ls.growth_interval < case.steps:
+            names += ["loss-scale-growth", "loss-scale-interval"]
+        if any(item.step < case.steps for item in ls.inject):
+            names.append("loss-scale-backoff")
+    if case.ema is not None:
+        names.append("ema-decay")
+    return names
+
+
+def _perturb_step_extension(case: Case, name: str) -> Case | None:
+    ls, replace = case.loss_scaling, dataclasses.replace
+    if name == "schedule-shift" and case.schedule is not None:
+        return replace(case, schedule=replace(case.schedule, shift=1))
+    if name == "loss-scale-growth" and ls is not None:
+        return replace(case, loss_scaling=replace(ls, growth_factor=ls.growth_factor * LR_FACTOR))
+    if name == "loss-scale-backoff" and ls is not None:
+        return replace(case, loss_scaling=replace(ls, backoff_factor=ls.backoff_factor * LR_FACTOR))
+    if name == "loss-scale-interval" and ls is not None:
+        return replace(case, loss_scaling=replace(ls, growth_interval=ls.growth_interval + 1))
+    if name == "ema-decay" and case.ema is not None:
+        return replace(case, ema=replace(case.ema, decay=case.ema.decay + EMA_DECAY_SHIFT * (1 - case.ema.decay)))
+    return None
 
 
 def perturb(case: Case, name: str) -> Case:
@@ -131,11 +164,15 @@ def perturb(case: Case, name: str) -> Case:
         return dataclasses.replace(case, lr_multipliers={})
     if name.startswith("clip-") and (perturbed := _perturb_clip(case, name)) is not None:
         return perturbed
+    if (perturbed := _perturb_step_extension(case, name)) is not None:
+        return perturbed
     raise SpecError(case.path, "expect.sensitivity", f"perturbation {name!r} does not apply to this case",
                     "lr and no-regularization (training), ignore-overrides (with overrides), dropout-p and "
                     "dropout-training (dropout), norm-epsilon, norm-momentum and running-var-bias (normalization), "
                     "ignore-lr-multipliers (with lr_multipliers), clip-ignored, clip-threshold, "
-                    "clip-order-swapped (with [clip]), clip-unclamped and clip-kind-swapped (norm clips)")
+                    "clip-order-swapped (with [clip]), clip-unclamped and clip-kind-swapped (norm clips), "
+                    "schedule-shift ([schedule]), loss-scale-growth, loss-scale-backoff, loss-scale-interval "
+                    "([loss_scaling]), ema-decay ([ema])")
 
 
 def _perturb_clip(case: Case, name: str) -> Case | None:
@@ -179,6 +216,11 @@ PERTURBATION_DOCS = {
     "clip-kind-swapped": "global-norm clip taken per tensor, or per-tensor clip taken globally",
     "clip-order-swapped": "weight decay and clipping applied in the other order",
     "ignore-lr-multipliers": "per-parameter learning-rate multipliers ignored (optimizer lr everywhere)",
+    "schedule-shift": "the scheduler stepped before the optimizer: step t uses the lr of epoch t, not t-1",
+    "loss-scale-growth": f"loss-scale growth factor x {LR_FACTOR:g}",
+    "loss-scale-backoff": f"loss-scale backoff factor x {LR_FACTOR:g}",
+    "loss-scale-interval": "growth interval + 1 (an off-by-one in incr_every_n_steps vs growth_interval)",
+    "ema-decay": f"EMA decay moved by {EMA_DECAY_SHIFT:g} of (1 - decay)",
 }
 
 

@@ -20,17 +20,20 @@ SCALAR = "-"
 
 # The order in which a step computes its quantities; the first divergence is the earliest in this order.
 QUANTITY_ORDER = (
-    "loss", "lr", "param_lr", "dropout_mask", "grad", "grad_norm", "grad_clipped", "grad_regularized",
-    "state.velocity", "update", "param", "output", "input_grad", "running_mean", "running_var", "eval_output",
-    "keep_ratio", "batch_agreement",
+    "loss", "lr", "loss_scale", "param_lr", "dropout_mask", "grad", "step_skipped", "grad_norm", "grad_clipped",
+    "grad_regularized", "state.velocity", "update", "param", "ema", "output", "input_grad", "running_mean",
+    "running_var", "eval_output", "keep_ratio", "batch_agreement",
 )
 
 QUANTITY_DOCS = {
     "loss": "data loss (without any regularization penalty)",
-    "lr": "learning rate used by the step",
+    "lr": "learning rate used by the step (with a schedule: the schedule at epoch step-1)",
+    "loss_scale": "loss scale the step's backward pass used (dynamic loss scaling)",
     "dropout_mask": "keep mask (1 kept, 0 dropped) of each dropout layer, recovered from its output and input "
                     "gradient, at the shape of one draw (per channel for whole-channel dropout)",
-    "grad": "gradient of the data loss, before regularization",
+    "grad": "gradient of the data loss, before regularization (unscaled; absent at a step whose gradients "
+            "overflowed under loss scaling)",
+    "step_skipped": "1 where loss scaling found inf/NaN gradients and skipped the optimizer step, else 0",
     "grad_regularized": "gradient after regularization (observable where autograd computes it)",
     "param_lr": "learning rate of each parameter, lr times its multiplier (cases with lr_multipliers)",
     "grad_norm": "norm of the gradients before clipping, one global value (global_norm) or one per parameter "
@@ -40,6 +43,7 @@ QUANTITY_DOCS = {
     "state.velocity": "momentum buffer after the step",
     "update": "parameter after the step minus parameter before",
     "param": "parameter after the step",
+    "ema": "exponential moving average of the parameter after the step (bias-corrected where the case says)",
     "output": "probe layer's output in training mode (dropout, normalization)",
     "input_grad": "gradient of sum(output * upstream) with respect to the probe layer's input",
     "running_mean": "normalization layer's running mean after the forward (where the layer keeps one)",

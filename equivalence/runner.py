@@ -14,6 +14,7 @@ import numpy as np
 
 from . import reference, versions
 from .backends import BACKENDS
+from .backends.common import DEVICE
 from .compare import Comparison, Mismatch, compare
 from .plan import PERTURBED, REFERENCE, Check, for_versions, implementations, perturb, plan, uses_random_masks
 from .record import Trajectory
@@ -133,7 +134,7 @@ class Runner:
     def environment(self) -> dict:
         env = {
             "python": platform.python_version(), "numpy": np.__version__,
-            "platform": platform.platform(), "machine": platform.machine(), "device": "cpu",
+            "platform": platform.platform(), "machine": platform.machine(), "device": DEVICE,
             "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "executable": sys.executable,
         }

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from .. import data
 from ..record import SCALAR, Trajectory, put
-from ..spec import ALPHA_VARIANTS, PER_PARAMETER_ROUTES, Case, ClipSpec, Coefficients, DropoutSpec, split_route
+from ..spec import (ALPHA_VARIANTS, EMA_ROUTES, PER_PARAMETER_ROUTES, Case, ClipSpec, Coefficients, DropoutSpec,
+                    split_route)
+
+# Where the training cases run: EQUIVALENCE_DEVICE=cuda puts the models, the data and the GradScalers of both
+# frameworks on the GPU (Paddle's GradScaler refuses a CPU place); default cpu. Dropout probes stay on the CPU.
+DEVICE = os.environ.get("EQUIVALENCE_DEVICE", "cpu")
+if DEVICE not in ("cpu", "cuda"):
+    raise ValueError(f"EQUIVALENCE_DEVICE={DEVICE!r}; accepted: cpu, cuda")
 
 
 class NotApplicable(Exception):
@@ -100,8 +109,9 @@ def penalty_terms(case: Case) -> list[tuple[str, str, float]]:
 # ------------------------------------------------------------------------------------- the shared loops
 # One loop records every quantity, in the same order, for every framework: a backend module supplies only
 # its primitives (``fw`` below): seed, tensor, canonical, backward, build, activation, dropout, loss,
-# penalty, lr, param_lr, clip_gradients, state, step, dropout_probe and normalization_layer. So a quantity
-# cannot mean one thing in Paddle and another in Torch because two loops drifted apart.
+# penalty, lr, param_lr, clip_gradients, state, step, dropout_probe and normalization_layer, and its submodules
+# schedules, scaling and ema. So a quantity cannot mean one thing in Paddle and another in Torch because two
+# loops drifted apart.
 
 def run(case: Case, route: str, fw) -> Trajectory:
     if case.kind == "dropout":
@@ -133,10 +143,23 @@ def _penalty(case: Case, params, fw):
     return total
 
 
+def _scaled_backward(case: Case, step_index: int, step: dict, scaler, loss, optimizer, fw) -> bool:
+    """Backward through the framework's GradScaler, with the case's injected overflow; records the scale
+    and whether the step is skipped, which it returns."""
+    put(step, "loss_scale", SCALAR, fw.scaling.scale(scaler))
+    fw.scaling.backward(scaler, loss, case.loss_scaling.injected(step_index))
+    skipped = fw.scaling.unscale(scaler, optimizer)
+    put(step, "step_skipped", SCALAR, float(skipped))
+    return skipped
+
+
 def _run_training(case: Case, route: str, fw) -> Trajectory:
     base, clip = split_route(route)
     fw.seed(case.data.seed)
     layers, params, optimizer = fw.build(case, route)
+    scheduler = fw.schedules.create(case, optimizer) if case.schedule is not None else None
+    scaler = fw.scaling.create(case) if case.loss_scaling is not None else None
+    ema = fw.ema.create(case, route, layers, params) if route in EMA_ROUTES else None
     batches = data.batches(case)
     traj = Trajectory(initial={n: fw.canonical(n, p) for n, p in params.items()})
     for step_index in range(1, case.steps + 1):
@@ -146,7 +169,11 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
         loss = fw.loss(case, out, y)
         if case.loss_weight != 1:  # a tensor of the case dtype: a Python float may become a float32 attribute
             loss = loss * fw.tensor(np.asarray(case.loss_weight), case.dtype)
-        fw.backward(loss)
+        skipped = False
+        if scaler is None:
+            fw.backward(loss)
+        else:
+            skipped = _scaled_backward(case, step_index, step, scaler, loss, optimizer, fw)
         put(step, "loss", SCALAR, fw.canonical(SCALAR, loss))
         put(step, "lr", SCALAR, fw.lr(optimizer))
         if case.lr_multipliers:
@@ -154,7 +181,8 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
                 put(step, "param_lr", n, fw.param_lr(optimizer, p))
         before = {n: fw.canonical(n, p) for n, p in params.items()}
         for n, p in params.items():
-            put(step, "grad", n, fw.canonical(n, p.grad))
+            if not skipped:  # inf/NaN never compare equal; the skip itself is recorded
+                put(step, "grad", n, fw.canonical(n, p.grad))
         if base == "loss_penalty" and (penalty := _penalty(case, params, fw)) is not None:
             fw.backward(penalty)  # gradients accumulate onto the data-loss gradients
             for n, p in params.items():
@@ -164,13 +192,21 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
                 put(step, "grad_norm", n, fw.canonical(n, norm))
             for n, p in params.items():
                 put(step, "grad_clipped", n, fw.canonical(n, p.grad))
-        fw.step(optimizer)
+        if scaler is None:
+            fw.step(optimizer)
+        else:
+            fw.scaling.step(scaler, optimizer)
         for n, p in params.items():
             after = fw.canonical(n, p)
             for key, value in fw.state(optimizer, p).items():
                 put(step, f"state.{key}", n, fw.canonical(n, value))
             put(step, "update", n, after - before[n])
             put(step, "param", n, after)
+        if ema is not None:
+            for n, value in fw.ema.update(ema, step_index, params).items():
+                put(step, "ema", n, fw.canonical(n, value))
+        if scheduler is not None:
+            fw.schedules.step(scheduler, loss)  # after the optimizer step, as both frameworks document
     return traj
 
 

@@ -8,8 +8,11 @@ from .. import data
 from ..record import SCALAR, Trajectory, put
 from ..spec import Case
 from .clipping import check_activity, clip_gradients
+from .ema import Ema
 from .model import backward, forward, loss_and_grad
 from .optimizers import momentum_attribute, optimizer_step
+from .scaling import LossScaler
+from .schedules import Schedule
 
 
 def regularization_grad(case: Case, name: str, w, coefficients) -> np.ndarray:
@@ -35,11 +38,14 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
                   for x, y in data.batches(case)]
     coefficients = case.coefficients()
     lr = np_dtype.type(case.optimizer.lr)
-    param_lr = {name: lr * np_dtype.type(m) for name, m in case.lr_multiplier_of().items()}
+    multipliers = {name: np_dtype.type(m) for name, m in case.lr_multiplier_of().items()}
     engaged_steps = []
     rng = np.random.default_rng([case.data.seed, 3])
     traj = Trajectory(initial={k: v.astype(np.float64) for k, v in params.items()})
     states = {name: {} for name in params}
+    schedule = Schedule(case) if case.schedule is not None else None
+    scaler = LossScaler(case.loss_scaling) if case.loss_scaling is not None else None
+    ema = Ema(case.ema, params) if case.ema is not None else None
     for step_index in range(1, case.steps + 1):
         step = traj.new_step()
         x, y = batch_list[data.batch_for_step(case, step_index)]
@@ -49,23 +55,41 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
         if case.loss_weight != 1:  # in the case dtype, as the frameworks multiply by a tensor of it
             loss, grad_out = loss * np_dtype.type(case.loss_weight), grad_out * np_dtype.type(case.loss_weight)
         grads = backward(case, params, cache, grad_out)
+        if schedule is not None:
+            if schedule.shifted:  # the perturbation: the scheduler stepped before the optimizer
+                schedule.step(loss)
+            lr = np_dtype.type(schedule.lr)
+        param_lr = {name: lr * m for name, m in multipliers.items()}
         put(step, "loss", SCALAR, loss)
         put(step, "lr", SCALAR, lr)
         if case.lr_multipliers:
             for name, value in param_lr.items():
                 put(step, "param_lr", name, value)
+        skipped = False
+        if scaler is not None:
+            put(step, "loss_scale", SCALAR, scaler.scale)
+            skipped = scaler.overflowed(grads, case.loss_scaling.injected(step_index))
+            put(step, "step_skipped", SCALAR, float(skipped))
+            grads = {name: scaler.unscaled(g) for name, g in grads.items()}
+            scaler.update(skipped)
         for name, mask in masks.items():
             put(step, "dropout_mask", name, mask)
         regularized, final = _regularize_and_clip(case, params, grads, coefficients, step, engaged_steps)
         for name, w in params.items():
-            new = optimizer_step(case, w, final[name], states[name], param_lr[name])
-            put(step, "grad", name, grads[name])
-            put(step, "grad_regularized", name, regularized[name])
+            new = w if skipped else optimizer_step(case, w, final[name], states[name], param_lr[name])
+            if not skipped:  # an overflowed gradient is inf/NaN, never equal: the skip itself is recorded
+                put(step, "grad", name, grads[name])
+                put(step, "grad_regularized", name, regularized[name])
             for key, value in states[name].items():
                 put(step, f"state.{key}", name, value)
             put(step, "update", name, new - w)
             put(step, "param", name, new)
             params[name] = new
+        if ema is not None:
+            for name, value in ema.update(step_index, params).items():
+                put(step, "ema", name, value)
+        if schedule is not None and not schedule.shifted:
+            schedule.step(loss)
     if case.clip is not None:
         check_activity(case, engaged_steps)
     return traj

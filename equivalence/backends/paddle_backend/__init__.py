@@ -21,11 +21,11 @@ from ... import data
 from ...record import SCALAR, Trajectory
 from ...spec import GROUP_ROUTES, Case, ClipSpec, split_route
 from .. import common
-from . import dropout_family, normalization, optimizers
+from . import dropout_family, ema, normalization, optimizers, scaling, schedules
 from ..common import NotApplicable, optimizer_decay
 
 NAME = "paddle"
-paddle.set_device("cpu")
+paddle.set_device("gpu" if common.DEVICE == "cuda" else "cpu")
 
 
 def versions() -> dict[str, str]:
@@ -138,7 +138,8 @@ def _build(case: Case, route: str):
     parameters = (_group_dicts(case, base, params, regularizers, multipliers) if base in GROUP_ROUTES
                   else list(params.values()))
     grad_clip = _grad_clip(case.clip) if clip == "clip_argument" else None
-    return layers, params, optimizers.create(case, parameters, weight_decay, grad_clip)
+    return layers, params, optimizers.create(case, parameters, weight_decay, grad_clip,
+                                             learning_rate=schedules.learning_rate(case))
 
 
 # ------------------------------------------------------------------ primitives for the shared loops (common.py)

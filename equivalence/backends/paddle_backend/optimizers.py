@@ -7,15 +7,17 @@ import paddle
 from ...spec import Case
 
 
-def create(case: Case, parameters: list, weight_decay, grad_clip=None):
+def create(case: Case, parameters: list, weight_decay, grad_clip=None, learning_rate=None):
     """The case's optimizer. ``parameters`` is what Paddle's ``parameters=`` takes (a list of parameters or
     of parameter-group dicts), ``weight_decay`` a Paddle regularizer or None, ``grad_clip`` a Paddle
-    ClipGrad* or None. Built under the case's default dtype (see ``build``)."""
+    ClipGrad* or None, ``learning_rate`` an LRScheduler or None for the constant optimizer.lr. Built under
+    the case's default dtype (see ``build``)."""
     opt = case.optimizer
+    lr = opt.lr if learning_rate is None else learning_rate
     if opt.name == "sgd":
-        return paddle.optimizer.SGD(learning_rate=opt.lr, parameters=parameters, weight_decay=weight_decay,
+        return paddle.optimizer.SGD(learning_rate=lr, parameters=parameters, weight_decay=weight_decay,
                                     grad_clip=grad_clip)
-    return paddle.optimizer.Momentum(learning_rate=opt.lr, momentum=opt.momentum, parameters=parameters,
+    return paddle.optimizer.Momentum(learning_rate=lr, momentum=opt.momentum, parameters=parameters,
                                      use_nesterov=opt.nesterov, weight_decay=weight_decay, grad_clip=grad_clip)
 
 

@@ -16,8 +16,8 @@ from ... import data
 from ...record import SCALAR, Trajectory
 from ...spec import Case, ClipSpec, split_route
 from .. import common
-from ..common import NotApplicable, optimizer_decay
-from . import dropout_family, normalization, optimizers
+from ..common import DEVICE, NotApplicable, optimizer_decay
+from . import dropout_family, ema, normalization, optimizers, scaling, schedules
 
 NAME = "torch"
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -36,7 +36,7 @@ def from_canonical(name: str, value: np.ndarray) -> np.ndarray:
 
 
 def to_canonical(name: str, tensor: torch.Tensor) -> np.ndarray:
-    value = tensor.detach().numpy()
+    value = tensor.detach().cpu().numpy()
     return (value.T if name.endswith(".weight") else value).copy()
 
 
@@ -83,7 +83,7 @@ def build(case: Case, route: str):
     dtype = _DTYPES[case.dtype]
     layers, params = [], {}
     for i, (fan_in, fan_out) in enumerate(zip(case.model.sizes[:-1], case.model.sizes[1:])):
-        layer = torch.nn.Linear(fan_in, fan_out, bias=case.model.bias, dtype=dtype)
+        layer = torch.nn.Linear(fan_in, fan_out, bias=case.model.bias, dtype=dtype, device=DEVICE)
         with torch.no_grad():
             layer.weight.copy_(torch.from_numpy(from_canonical(f"linear{i}.weight", init[f"linear{i}.weight"])))
             params[f"linear{i}.weight"] = layer.weight
@@ -104,7 +104,7 @@ canonical = to_canonical
 
 
 def tensor(array: np.ndarray, dtype: str):
-    return torch.from_numpy(array.astype(dtype))
+    return torch.from_numpy(array.astype(dtype)).to(DEVICE)
 
 
 def backward(value) -> None:
@@ -123,8 +123,8 @@ def loss(case: Case, out, y):
     if case.loss == "mean":
         return out.mean()
     if case.loss == "mse":
-        return F.mse_loss(out, torch.from_numpy(y.astype(case.dtype)))
-    return F.cross_entropy(out, torch.from_numpy(y))
+        return F.mse_loss(out, torch.from_numpy(y.astype(case.dtype)).to(out.device))
+    return F.cross_entropy(out, torch.from_numpy(y).to(out.device))
 
 
 def penalty(kind: str, form: str, w, c: float):

@@ -1,0 +1,115 @@
+"""Torch learning-rate schedulers (torch.optim.lr_scheduler) for the case's [schedule].
+
+mapping = 'parity' sets every argument so the scheduler computes the neutral schedule; 'defaults' passes only
+the arguments the case gives and leaves the rest at Torch's defaults (a direct port from Paddle).
+"""
+
+from __future__ import annotations
+
+from torch.optim import lr_scheduler as lrs
+
+from ...spec import Case, ScheduleSpec
+from ..common import NotApplicable
+
+
+def _kwargs(sch: ScheduleSpec, names: dict[str, str]) -> dict:
+    """neutral name -> Torch name, for the parameters this mapping passes."""
+    out = {}
+    for neutral, torch_name in names.items():
+        if sch.mapping == "defaults" and not sch.given(neutral):
+            continue
+        value = sch.get(neutral)
+        if value is not None:
+            out[torch_name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def _construct(cls, optimizer, *args, **kwargs):
+    try:
+        return cls(optimizer, *args, **kwargs)
+    except (ValueError, TypeError, AssertionError) as exc:
+        raise NotApplicable(f"torch.optim.lr_scheduler.{cls.__name__} refuses {kwargs}: "
+                            f"{type(exc).__name__}: {exc}") from None
+
+
+def _linear_warmup(case: Case, sch: ScheduleSpec, optimizer):
+    base, warmup = case.optimizer.lr, sch.warmup_steps
+    end = sch.end_lr if sch.given("end_lr") else base
+    if sch.mapping == "defaults":
+        # The port of Paddle's LinearWarmup: LinearLR from start_lr/lr to end_lr/lr (lr_scheduler.py:877).
+        warm = _construct(lrs.LinearLR, optimizer, start_factor=sch.start_lr / base, end_factor=end / base,
+                          total_iters=warmup)
+    else:
+        # LinearLR needs start_factor > 0 (lr_scheduler.py:921), so parity writes the ramp as a LambdaLR.
+        def ramp(epoch: int) -> float:
+            return (sch.start_lr + (end - sch.start_lr) * epoch / warmup) / base if epoch < warmup else 1.0
+        warm = _construct(lrs.LambdaLR, optimizer, lr_lambda=ramp)
+    if sch.get("after") != "cosine":
+        return warm
+    cosine = _construct(lrs.CosineAnnealingLR, optimizer, T_max=sch.t_max, eta_min=sch.get("eta_min"))
+    return _construct(lrs.SequentialLR, optimizer, schedulers=[warm, cosine], milestones=[warmup])
+
+
+def _one_cycle(case: Case, sch: ScheduleSpec, optimizer):
+    kwargs = _kwargs(sch, {"total_steps": "total_steps", "pct_start": "pct_start", "anneal": "anneal_strategy",
+                           "div_factor": "div_factor", "three_phase": "three_phase"})
+    if sch.mapping == "parity":
+        # Torch's final lr is initial_lr / final_div_factor (lr_scheduler.py:2494), Paddle's an absolute
+        # end_learning_rate; and Torch cycles SGD's momentum unless told not to (lr_scheduler.py:2498).
+        initial = case.optimizer.lr / sch.get("div_factor")
+        kwargs.update(final_div_factor=initial / sch.end_lr if sch.end_lr else float("inf"), cycle_momentum=False)
+    return _construct(lrs.OneCycleLR, optimizer, max_lr=case.optimizer.lr, **kwargs)
+
+
+def _cyclic(case: Case, sch: ScheduleSpec, optimizer):
+    kwargs = _kwargs(sch, {"max_lr": "max_lr", "step_size_up": "step_size_up", "step_size_down": "step_size_down",
+                           "mode": "mode", "gamma": "gamma"})
+    if sch.mapping == "parity":
+        kwargs["cycle_momentum"] = False  # default True: cycles SGD's momentum between 0.8 and 0.9
+    return _construct(lrs.CyclicLR, optimizer, base_lr=case.optimizer.lr, **kwargs)
+
+
+def _polynomial(case: Case, sch: ScheduleSpec, optimizer):
+    if sch.mapping == "parity" and sch.get("end_lr") != 0:
+        raise NotApplicable("torch.optim.lr_scheduler.PolynomialLR decays to 0: lr = base_lr * (1 - t/total_iters)"
+                            "**power, with no end learning rate (lr_scheduler.py:1237, PolynomialLR)")
+    return _construct(lrs.PolynomialLR, optimizer, **_kwargs(sch, {"total_steps": "total_iters", "power": "power"}))
+
+
+_SIMPLE = {  # schedule -> (Torch class, neutral -> Torch argument names)
+    "step": (lrs.StepLR, {"step_size": "step_size", "gamma": "gamma"}),
+    "multi_step": (lrs.MultiStepLR, {"milestones": "milestones", "gamma": "gamma"}),
+    "exponential": (lrs.ExponentialLR, {"gamma": "gamma"}),
+    "cosine": (lrs.CosineAnnealingLR, {"t_max": "T_max", "eta_min": "eta_min"}),
+    "cosine_warm_restarts": (lrs.CosineAnnealingWarmRestarts, {"t_0": "T_0", "t_mult": "T_mult",
+                                                                "eta_min": "eta_min"}),
+    "linear": (lrs.LinearLR, {"total_steps": "total_iters", "start_factor": "start_factor",
+                              "end_factor": "end_factor"}),
+    "reduce_on_plateau": (lrs.ReduceLROnPlateau, {"mode": "mode", "factor": "factor", "patience": "patience",
+                                                  "threshold": "threshold", "threshold_mode": "threshold_mode",
+                                                  "cooldown": "cooldown", "min_lr": "min_lr", "eps": "eps"}),
+}
+
+_SPECIAL = {"linear_warmup": _linear_warmup, "one_cycle": _one_cycle, "cyclic": _cyclic, "polynomial": _polynomial}
+
+
+def create(case: Case, optimizer):
+    """The scheduler wrapping the optimizer; it sets the optimizer's lr for the first step."""
+    sch = case.schedule
+    if sch.name in _SPECIAL:
+        return _SPECIAL[sch.name](case, sch, optimizer)
+    if sch.name == "lambda":
+        return _construct(lrs.LambdaLR, optimizer, lr_lambda=sch.factor_at)
+    if sch.name == "multiplicative":
+        return _construct(lrs.MultiplicativeLR, optimizer, lr_lambda=sch.factor_at)
+    cls, names = _SIMPLE[sch.name]
+    return _construct(cls, optimizer, **_kwargs(sch, names))
+
+
+def step(scheduler, loss) -> None:
+    """After the optimizer step; reduce-on-plateau watches the step's loss."""
+    if isinstance(scheduler, lrs.ReduceLROnPlateau):
+        scheduler.step(loss.detach())
+    else:
+        scheduler.step()
+
