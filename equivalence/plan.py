@@ -14,11 +14,14 @@ import dataclasses
 from dataclasses import dataclass
 
 from .backends import implementation_id
+from .reference.optimizers import resolve
 from .spec import Case, SpecError
 
 REFERENCE = "reference"
 PERTURBED = "perturbed/"
 LR_FACTOR = 1 + 1e-3
+# Perturbation -> the per-parameter optimizer setting it drops; added whenever the case sets it.
+PER_PARAMETER_PERTURBATIONS = {"decay-exclude-ignored": "decay_exclude", "lr-ratio-ignored": "lr_ratio"}
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ def perturbations(case: Case) -> list[str]:
         names.append("no-regularization")
     if reg is not None and reg.overrides:
         names.append("ignore-overrides")
+    hyper = case.optimizer.hyper if case.optimizer is not None else {}
+    names += [name for name, key in PER_PARAMETER_PERTURBATIONS.items() if hyper.get(key)]
     names += [p for p in case.expect.sensitivity if p not in names]
     return names
 
@@ -66,7 +71,13 @@ def perturbations(case: Case) -> list[str]:
 def perturb(case: Case, name: str) -> Case:
     """The case as a wrong mapping would run it. Each must change the trajectory."""
     if name == "lr" and case.optimizer is not None:
-        return dataclasses.replace(case, optimizer=dataclasses.replace(case.optimizer, lr=case.optimizer.lr * LR_FACTOR))
+        lr = resolve(case)["lr"]  # the default the reference follows when the case leaves lr out
+        return dataclasses.replace(case, optimizer=dataclasses.replace(case.optimizer, lr=lr * LR_FACTOR))
+    if name in PER_PARAMETER_PERTURBATIONS and case.optimizer is not None:
+        key = PER_PARAMETER_PERTURBATIONS[name]
+        if case.optimizer.hyper.get(key):
+            hyper = {k: v for k, v in case.optimizer.hyper.items() if k != key}
+            return dataclasses.replace(case, optimizer=dataclasses.replace(case.optimizer, hyper=hyper))
     if name == "no-regularization" and case.regularization is not None:
         return dataclasses.replace(case, regularization=None)
     if name == "ignore-overrides" and case.regularization is not None:
@@ -75,7 +86,8 @@ def perturb(case: Case, name: str) -> Case:
         p = case.dropout.p + 0.01 * (1 - case.dropout.p)
         return dataclasses.replace(case, dropout=dataclasses.replace(case.dropout, p=p))
     raise SpecError(case.path, "expect.sensitivity", f"perturbation {name!r} does not apply to this case",
-                    "lr and no-regularization (training), ignore-overrides (with overrides), dropout-p (dropout)")
+                    "lr and no-regularization (training), ignore-overrides (with overrides), dropout-p (dropout), "
+                    "decay-exclude-ignored / lr-ratio-ignored (with optimizer.decay_exclude / lr_ratio)")
 
 
 PERTURBATION_DOCS = {
@@ -83,6 +95,8 @@ PERTURBATION_DOCS = {
     "no-regularization": "regularization dropped",
     "ignore-overrides": "per-parameter overrides ignored (the case-wide coefficient everywhere)",
     "dropout-p": "drop probability moved by 1% of (1-p)",
+    "decay-exclude-ignored": "decoupled decay applied to the parameters optimizer.decay_exclude excludes",
+    "lr-ratio-ignored": "per-parameter learning-rate ratios ignored (the base lr everywhere)",
 }
 
 

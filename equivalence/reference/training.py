@@ -8,7 +8,7 @@ from .. import data
 from ..record import SCALAR, Trajectory, put
 from ..spec import Case
 from .model import backward, forward, loss_and_grad
-from .optimizers import momentum_attribute, optimizer_step
+from .optimizers import ReferenceOptimizer, coefficient_attribute
 
 
 def regularization_grad(case: Case, name: str, w, coefficients) -> np.ndarray:
@@ -23,7 +23,7 @@ def regularization_grad(case: Case, name: str, w, coefficients) -> np.ndarray:
             norm = np.sqrt((w * w).sum())
             g = g + (w.dtype.type(c.l2) * w / norm if norm > 0 else np.zeros_like(w))
         else:
-            g = g + w.dtype.type(momentum_attribute(case, c.l2)) * w
+            g = g + w.dtype.type(coefficient_attribute(case, c.l2)) * w
     return g
 
 
@@ -33,10 +33,10 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
     batch_list = [(x.astype(np_dtype), None if y is None else (y if y.dtype.kind == "i" else y.astype(np_dtype)))
                   for x, y in data.batches(case)]
     coefficients = case.coefficients()
-    lr = np_dtype.type(case.optimizer.lr)
+    optimizer = ReferenceOptimizer(case, np_dtype)
+    lr = optimizer.lr
     rng = np.random.default_rng([case.data.seed, 3])
     traj = Trajectory(initial={k: v.astype(np.float64) for k, v in params.items()})
-    states = {name: {} for name in params}
     for step_index in range(1, case.steps + 1):
         step = traj.new_step()
         x, y = batch_list[data.batch_for_step(case, step_index)]
@@ -44,6 +44,8 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
         out, cache = forward(case, params, x, masks, np_dtype)
         loss, grad_out = loss_and_grad(case, out, y)
         grads = backward(case, params, cache, grad_out)
+        for key, value in optimizer.recorded_hyper().items():
+            put(step, f"hyper.{key}", SCALAR, value)
         put(step, "loss", SCALAR, loss)
         put(step, "lr", SCALAR, lr)
         for name, mask in masks.items():
@@ -51,10 +53,10 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
         for name, w in params.items():
             g = grads[name]
             g_reg = g + regularization_grad(case, name, w, coefficients)
-            new = optimizer_step(case, w, g_reg, states[name], lr)
+            new = optimizer.step(name, w, g_reg, lr)
             put(step, "grad", name, g)
             put(step, "grad_regularized", name, g_reg)
-            for key, value in states[name].items():
+            for key, value in optimizer.states[name].items():
                 put(step, f"state.{key}", name, value)
             put(step, "update", name, new - w)
             put(step, "param", name, new)

@@ -95,7 +95,8 @@ def _build(case: Case, route: str):
         params[f"linear{i}.weight"] = layer.weight
         if case.model.bias:
             params[f"linear{i}.bias"] = layer.bias
-    return layers, params, optimizers.create(case, list(params.values()), weight_decay)
+    names = {p.name: n for n, p in params.items()}
+    return layers, params, optimizers.create(case, list(params.values()), weight_decay, names=names)
 
 
 # ------------------------------------------------------------------ primitives for the shared loops (common.py)
@@ -104,6 +105,7 @@ _ACTIVATIONS = {"identity": lambda z: z, "relu": F.relu, "tanh": paddle.tanh, "s
 
 seed = paddle.seed
 state = optimizers.state
+hyper = optimizers.hyper
 
 
 def tensor(array: np.ndarray, dtype: str):
@@ -111,7 +113,7 @@ def tensor(array: np.ndarray, dtype: str):
 
 
 def canonical(name: str, value) -> np.ndarray:
-    return np.array(value.numpy(), copy=True)
+    return np.array(value.numpy() if hasattr(value, "numpy") else value, copy=True)
 
 
 def backward(value) -> None:

@@ -1,25 +1,119 @@
-"""Paddle optimizers: construction from the case and their state under neutral names."""
+"""Paddle optimizers: construction from the case, and read-back of their state and hyper-parameters under
+the registry's neutral names (equivalence/reference/optimizers). Adding an optimizer: one OPTIMIZERS entry."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+import numpy as np
 import paddle
 
+from ...reference.optimizers import REGISTRY
+from ...reference.optimizers.base import matches, ratio_for
 from ...spec import Case
+from ..common import NotApplicable, optimizer_kwargs, per_parameter, scalar_state, split_index
 
 
-def create(case: Case, parameters: list, weight_decay, grad_clip=None):
+@dataclass(frozen=True)
+class PaddleOptimizer:
+    """``attributes``: neutral hyper-parameter -> the attribute holding the value the optimizer uses, where
+    it is not ``_`` + the argument name. ``state``: accumulator -> neutral state name; ``scalars``: those
+    that hold one number per parameter. ``keep``: state kept only when the predicate holds for the
+    optimizer (an accumulator Paddle allocates but does not use). ``regularizer``: takes an L2Decay /
+    L1Decay as ``weight_decay``."""
+
+    attributes: dict[str, str] = field(default_factory=dict)
+    state: dict[str, str] = field(default_factory=dict)
+    scalars: tuple[str, ...] = ()
+    keep: dict[str, object] = field(default_factory=dict)
+    regularizer: bool = True
+
+
+OPTIMIZERS: dict[str, PaddleOptimizer] = {
+    "sgd": PaddleOptimizer(),
+    "momentum": PaddleOptimizer(state={"velocity": "velocity"}),
+    "adam": PaddleOptimizer(
+        state={"moment1": "moment1", "moment2": "moment2", "moment2_max": "moment2_max",
+               "beta1_pow_acc": "beta1_power", "beta2_pow_acc": "beta2_power"},
+        scalars=("beta1_pow_acc", "beta2_pow_acc")),
+    "adamw": PaddleOptimizer(
+        state={"moment1": "moment1", "moment2": "moment2", "moment2_max": "moment2_max",
+               "beta1_pow_acc": "beta1_power", "beta2_pow_acc": "beta2_power"},
+        scalars=("beta1_pow_acc", "beta2_pow_acc"), regularizer=False),
+}
+
+# Paddle's per-parameter arguments, built from the case's patterns or ratios and the canonical names.
+_PER_PARAMETER = {
+    "apply_decay_param_fun": lambda patterns, names: (lambda pname: not matches(names[pname], patterns)),
+    "exclude_from_weight_decay_fn": lambda patterns, names: (lambda p: matches(names[p.name], patterns)),
+    "lr_ratio": lambda ratios, names: (lambda p: ratio_for(names[p.name], ratios)),
+}
+
+
+def create(case: Case, parameters: list, weight_decay, grad_clip=None, names: dict[str, str] | None = None):
     """The case's optimizer. ``parameters`` is what Paddle's ``parameters=`` takes (a list of parameters or
     of parameter-group dicts), ``weight_decay`` a Paddle regularizer or None, ``grad_clip`` a Paddle
-    ClipGrad* or None. Built under the case's default dtype (see ``build``)."""
-    opt = case.optimizer
-    if opt.name == "sgd":
-        return paddle.optimizer.SGD(learning_rate=opt.lr, parameters=parameters, weight_decay=weight_decay,
-                                    grad_clip=grad_clip)
-    return paddle.optimizer.Momentum(learning_rate=opt.lr, momentum=opt.momentum, parameters=parameters,
-                                     use_nesterov=opt.nesterov, weight_decay=weight_decay, grad_clip=grad_clip)
+    ClipGrad* or None, ``names`` Paddle's parameter names -> canonical names (for per-parameter settings).
+    Built under the case's default dtype (see ``build``). A configuration Paddle refuses is NotApplicable
+    with Paddle's message."""
+    info = REGISTRY[case.optimizer.name]
+    entry = OPTIMIZERS[info.name]
+    if info.paddle is None:
+        raise NotApplicable(f"paddle.optimizer has no {info.name}")
+    cls = getattr(paddle.optimizer, info.paddle)
+    kwargs = optimizer_kwargs(case, "paddle")
+    if weight_decay is not None:
+        if not entry.regularizer:
+            arg = info.hypers.get("weight_decay")
+            raise NotApplicable(f"paddle.optimizer.{info.paddle} takes no regularizer as weight_decay"
+                                + (f": its weight_decay is the decoupled coefficient ({arg.paddle.source})" if arg else ""))
+        kwargs["weight_decay"] = weight_decay
+    for key, value in per_parameter(case).items():
+        arg = info.hypers[key].paddle.name
+        if arg not in _PER_PARAMETER or names is None:
+            raise NotApplicable(f"paddle.optimizer.{info.paddle} cannot take {key} per parameter here")
+        kwargs[arg] = _PER_PARAMETER[arg](value, names)
+    try:
+        optimizer = cls(parameters=parameters, grad_clip=grad_clip, **kwargs)
+    except (ValueError, NotImplementedError) as exc:
+        raise NotApplicable(f"paddle.optimizer.{info.paddle} refuses this configuration: "
+                            f"{type(exc).__name__}: {exc}") from None
+    except TypeError as exc:
+        if "required" not in str(exc):  # an argument this backend spelt wrong is a bug, not a refusal
+            raise
+        raise NotApplicable(f"paddle.optimizer.{info.paddle}: {exc}") from None
+    optimizer.equivalence_name = info.name  # which registry entry state() and hyper() read it by
+    return optimizer
+
+
+def _entry(optimizer):
+    return REGISTRY[optimizer.equivalence_name], OPTIMIZERS[optimizer.equivalence_name]
 
 
 def state(optimizer, param) -> dict:
-    """Optimizer state under neutral names: Momentum's ``velocity`` accumulator."""
-    velocity = getattr(optimizer, "_accumulators", {}).get("velocity", {}).get(param.name)
-    return {} if velocity is None else {"velocity": velocity}
+    """Optimizer state under neutral names, as NumPy arrays (per-parameter numbers as 0-d arrays)."""
+    _, entry = _entry(optimizer)
+    accumulators = getattr(optimizer, "_accumulators", {})
+    result = {}
+    for acc, neutral in entry.state.items():
+        value = accumulators.get(acc, {}).get(param.name)
+        if value is None or (acc in entry.keep and not entry.keep[acc](optimizer)):
+            continue
+        array = np.array(value.numpy(), copy=True)
+        result[neutral] = scalar_state(array) if acc in entry.scalars else array
+    return result
+
+
+def hyper(optimizer) -> dict:
+    """The scalar hyper-parameters the optimizer object holds, under neutral names."""
+    info, entry = _entry(optimizer)
+    result = {}
+    for key, h in info.hypers.items():
+        if not h.recorded or key == "lr" or h.paddle.name is None:
+            continue
+        name, index = split_index(h.paddle.name)
+        value = getattr(optimizer, entry.attributes.get(key, f"_{name}"))
+        if index is not None:
+            value = np.array(value.numpy() if hasattr(value, "numpy") else value, dtype=np.float64).reshape(-1)[index]
+        result[key] = float(value)
+    return result

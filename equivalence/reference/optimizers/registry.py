@@ -1,0 +1,13 @@
+"""Every optimizer the suite knows, by its neutral name. Adding one: a module here with its
+``OptimizerInfo`` (hyper-parameters, defaults with source lines, reference update), its entry below,
+an entry in each backend's optimizer table, and a case file."""
+
+from __future__ import annotations
+
+from .adam import ADAM, ADAMW
+from .base import OptimizerInfo
+from .sgd import MOMENTUM, SGD
+
+REGISTRY: dict[str, OptimizerInfo] = {info.name: info for info in (
+    SGD, MOMENTUM, ADAM, ADAMW,
+)}

@@ -1,0 +1,105 @@
+"""The reference optimizers against updates worked out by hand from the documented formulas."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from equivalence import data, reference
+
+from .test_reference import _two_batch_grads, close, linear_case
+
+pytestmark = pytest.mark.harness
+
+
+def _run(tmp_path, optimizer, *, steps=2, **top):
+    case = linear_case(tmp_path, batches=2, steps=steps, optimizer=optimizer, **top)
+    return case, reference.run(case), data.initial_params(case)["linear0.weight"]
+
+
+def test_two_adam_steps_by_hand(tmp_path):
+    """m = b1*m + (1-b1)*g, v = b2*v + (1-b2)*g^2, w -= lr * m/(1-b1^t) / (sqrt(v/(1-b2^t)) + eps)."""
+    lr, b1, b2, eps = 0.1, 0.8, 0.9, 0.01
+    case, traj, w0 = _run(tmp_path, {"name": "adam", "lr": lr, "beta1": b1, "beta2": b2, "epsilon": eps})
+    g1, g2 = _two_batch_grads()
+    m1, v1 = 0.2 * g1, 0.1 * g1 ** 2
+    w1 = w0 - lr * (m1 / 0.2) / (np.sqrt(v1 / 0.1) + eps)  # = w0 - lr * g1 / (|g1| + eps)
+    close(w1, w0 - lr * g1 / (np.abs(g1) + eps), "the first Adam step is lr * g / (|g| + eps)")
+    m2, v2 = b1 * m1 + 0.2 * g2, b2 * v1 + 0.1 * g2 ** 2
+    w2 = w1 - lr * (m2 / (1 - b1 ** 2)) / (np.sqrt(v2 / (1 - b2 ** 2)) + eps)
+    step1, step2 = traj.steps
+    close(step1["param"]["linear0.weight"], w1, "W after one Adam step")
+    close(step2["state.moment1"]["linear0.weight"], m2, "m after two steps")
+    close(step2["state.moment2"]["linear0.weight"], v2, "v after two steps")
+    close(step2["param"]["linear0.weight"], w2, "W after two Adam steps")
+    # Both representations of the step count: Torch's t, Paddle's beta powers for the next step.
+    close(step2["state.step"]["linear0.weight"], 2, "step count")
+    close(step2["state.beta1_power"]["linear0.weight"], b1 ** 3, "beta1^(t+1) as Paddle keeps it")
+    close(step2["state.beta2_power"]["linear0.weight"], b2 ** 3, "beta2^(t+1) as Paddle keeps it")
+    close(step1["hyper.epsilon"]["-"], eps, "recorded epsilon")
+
+
+def test_amsgrad_divides_by_the_running_maximum(tmp_path):
+    """With beta2 = 0.5 and a smaller second gradient on some elements, v falls and the max keeps v1."""
+    lr, b2 = 0.1, 0.5
+    case, traj, w0 = _run(tmp_path, {"name": "adam", "lr": lr, "beta2": b2, "amsgrad": True},
+                          steps=2)
+    g1, g2 = _two_batch_grads()
+    v1 = 0.5 * g1 ** 2
+    v2 = b2 * v1 + 0.5 * g2 ** 2
+    close(traj.steps[1]["state.moment2_max"]["linear0.weight"], np.maximum(v1, v2), "running max of v")
+    plain = reference.run(linear_case(tmp_path / "plain", batches=2, steps=2,
+                                      optimizer={"name": "adam", "lr": lr, "beta2": b2}))
+    close(traj.steps[0]["param"]["linear0.weight"], plain.steps[0]["param"]["linear0.weight"],
+          "AMSGrad's first step is Adam's")
+
+
+def test_adamw_decays_before_the_step(tmp_path):
+    """AdamW: w *= 1 - lr*c first (with the old w), then the Adam step; excluded parameters skip the decay."""
+    lr, c = 0.1, 0.25
+    base = {"name": "adamw", "lr": lr, "weight_decay": c}
+    case, traj, w0 = _run(tmp_path, base, steps=1)
+    g1, _ = _two_batch_grads()
+    close(traj.steps[0]["param"]["linear0.weight"], w0 * (1 - lr * c) - lr * g1 / (np.abs(g1) + 1e-8),
+          "AdamW step 1")
+    b0 = data.initial_params(case)["linear0.bias"]
+    excluded = reference.run(linear_case(tmp_path / "x", batches=2, steps=1,
+                                         optimizer={**base, "decay_exclude": ["*.bias"]}))
+    close(excluded.steps[0]["param"]["linear0.bias"], b0 - lr * np.sign(traj.steps[0]["grad"]["linear0.bias"]),
+          "an excluded bias takes the plain Adam step", atol=1e-8)
+    close(excluded.steps[0]["param"]["linear0.weight"], traj.steps[0]["param"]["linear0.weight"],
+          "the weight still decays")
+
+
+def test_adamw_lr_ratio_scales_step_and_decay(tmp_path):
+    lr, c, ratio = 0.1, 0.25, 0.5
+    case, traj, w0 = _run(tmp_path, {"name": "adamw", "lr": lr, "weight_decay": c,
+                                     "lr_ratio": {"*.weight": ratio}}, steps=1)
+    g1, _ = _two_batch_grads()
+    close(traj.steps[0]["param"]["linear0.weight"],
+          w0 * (1 - lr * ratio * c) - lr * ratio * g1 / (np.abs(g1) + 1e-8), "AdamW step with lr * 0.5")
+
+
+def test_coupled_l2_flavour_is_not_adamw(tmp_path):
+    """The textbook flavour adds c*w to the gradient, so the first step is lr*sign(g + c*w), not a decay."""
+    lr, c = 0.1, 0.25
+    case, traj, w0 = _run(tmp_path, {"name": "adamw", "lr": lr, "weight_decay": c}, steps=1,
+                          reference={"decay": "coupled_l2"})
+    g1, _ = _two_batch_grads()
+    g = g1 + c * w0
+    close(traj.steps[0]["param"]["linear0.weight"], w0 - lr * g / (np.abs(g) + 1e-8), "Adam step on g + c*w")
+
+
+def test_float32_attribute_flavour_rounds_only_paddle_float_attributes(tmp_path):
+    """AdamW's decay coefficient is a C++ float in Paddle's kernel; Adam's betas are double Scalars."""
+    opt = {"name": "adamw", "lr": 0.1, "weight_decay": 0.1, "beta1": 0.9}
+    _, exact, w0 = _run(tmp_path / "exact", opt, steps=1)
+    _, rounded, _ = _run(tmp_path / "f32", opt, steps=1, reference={"attributes": "float32"})
+    g1, _ = _two_batch_grads()
+    c32 = float(np.float32(0.1))
+    close(rounded.steps[0]["param"]["linear0.weight"], w0 * (1 - 0.1 * c32) - 0.1 * g1 / (np.abs(g1) + 1e-8),
+          "decay by float32(0.1)")
+    diff = np.abs(rounded.steps[0]["param"]["linear0.weight"] - exact.steps[0]["param"]["linear0.weight"]).max()
+    assert 0 < diff < 1e-9, f"the flavours must differ by the rounding of the coefficient only: {diff}"
+    close(rounded.steps[0]["state.moment1"]["linear0.weight"], exact.steps[0]["state.moment1"]["linear0.weight"],
+          "beta1 is not rounded (a double Scalar in Paddle's adam kernel)", rtol=0, atol=0)
