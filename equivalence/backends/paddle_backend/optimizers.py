@@ -40,6 +40,8 @@ OPTIMIZERS: dict[str, PaddleOptimizer] = {
         state={"moment1": "moment1", "moment2": "moment2", "moment2_max": "moment2_max",
                "beta1_pow_acc": "beta1_power", "beta2_pow_acc": "beta2_power"},
         scalars=("beta1_pow_acc", "beta2_pow_acc"), regularizer=False),
+    "adagrad": PaddleOptimizer(attributes={"initial_accumulator_value": "initial_accumulator_value"},
+                               state={"moment": "accumulator"}),
 }
 
 # Paddle's per-parameter arguments, built from the case's patterns or ratios and the canonical names.

@@ -30,6 +30,7 @@ OPTIMIZERS: dict[str, TorchOptimizer] = {
     "momentum": TorchOptimizer(state={"momentum_buffer": "velocity"}),
     "adam": TorchOptimizer(state=_ADAM_STATE),
     "adamw": TorchOptimizer(state=_ADAM_STATE, decay="decoupled"),
+    "adagrad": TorchOptimizer(state={"step": "step", "sum": "accumulator"}),
 }
 
 

@@ -4,10 +4,11 @@ an entry in each backend's optimizer table, and a case file."""
 
 from __future__ import annotations
 
+from .adagrad import ADAGRAD
 from .adam import ADAM, ADAMW
 from .base import OptimizerInfo
 from .sgd import MOMENTUM, SGD
 
 REGISTRY: dict[str, OptimizerInfo] = {info.name: info for info in (
-    SGD, MOMENTUM, ADAM, ADAMW,
+    SGD, MOMENTUM, ADAM, ADAMW, ADAGRAD,
 )}
