@@ -132,3 +132,17 @@ def test_cited_default_lines_hold_the_argument(framework):
             assert name in text, f"{info.name}.{key}: {arg.source} is {text.strip()!r}, without {name!r}"
             checked += 1
     assert checked > 10, checked
+
+
+def test_optimizer_computed_differently_needs_a_flavour(tmp_path):
+    """RMSProp's epsilon sits inside the root in Paddle, outside in Torch: the case must pick one."""
+    path = write(tmp_path, tiny(optimizer={"name": "rmsprop", "lr": 0.01, "rho": 0.9, "epsilon": 1e-6}))
+    spec_error(path, key="reference.follows", says=["rmsprop: Paddle and Torch compute different updates",
+                                                    "epsilon inside the square root", "paddle, torch"])
+
+
+def test_follows_a_framework_without_a_default(tmp_path):
+    """Paddle's RMSProp has no default learning rate: a reference following Paddle cannot leave it out."""
+    path = write(tmp_path, tiny(optimizer={"name": "rmsprop", "rho": 0.9, "epsilon": 1e-6},
+                                reference={"follows": "paddle"}))
+    spec_error(path, key="optimizer.lr", says=["paddle has no default for it", "paddle/optimizer/rmsprop.py:179"])

@@ -103,3 +103,47 @@ def test_float32_attribute_flavour_rounds_only_paddle_float_attributes(tmp_path)
     assert 0 < diff < 1e-9, f"the flavours must differ by the rounding of the coefficient only: {diff}"
     close(rounded.steps[0]["state.moment1"]["linear0.weight"], exact.steps[0]["state.moment1"]["linear0.weight"],
           "beta1 is not rounded (a double Scalar in Paddle's adam kernel)", rtol=0, atol=0)
+
+
+def test_adagrad_by_hand(tmp_path):
+    lr, eps, s0 = 0.1, 0.01, 0.5
+    _, traj, w0 = _run(tmp_path, {"name": "adagrad", "lr": lr, "epsilon": eps, "initial_accumulator_value": s0})
+    g1, g2 = _two_batch_grads()
+    s1, s2 = s0 + g1 ** 2, s0 + g1 ** 2 + g2 ** 2
+    w1 = w0 - lr * g1 / (np.sqrt(s1) + eps)
+    close(traj.steps[1]["state.accumulator"]["linear0.weight"], s2, "sum of squared gradients")
+    close(traj.steps[1]["param"]["linear0.weight"], w1 - lr * g2 / (np.sqrt(s2) + eps), "W after two steps")
+    _, decayed, _ = _run(tmp_path / "decay", {"name": "adagrad", "lr": lr, "epsilon": eps, "lr_decay": 0.5,
+                                              "initial_accumulator_value": s0}, reference={"follows": "torch"})
+    close(decayed.steps[1]["update"]["linear0.weight"], -lr / 1.5 * g2 / (np.sqrt(s2) + eps),
+          "Torch's lr_decay: lr / (1 + (t-1) * lr_decay)")
+
+
+@pytest.mark.parametrize("follows", ["paddle", "torch"])
+def test_rmsprop_flavours_by_hand(tmp_path, follows):
+    """Paddle: v = mu*v + lr*g/sqrt(ms + eps), w -= v. Torch: v = mu*v + g/(sqrt(ms) + eps), w -= lr*v."""
+    lr, rho, eps, mu = 0.1, 0.5, 0.04, 0.5
+    _, traj, w0 = _run(tmp_path, {"name": "rmsprop", "lr": lr, "rho": rho, "epsilon": eps, "momentum": mu},
+                       reference={"follows": follows})
+    g1, g2 = _two_batch_grads()
+    ms1 = 0.5 * g1 ** 2
+    ms2 = rho * ms1 + 0.5 * g2 ** 2
+    denom = (lambda ms: np.sqrt(ms + eps)) if follows == "paddle" else (lambda ms: np.sqrt(ms) + eps)
+    v1 = g1 / denom(ms1)
+    v2 = mu * v1 + g2 / denom(ms2)
+    step2 = traj.steps[1]
+    close(step2["state.mean_square"]["linear0.weight"], ms2, "running mean of g^2")
+    close(step2["state.velocity"]["linear0.weight"], v2, "buffer without lr (Torch's)")
+    close(step2["state.lr_velocity"]["linear0.weight"], lr * v2, "buffer with lr (Paddle's)")
+    close(step2["param"]["linear0.weight"], w0 - lr * v1 - lr * v2, f"W after two {follows} steps")
+
+
+def test_centered_rmsprop_by_hand(tmp_path):
+    lr, rho = 0.1, 0.5
+    _, traj, w0 = _run(tmp_path, {"name": "rmsprop", "lr": lr, "rho": rho, "epsilon": 0.0, "centered": True},
+                       reference={"follows": "torch"})
+    g1, g2 = _two_batch_grads()
+    ms2 = rho * 0.5 * g1 ** 2 + 0.5 * g2 ** 2
+    mg2 = rho * 0.5 * g1 + 0.5 * g2
+    close(traj.steps[1]["state.mean_grad"]["linear0.weight"], mg2, "running mean of g")
+    close(traj.steps[1]["update"]["linear0.weight"], -lr * g2 / np.sqrt(ms2 - mg2 ** 2), "centered step")

@@ -42,6 +42,9 @@ OPTIMIZERS: dict[str, PaddleOptimizer] = {
         scalars=("beta1_pow_acc", "beta2_pow_acc"), regularizer=False),
     "adagrad": PaddleOptimizer(attributes={"initial_accumulator_value": "initial_accumulator_value"},
                                state={"moment": "accumulator"}),
+    "rmsprop": PaddleOptimizer(state={"mean_square": "mean_square", "mean_grad": "mean_grad",
+                                      "momentum": "lr_velocity"},
+                               keep={"mean_grad": lambda optimizer: optimizer._centered}),
 }
 
 # Paddle's per-parameter arguments, built from the case's patterns or ratios and the canonical names.

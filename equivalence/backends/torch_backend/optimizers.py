@@ -31,6 +31,8 @@ OPTIMIZERS: dict[str, TorchOptimizer] = {
     "adam": TorchOptimizer(state=_ADAM_STATE),
     "adamw": TorchOptimizer(state=_ADAM_STATE, decay="decoupled"),
     "adagrad": TorchOptimizer(state={"step": "step", "sum": "accumulator"}),
+    "rmsprop": TorchOptimizer(state={"step": "step", "square_avg": "mean_square", "grad_avg": "mean_grad",
+                                     "momentum_buffer": "velocity"}),
 }
 
 

@@ -21,7 +21,7 @@ ADAGRAD = OptimizerInfo(
     name="adagrad", doc="Adagrad: the step divides by the root of the summed squared gradients.",
     paddle="Adagrad", torch="Adagrad", update=adagrad_update,
     hypers={
-        "lr": Hyper("Learning rate; Paddle has no default.", Arg("learning_rate", None, "paddle/optimizer/adagrad.py:138"),
+        "lr": Hyper("Learning rate; Paddle has no default.", Arg("learning_rate", None, "paddle/optimizer/adagrad.py:139"),
                     Arg("lr", 0.01, "torch/optim/adagrad.py:32")),
         "epsilon": Hyper("Added to sqrt(s).", Arg("epsilon", 1e-6, "paddle/optimizer/adagrad.py:140", float32=True),
                          Arg("eps", 1e-10, "torch/optim/adagrad.py:36"), valid=non_negative, valid_text=">= 0"),

@@ -7,8 +7,9 @@ from __future__ import annotations
 from .adagrad import ADAGRAD
 from .adam import ADAM, ADAMW
 from .base import OptimizerInfo
+from .rmsprop import RMSPROP
 from .sgd import MOMENTUM, SGD
 
 REGISTRY: dict[str, OptimizerInfo] = {info.name: info for info in (
-    SGD, MOMENTUM, ADAM, ADAMW, ADAGRAD,
+    SGD, MOMENTUM, ADAM, ADAMW, ADAGRAD, RMSPROP,
 )}
