@@ -147,3 +147,18 @@ def test_centered_rmsprop_by_hand(tmp_path):
     mg2 = rho * 0.5 * g1 + 0.5 * g2
     close(traj.steps[1]["state.mean_grad"]["linear0.weight"], mg2, "running mean of g")
     close(traj.steps[1]["update"]["linear0.weight"], -lr * g2 / np.sqrt(ms2 - mg2 ** 2), "centered step")
+
+
+def test_adadelta_by_hand(tmp_path):
+    """dx = sqrt(E[dx^2] + eps) / sqrt(E[g^2] + eps) * g, E[dx^2] kept without lr, w -= lr * dx."""
+    lr, rho, eps = 0.5, 0.5, 0.01
+    _, traj, w0 = _run(tmp_path, {"name": "adadelta", "lr": lr, "rho": rho, "epsilon": eps})
+    g1, g2 = _two_batch_grads()
+    eg1 = 0.5 * g1 ** 2
+    dx1 = np.sqrt(eps) / np.sqrt(eg1 + eps) * g1
+    ed1 = 0.5 * dx1 ** 2
+    eg2 = rho * eg1 + 0.5 * g2 ** 2
+    dx2 = np.sqrt(ed1 + eps) / np.sqrt(eg2 + eps) * g2
+    close(traj.steps[0]["state.mean_square_update"]["linear0.weight"], ed1, "E[dx^2] after one step")
+    close(traj.steps[1]["state.mean_square"]["linear0.weight"], eg2, "E[g^2] after two steps")
+    close(traj.steps[1]["param"]["linear0.weight"], w0 - lr * dx1 - lr * dx2, "W after two steps")

@@ -45,6 +45,8 @@ OPTIMIZERS: dict[str, PaddleOptimizer] = {
     "rmsprop": PaddleOptimizer(state={"mean_square": "mean_square", "mean_grad": "mean_grad",
                                       "momentum": "lr_velocity"},
                                keep={"mean_grad": lambda optimizer: optimizer._centered}),
+    "adadelta": PaddleOptimizer(state={"_avg_squared_grad": "mean_square",
+                                       "_avg_squared_update": "mean_square_update"}),
 }
 
 # Paddle's per-parameter arguments, built from the case's patterns or ratios and the canonical names.

@@ -33,6 +33,7 @@ OPTIMIZERS: dict[str, TorchOptimizer] = {
     "adagrad": TorchOptimizer(state={"step": "step", "sum": "accumulator"}),
     "rmsprop": TorchOptimizer(state={"step": "step", "square_avg": "mean_square", "grad_avg": "mean_grad",
                                      "momentum_buffer": "velocity"}),
+    "adadelta": TorchOptimizer(state={"step": "step", "square_avg": "mean_square", "acc_delta": "mean_square_update"}),
 }
 
 

@@ -4,6 +4,7 @@ an entry in each backend's optimizer table, and a case file."""
 
 from __future__ import annotations
 
+from .adadelta import ADADELTA
 from .adagrad import ADAGRAD
 from .adam import ADAM, ADAMW
 from .base import OptimizerInfo
@@ -11,5 +12,5 @@ from .rmsprop import RMSPROP
 from .sgd import MOMENTUM, SGD
 
 REGISTRY: dict[str, OptimizerInfo] = {info.name: info for info in (
-    SGD, MOMENTUM, ADAM, ADAMW, ADAGRAD, RMSPROP,
+    SGD, MOMENTUM, ADAM, ADAMW, ADAGRAD, RMSPROP, ADADELTA,
 )}
