@@ -162,3 +162,24 @@ def test_adadelta_by_hand(tmp_path):
     close(traj.steps[0]["state.mean_square_update"]["linear0.weight"], ed1, "E[dx^2] after one step")
     close(traj.steps[1]["state.mean_square"]["linear0.weight"], eg2, "E[g^2] after two steps")
     close(traj.steps[1]["param"]["linear0.weight"], w0 - lr * dx1 - lr * dx2, "W after two steps")
+
+
+@pytest.mark.parametrize("follows", ["paddle", "torch"])
+def test_adamax_epsilon_placement_by_hand(tmp_path, follows):
+    """Paddle u = max(b2*u + eps, |g|); Torch u = max(b2*u, |g| + eps); w -= lr/(1-b1^t) * m/u."""
+    lr, b1, b2, eps = 0.1, 0.5, 0.75, 0.2
+    _, traj, w0 = _run(tmp_path, {"name": "adamax", "lr": lr, "beta1": b1, "beta2": b2, "epsilon": eps},
+                       reference={"follows": follows})
+    g1, g2 = _two_batch_grads()
+    if follows == "paddle":
+        u1 = np.maximum(eps, np.abs(g1))
+        u2 = np.maximum(b2 * u1 + eps, np.abs(g2))
+    else:
+        u1 = np.abs(g1) + eps
+        u2 = np.maximum(b2 * u1, np.abs(g2) + eps)
+    m1 = 0.5 * g1
+    m2 = b1 * m1 + 0.5 * g2
+    w1 = w0 - lr / (1 - b1) * m1 / u1
+    close(traj.steps[1]["state.inf_norm"]["linear0.weight"], u2, f"{follows} infinity norm")
+    close(traj.steps[1]["param"]["linear0.weight"], w1 - lr / (1 - b1 ** 2) * m2 / u2, f"{follows} W after two")
+    close(traj.steps[1]["state.beta1_power"]["linear0.weight"], b1 ** 3, "beta1^(t+1) as Paddle keeps it")

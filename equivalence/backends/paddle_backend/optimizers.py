@@ -47,6 +47,8 @@ OPTIMIZERS: dict[str, PaddleOptimizer] = {
                                keep={"mean_grad": lambda optimizer: optimizer._centered}),
     "adadelta": PaddleOptimizer(state={"_avg_squared_grad": "mean_square",
                                        "_avg_squared_update": "mean_square_update"}),
+    "adamax": PaddleOptimizer(state={"moment": "moment1", "inf_norm": "inf_norm", "beta1_pow_acc": "beta1_power"},
+                              scalars=("beta1_pow_acc",)),
 }
 
 # Paddle's per-parameter arguments, built from the case's patterns or ratios and the canonical names.

@@ -34,6 +34,7 @@ OPTIMIZERS: dict[str, TorchOptimizer] = {
     "rmsprop": TorchOptimizer(state={"step": "step", "square_avg": "mean_square", "grad_avg": "mean_grad",
                                      "momentum_buffer": "velocity"}),
     "adadelta": TorchOptimizer(state={"step": "step", "square_avg": "mean_square", "acc_delta": "mean_square_update"}),
+    "adamax": TorchOptimizer(state={"step": "step", "exp_avg": "moment1", "exp_inf": "inf_norm"}),
 }
 
 
