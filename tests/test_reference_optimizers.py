@@ -183,3 +183,25 @@ def test_adamax_epsilon_placement_by_hand(tmp_path, follows):
     close(traj.steps[1]["state.inf_norm"]["linear0.weight"], u2, f"{follows} infinity norm")
     close(traj.steps[1]["param"]["linear0.weight"], w1 - lr / (1 - b1 ** 2) * m2 / u2, f"{follows} W after two")
     close(traj.steps[1]["state.beta1_power"]["linear0.weight"], b1 ** 3, "beta1^(t+1) as Paddle keeps it")
+
+
+def test_nadam_by_hand(tmp_path):
+    """Torch's arrangement: w -= lr*(1-mu_t)/(1-P_t) * g/d + lr*mu_{t+1}/(1-P_t*mu_{t+1}) * m/d, with
+    d = sqrt(v/(1-b2^t)) + eps and P_t the product mu_1..mu_t."""
+    lr, b1, b2, eps, psi = 0.1, 0.5, 0.75, 0.01, 0.5
+    _, traj, w0 = _run(tmp_path, {"name": "nadam", "lr": lr, "beta1": b1, "beta2": b2, "epsilon": eps,
+                                  "momentum_decay": psi})
+    g1, g2 = _two_batch_grads()
+    mus = [b1 * (1 - 0.5 * 0.96 ** (t * psi)) for t in (1, 2, 3)]
+    w, m, v, product = w0, 0, 0, 1.0
+    for t, g in ((1, g1), (2, g2)):
+        mu, mu_next = mus[t - 1], mus[t]
+        product *= mu
+        m, v = b1 * m + (1 - b1) * g, b2 * v + (1 - b2) * g * g
+        d = np.sqrt(v / (1 - b2 ** t)) + eps
+        w = w - lr * (1 - mu) / (1 - product) * g / d - lr * mu_next / (1 - product * mu_next) * m / d
+    step2 = traj.steps[1]
+    close(step2["state.mu_product"]["linear0.weight"], mus[0] * mus[1], "mu_1 * mu_2")
+    close(step2["state.momentum_decay_power"]["linear0.weight"], 0.96 ** 2, "0.96^t")
+    close(step2["state.beta2_power"]["linear0.weight"], b2 ** 2, "beta2^t (NAdam keeps the current power)")
+    close(step2["param"]["linear0.weight"], w, "W after two NAdam steps")

@@ -49,6 +49,9 @@ OPTIMIZERS: dict[str, PaddleOptimizer] = {
                                        "_avg_squared_update": "mean_square_update"}),
     "adamax": PaddleOptimizer(state={"moment": "moment1", "inf_norm": "inf_norm", "beta1_pow_acc": "beta1_power"},
                               scalars=("beta1_pow_acc",)),
+    "nadam": PaddleOptimizer(state={"momentum_decay_pow": "momentum_decay_power", "beta2_pow": "beta2_power",
+                                    "mu_product": "mu_product", "moment1": "moment1", "moment2": "moment2"},
+                             scalars=("momentum_decay_pow", "beta2_pow", "mu_product")),
 }
 
 # Paddle's per-parameter arguments, built from the case's patterns or ratios and the canonical names.

@@ -35,6 +35,8 @@ OPTIMIZERS: dict[str, TorchOptimizer] = {
                                      "momentum_buffer": "velocity"}),
     "adadelta": TorchOptimizer(state={"step": "step", "square_avg": "mean_square", "acc_delta": "mean_square_update"}),
     "adamax": TorchOptimizer(state={"step": "step", "exp_avg": "moment1", "exp_inf": "inf_norm"}),
+    "nadam": TorchOptimizer(state={"step": "step", "mu_product": "mu_product", "exp_avg": "moment1",
+                                   "exp_avg_sq": "moment2"}),
 }
 
 

@@ -9,9 +9,10 @@ from .adagrad import ADAGRAD
 from .adam import ADAM, ADAMW
 from .adamax import ADAMAX
 from .base import OptimizerInfo
+from .nadam import NADAM
 from .rmsprop import RMSPROP
 from .sgd import MOMENTUM, SGD
 
 REGISTRY: dict[str, OptimizerInfo] = {info.name: info for info in (
-    SGD, MOMENTUM, ADAM, ADAMW, ADAGRAD, RMSPROP, ADADELTA, ADAMAX,
+    SGD, MOMENTUM, ADAM, ADAMW, ADAGRAD, RMSPROP, ADADELTA, ADAMAX, NADAM,
 )}
