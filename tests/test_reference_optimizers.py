@@ -205,3 +205,27 @@ def test_nadam_by_hand(tmp_path):
     close(step2["state.momentum_decay_power"]["linear0.weight"], 0.96 ** 2, "0.96^t")
     close(step2["state.beta2_power"]["linear0.weight"], b2 ** 2, "beta2^t (NAdam keeps the current power)")
     close(step2["param"]["linear0.weight"], w, "W after two NAdam steps")
+
+
+def test_radam_switches_to_the_rectified_step(tmp_path):
+    """rho_t = rho_inf - 2*t*b2^t/(1-b2^t): with b2 = 0.5, rho_inf = 3 < 5, so every step is lr*m/(1-b1^t);
+    with b2 = 0.96875 step 6 is the first rectified one."""
+    lr, b1 = 0.1, 0.5
+    _, traj, w0 = _run(tmp_path, {"name": "radam", "lr": lr, "beta1": b1, "beta2": 0.5})
+    g1, g2 = _two_batch_grads()
+    m1, m2 = 0.5 * g1, b1 * 0.5 * g1 + 0.5 * g2
+    close(traj.steps[1]["param"]["linear0.weight"], w0 - lr * m1 / 0.5 - lr * m2 / 0.75, "two momentum steps")
+    close(traj.steps[1]["state.rho_term"]["linear0.weight"], 2 * 0.25 / 0.75, "t*b2^t/(1-b2^t)")
+    b2, eps = 0.96875, 1e-3
+    case, traj, w0 = _run(tmp_path / "long", {"name": "radam", "lr": lr, "beta1": b1, "beta2": b2,
+                                              "epsilon": eps}, steps=6)
+    rho_inf = 2 / (1 - b2) - 1
+    rho = [rho_inf - 2 * t * b2 ** t / (1 - b2 ** t) for t in range(1, 7)]
+    assert rho[4] < 5 < rho[5], rho
+    s5, s6 = traj.steps[4], traj.steps[5]
+    m6, v6 = s6["state.moment1"]["linear0.weight"], s6["state.moment2"]["linear0.weight"]
+    r = np.sqrt((rho[5] - 4) * (rho[5] - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho[5]))
+    want = -lr * m6 / (1 - b1 ** 6) * r * np.sqrt(1 - b2 ** 6) / (np.sqrt(v6) + eps)
+    close(s6["update"]["linear0.weight"], want, "the rectified step 6")
+    close(s5["update"]["linear0.weight"], -lr * s5["state.moment1"]["linear0.weight"] / (1 - b1 ** 5),
+          "step 5 is still a momentum step")

@@ -52,6 +52,9 @@ OPTIMIZERS: dict[str, PaddleOptimizer] = {
     "nadam": PaddleOptimizer(state={"momentum_decay_pow": "momentum_decay_power", "beta2_pow": "beta2_power",
                                     "mu_product": "mu_product", "moment1": "moment1", "moment2": "moment2"},
                              scalars=("momentum_decay_pow", "beta2_pow", "mu_product")),
+    "radam": PaddleOptimizer(state={"beta1_pow": "beta1_power", "beta2_pow": "beta2_power", "rho": "rho_term",
+                                    "moment1": "moment1", "moment2": "moment2"},
+                             scalars=("beta1_pow", "beta2_pow", "rho")),
 }
 
 # Paddle's per-parameter arguments, built from the case's patterns or ratios and the canonical names.

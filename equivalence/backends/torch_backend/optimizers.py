@@ -37,6 +37,7 @@ OPTIMIZERS: dict[str, TorchOptimizer] = {
     "adamax": TorchOptimizer(state={"step": "step", "exp_avg": "moment1", "exp_inf": "inf_norm"}),
     "nadam": TorchOptimizer(state={"step": "step", "mu_product": "mu_product", "exp_avg": "moment1",
                                    "exp_avg_sq": "moment2"}),
+    "radam": TorchOptimizer(state={"step": "step", "exp_avg": "moment1", "exp_avg_sq": "moment2"}),
 }
 
 

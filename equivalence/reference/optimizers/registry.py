@@ -10,9 +10,10 @@ from .adam import ADAM, ADAMW
 from .adamax import ADAMAX
 from .base import OptimizerInfo
 from .nadam import NADAM
+from .radam import RADAM
 from .rmsprop import RMSPROP
 from .sgd import MOMENTUM, SGD
 
 REGISTRY: dict[str, OptimizerInfo] = {info.name: info for info in (
-    SGD, MOMENTUM, ADAM, ADAMW, ADAGRAD, RMSPROP, ADADELTA, ADAMAX, NADAM,
+    SGD, MOMENTUM, ADAM, ADAMW, ADAGRAD, RMSPROP, ADADELTA, ADAMAX, NADAM, RADAM,
 )}
