@@ -24,9 +24,10 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
 }
 
 
-# Hyper-parameters are configuration read back from the optimizer (Python floats), not computed: they
-# match to double precision in any dtype, so a float32 case still tells eps 1e-6 from 1e-10.
-HYPER_TOLERANCE = Tolerance(rtol=1e-12, atol=0.0)
+# Hyper-parameters are configuration read back from the optimizer, not computed: Python floats, or tensors
+# of the parameter dtype (Paddle Rprop's etas), so they agree to float32 rounding in any case dtype, and a
+# float32 case still tells eps 1e-6 from 1e-10. Every differing default differs by far more than 1e-7.
+HYPER_TOLERANCE = Tolerance(rtol=1e-7, atol=0.0)
 
 
 def tolerance_for(case: Case, quantity: str) -> Tolerance:

@@ -229,3 +229,30 @@ def test_radam_switches_to_the_rectified_step(tmp_path):
     close(s6["update"]["linear0.weight"], want, "the rectified step 6")
     close(s5["update"]["linear0.weight"], -lr * s5["state.moment1"]["linear0.weight"] / (1 - b1 ** 5),
           "step 5 is still a momentum step")
+
+
+def test_rprop_by_hand(tmp_path):
+    """The linear case's gradient keeps its sign (x > 0, mean loss): step sizes grow by eta_plus each step
+    from lr, up to step_max, and w moves by sign(g) * size."""
+    lr, eta_plus, step_max = 0.1, 1.5, 0.2
+    _, traj, w0 = _run(tmp_path, {"name": "rprop", "lr": lr, "eta_plus": eta_plus, "step_max": step_max,
+                                  "step_min": 1e-6}, steps=3)
+    sizes = [lr, lr * eta_plus, step_max]  # 0.1, 0.15, then 0.225 clamped to 0.2
+    for t, size in enumerate(sizes):
+        close(traj.steps[t]["state.step_size"]["linear0.weight"], np.full((3, 2), size), f"step size at {t + 1}")
+    close(traj.steps[2]["param"]["linear0.weight"], w0 - sum(sizes), "W after three same-sign steps")
+
+
+def test_rprop_sign_flip_skips_the_step(tmp_path):
+    """Where the gradient flips sign: the size shrinks by eta_minus, the element does not move, and its
+    stored gradient is zeroed so the next step does not shrink it again."""
+    from equivalence.reference.optimizers.base import Step
+    from equivalence.reference.optimizers.registry import REGISTRY
+    case = linear_case(tmp_path, optimizer={"name": "rprop", "lr": 0.1, "step_min": 1e-6})
+    step = Step(case, REGISTRY["rprop"], {"lr": 0.1, "eta_minus": 0.5, "eta_plus": 1.2, "step_min": 1e-6,
+                                          "step_max": 50.0}, np.dtype("float64"), name="w", lr=0.1)
+    state = {"prev_grad": np.array([1.0, 1.0, 0.0]), "step_size": np.array([0.1, 0.1, 0.1])}
+    w = REGISTRY["rprop"].update(step, np.zeros(3), np.array([2.0, -2.0, 3.0]), state)
+    close(w, [-0.12, 0.0, -0.1], "grow, skip, keep")
+    close(state["step_size"], [0.12, 0.05, 0.1], "sizes after grow, flip, first sign")
+    close(state["prev_grad"], [2.0, 0.0, 3.0], "the flipped gradient is forgotten")

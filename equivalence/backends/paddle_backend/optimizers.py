@@ -55,6 +55,7 @@ OPTIMIZERS: dict[str, PaddleOptimizer] = {
     "radam": PaddleOptimizer(state={"beta1_pow": "beta1_power", "beta2_pow": "beta2_power", "rho": "rho_term",
                                     "moment1": "moment1", "moment2": "moment2"},
                              scalars=("beta1_pow", "beta2_pow", "rho")),
+    "rprop": PaddleOptimizer(state={"prevs": "prev_grad", "learning_rates": "step_size"}, regularizer=False),
 }
 
 # Paddle's per-parameter arguments, built from the case's patterns or ratios and the canonical names.

@@ -38,6 +38,7 @@ OPTIMIZERS: dict[str, TorchOptimizer] = {
     "nadam": TorchOptimizer(state={"step": "step", "mu_product": "mu_product", "exp_avg": "moment1",
                                    "exp_avg_sq": "moment2"}),
     "radam": TorchOptimizer(state={"step": "step", "exp_avg": "moment1", "exp_avg_sq": "moment2"}),
+    "rprop": TorchOptimizer(state={"step": "step", "prev": "prev_grad", "step_size": "step_size"}, decay=None),
 }
 
 

@@ -12,8 +12,9 @@ from .base import OptimizerInfo
 from .nadam import NADAM
 from .radam import RADAM
 from .rmsprop import RMSPROP
+from .rprop import RPROP
 from .sgd import MOMENTUM, SGD
 
 REGISTRY: dict[str, OptimizerInfo] = {info.name: info for info in (
-    SGD, MOMENTUM, ADAM, ADAMW, ADAGRAD, RMSPROP, ADADELTA, ADAMAX, NADAM, RADAM,
+    SGD, MOMENTUM, ADAM, ADAMW, ADAGRAD, RMSPROP, ADADELTA, ADAMAX, NADAM, RADAM, RPROP,
 )}
