@@ -256,3 +256,35 @@ def test_rprop_sign_flip_skips_the_step(tmp_path):
     close(w, [-0.12, 0.0, -0.1], "grow, skip, keep")
     close(state["step_size"], [0.12, 0.05, 0.1], "sizes after grow, flip, first sign")
     close(state["prev_grad"], [2.0, 0.0, 3.0], "the flipped gradient is forgotten")
+
+
+def test_asgd_paddle_is_sag(tmp_path):
+    """Paddle: d = d - y[slot] + g, y[slot] = g, w -= lr * d / min(t, n); three steps over two slots."""
+    lr = 0.1
+    case, traj, w0 = _run(tmp_path, {"name": "asgd", "lr": lr, "batch_num": 2}, steps=3,
+                          reference={"follows": "paddle"})
+    g1, g2 = _two_batch_grads()  # batches cycle: g1, g2, g1
+    d1, d2, d3 = g1, g1 + g2, g2 + g1
+    close(traj.steps[2]["state.grad_sum"]["linear0.weight"], d3, "sum over the two slots")
+    close(traj.steps[2]["state.grad_table"]["linear0.weight"], np.stack([g1, g2]), "slots after three steps")
+    close(traj.steps[2]["param"]["linear0.weight"], w0 - lr * d1 - lr * d2 / 2 - lr * d3 / 2, "SAG steps")
+
+
+def test_asgd_torch_is_averaged_sgd(tmp_path):
+    """Torch: w = w*(1 - lambd*eta) - eta*g; eta = lr/(1 + lambd*lr*t)^alpha; ax = w until t0, then averages."""
+    lr, lambd, alpha, t0 = 0.1, 0.5, 0.75, 1.0
+    _, traj, w0 = _run(tmp_path, {"name": "asgd", "lr": lr, "lambd": lambd, "alpha": alpha, "t0": t0}, steps=4,
+                       reference={"follows": "torch"})
+    g1, g2 = _two_batch_grads()
+    eta = [lr] + [lr / (1 + lambd * lr * t) ** alpha for t in (1, 2, 3)]
+    w = [w0]
+    for t, g in enumerate((g1, g2, g1, g2)):
+        w.append(w[-1] * (1 - lambd * eta[t]) - eta[t] * g)
+    # mu = 1/max(1, t - t0) for the next step: 1 after steps 1 and 2, 1/2 after step 3.
+    ax3 = w[3]
+    ax4 = ax3 + (w[4] - ax3) / 2
+    close(traj.steps[3]["param"]["linear0.weight"], w[4], "averaged-SGD steps")
+    close(traj.steps[1]["state.eta"]["linear0.weight"], eta[2], "eta for step 3")
+    close(traj.steps[2]["state.mu"]["linear0.weight"], 1 / 2, "mu after step 3 = 1/(3 - t0)")
+    close(traj.steps[2]["state.average"]["linear0.weight"], ax3, "the average is w until mu < 1")
+    close(traj.steps[3]["state.average"]["linear0.weight"], ax4, "then it averages")

@@ -62,7 +62,8 @@ def optimizer_kwargs(case: Case, framework: str) -> dict:
         if arg.name is None:
             if arg.default is not None and value == arg.default:
                 continue
-            raise NotApplicable(f"{framework}'s {getattr(info, framework)} has no counterpart of {key} = {value!r}"
+            where = {"paddle": "paddle.optimizer.", "torch": "torch.optim."}.get(framework, f"{framework} ")
+            raise NotApplicable(f"{where}{getattr(info, framework)} has no counterpart of {key} = {value!r}"
                                 + (f" (it behaves as {key} = {arg.default!r})" if arg.default is not None else ""))
         name, index = split_index(arg.name)
         if index is None:
@@ -85,8 +86,8 @@ def split_index(arg_name: str) -> tuple[str, int | None]:
     return arg_name, None
 
 
-def per_parameter(case: Case) -> dict[str, tuple[str, object]]:
-    """The case's per-parameter hyper-parameters: neutral key -> (the framework's argument, value)."""
+def per_parameter(case: Case) -> dict[str, object]:
+    """The case's per-parameter hyper-parameters (patterns, ratios): neutral key -> value."""
     info = REGISTRY[case.optimizer.name]
     return {key: value for key, value in case.optimizer.hyper.items()
             if info.hypers[key].kind in ("patterns", "ratios")}

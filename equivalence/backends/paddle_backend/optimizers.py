@@ -56,6 +56,8 @@ OPTIMIZERS: dict[str, PaddleOptimizer] = {
                                     "moment1": "moment1", "moment2": "moment2"},
                              scalars=("beta1_pow", "beta2_pow", "rho")),
     "rprop": PaddleOptimizer(state={"prevs": "prev_grad", "learning_rates": "step_size"}, regularizer=False),
+    "asgd": PaddleOptimizer(attributes={"batch_num": "_n"}, state={"d": "grad_sum", "y": "grad_table", "m": "step"},
+                            scalars=("m",)),
 }
 
 # Paddle's per-parameter arguments, built from the case's patterns or ratios and the canonical names.

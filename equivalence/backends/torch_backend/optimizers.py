@@ -39,6 +39,7 @@ OPTIMIZERS: dict[str, TorchOptimizer] = {
                                    "exp_avg_sq": "moment2"}),
     "radam": TorchOptimizer(state={"step": "step", "exp_avg": "moment1", "exp_avg_sq": "moment2"}),
     "rprop": TorchOptimizer(state={"step": "step", "prev": "prev_grad", "step_size": "step_size"}, decay=None),
+    "asgd": TorchOptimizer(state={"step": "step", "eta": "eta", "mu": "mu", "ax": "average"}),
 }
 
 

@@ -8,6 +8,7 @@ from .adadelta import ADADELTA
 from .adagrad import ADAGRAD
 from .adam import ADAM, ADAMW
 from .adamax import ADAMAX
+from .asgd import ASGD
 from .base import OptimizerInfo
 from .nadam import NADAM
 from .radam import RADAM
@@ -16,5 +17,5 @@ from .rprop import RPROP
 from .sgd import MOMENTUM, SGD
 
 REGISTRY: dict[str, OptimizerInfo] = {info.name: info for info in (
-    SGD, MOMENTUM, ADAM, ADAMW, ADAGRAD, RMSPROP, ADADELTA, ADAMAX, NADAM, RADAM, RPROP,
+    SGD, MOMENTUM, ADAM, ADAMW, ADAGRAD, RMSPROP, ADADELTA, ADAMAX, NADAM, RADAM, RPROP, ASGD,
 )}
