@@ -288,3 +288,18 @@ def test_asgd_torch_is_averaged_sgd(tmp_path):
     close(traj.steps[2]["state.mu"]["linear0.weight"], 1 / 2, "mu after step 3 = 1/(3 - t0)")
     close(traj.steps[2]["state.average"]["linear0.weight"], ax3, "the average is w until mu < 1")
     close(traj.steps[3]["state.average"]["linear0.weight"], ax4, "then it averages")
+
+
+def test_lamb_trust_ratio_by_hand(tmp_path):
+    """r = m_hat/(sqrt(v_hat) + eps) + wd*w; w -= lr * ||w||/||r|| * r; an excluded parameter has wd = 0
+    and ratio 1."""
+    lr, wd, eps = 0.1, 0.5, 0.01
+    case, traj, w0 = _run(tmp_path, {"name": "lamb", "lr": lr, "weight_decay": wd, "epsilon": eps,
+                                     "decay_exclude": ["*.bias"]}, steps=1)
+    g1, _ = _two_batch_grads()
+    r = g1 / (np.abs(g1) + eps) + wd * w0  # one step: m_hat = g, v_hat = g^2
+    ratio = np.linalg.norm(w0) / np.linalg.norm(r)
+    close(traj.steps[0]["param"]["linear0.weight"], w0 - lr * ratio * r, "LAMB step with the trust ratio")
+    b0, gb = data.initial_params(case)["linear0.bias"], traj.steps[0]["grad"]["linear0.bias"]
+    close(traj.steps[0]["param"]["linear0.bias"], b0 - lr * gb / (np.abs(gb) + eps), "excluded: no decay, ratio 1")
+    close(traj.steps[0]["state.beta1_power"]["linear0.weight"], 0.9 ** 2, "beta1^(t+1) as Paddle keeps it")

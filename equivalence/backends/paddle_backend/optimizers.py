@@ -58,6 +58,10 @@ OPTIMIZERS: dict[str, PaddleOptimizer] = {
     "rprop": PaddleOptimizer(state={"prevs": "prev_grad", "learning_rates": "step_size"}, regularizer=False),
     "asgd": PaddleOptimizer(attributes={"batch_num": "_n"}, state={"d": "grad_sum", "y": "grad_table", "m": "step"},
                             scalars=("m",)),
+    "lamb": PaddleOptimizer(attributes={"always_adapt": "always_adapt"},
+                            state={"moment1": "moment1", "moment2": "moment2", "beta1_pow_acc": "beta1_power",
+                                   "beta2_pow_acc": "beta2_power"},
+                            scalars=("beta1_pow_acc", "beta2_pow_acc"), regularizer=False),
 }
 
 # Paddle's per-parameter arguments, built from the case's patterns or ratios and the canonical names.

@@ -10,6 +10,7 @@ from .adam import ADAM, ADAMW
 from .adamax import ADAMAX
 from .asgd import ASGD
 from .base import OptimizerInfo
+from .lamb import LAMB
 from .nadam import NADAM
 from .radam import RADAM
 from .rmsprop import RMSPROP
@@ -17,5 +18,5 @@ from .rprop import RPROP
 from .sgd import MOMENTUM, SGD
 
 REGISTRY: dict[str, OptimizerInfo] = {info.name: info for info in (
-    SGD, MOMENTUM, ADAM, ADAMW, ADAGRAD, RMSPROP, ADADELTA, ADAMAX, NADAM, RADAM, RPROP, ASGD,
+    SGD, MOMENTUM, ADAM, ADAMW, ADAGRAD, RMSPROP, ADADELTA, ADAMAX, NADAM, RADAM, RPROP, ASGD, LAMB,
 )}
