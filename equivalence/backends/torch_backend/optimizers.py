@@ -58,7 +58,10 @@ def create(case: Case, groups: list[dict], names: dict | None = None):
         if names is None:
             raise NotApplicable(f"torch.optim.{info.torch} cannot take {', '.join(settings)} per parameter here")
         groups = _split(case, groups, names, settings)
-    optimizer = getattr(torch.optim, info.torch)(groups, **kwargs)
+    try:
+        optimizer = getattr(torch.optim, info.torch)(groups, **kwargs)
+    except ValueError as exc:
+        raise NotApplicable(f"torch.optim.{info.torch} refuses this configuration: {exc}") from None
     optimizer.equivalence_name = info.name  # which registry entry state() and hyper() read it by
     return optimizer
 
@@ -69,8 +72,9 @@ def _with_decay(info, entry: TorchOptimizer, group: dict) -> dict:
     if entry.decay == "coupled":
         group["weight_decay"] = l2
     elif l2:
-        why = ("its weight_decay is the decoupled coefficient" if entry.decay == "decoupled"
-               else "it takes no weight_decay")
+        decoupled = info.hypers.get("weight_decay")
+        why = (f"its weight_decay is the decoupled coefficient ({decoupled.torch.source})"
+               if entry.decay == "decoupled" and decoupled else "it takes no weight_decay")
         raise NotApplicable(f"torch.optim.{info.torch} cannot add L2 to the gradient: {why}; coupled L2 needs a "
                             "loss penalty")
     return group
