@@ -11,6 +11,7 @@ TOML rather than YAML: it is in the standard library (``tomllib``), it has no im
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import fnmatch
 import math
 import tomllib
@@ -113,8 +114,6 @@ def _hyper_keys() -> dict[str, str]:
 
 def _convert_hypers(fields: dict, raw: dict, file, prefix: str) -> dict[str, object]:
     """Check the hyper-parameters of [optimizer] against the registry entry of optimizer.name."""
-    import difflib
-
     registry = _optimizer_registry()
     info = registry[fields["name"]]
     result = {}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ...reference.optimizers import REGISTRY, resolve
+from ...reference.optimizers import REGISTRY
 from ...reference.optimizers.base import matches, ratio_for
 from ...spec import Case
 from ..common import NotApplicable, optimizer_kwargs, per_parameter, split_index
@@ -83,7 +83,7 @@ def _with_decay(info, entry: TorchOptimizer, group: dict) -> dict:
 def _split(case: Case, groups: list[dict], names: dict, settings: dict) -> list[dict]:
     """One param group per (group, lr ratio, decay excluded): Torch's way to give parameters their own lr
     and weight_decay (torch/optim/optimizer.py:1157-1163 fills what a group leaves out from the defaults)."""
-    values = resolve(case)
+    lr = case.optimizer.lr if case.optimizer.lr is not None else REGISTRY[case.optimizer.name].hypers["lr"].torch.default
     ratios, excluded = settings.get("lr_ratio", {}), settings.get("decay_exclude", ())
     split: dict[tuple, dict] = {}
     for index, group in enumerate(groups):
@@ -93,7 +93,7 @@ def _split(case: Case, groups: list[dict], names: dict, settings: dict) -> list[
             if key not in split:
                 split[key] = {**group, "params": []}
                 if ratio != 1.0:
-                    split[key]["lr"] = values["lr"] * ratio
+                    split[key]["lr"] = lr * ratio
                 if skip:
                     split[key]["weight_decay"] = 0.0
             split[key]["params"].append(p)

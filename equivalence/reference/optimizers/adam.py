@@ -43,7 +43,10 @@ def adam_update(step, w, g, state):
 def adamw_update(step, w, g, state):
     """Decoupled decay w *= 1 - lr * ratio * weight_decay, then Adam with lr * ratio; parameters in
     decay_exclude skip the decay (Paddle apply_decay_param_fun, paddle/optimizer/adamw.py:479-484)."""
-    lr = step.lr * step.dtype.type(ratio_for(step.name, step.values["lr_ratio"]))
+    ratio = ratio_for(step.name, step.values["lr_ratio"])
+    if step.case.reference.attributes == "float32":  # Paddle's adamw kernel takes lr_ratio as a float
+        ratio = float(np.float32(ratio))
+    lr = step.lr * step.dtype.type(ratio)
     if not matches(step.name, step.values["decay_exclude"]):
         if step.case.reference.decay == "coupled_l2":
             g = g + step.attribute("weight_decay") * w
