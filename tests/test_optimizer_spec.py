@@ -146,3 +146,22 @@ def test_follows_a_framework_without_a_default(tmp_path):
     path = write(tmp_path, tiny(optimizer={"name": "rmsprop", "rho": 0.9, "epsilon": 1e-6},
                                 reference={"follows": "paddle"}))
     spec_error(path, key="optimizer.lr", says=["paddle has no default for it", "paddle/optimizer/rmsprop.py:179"])
+
+
+def test_constructor_arguments_pass_only_what_the_case_sets(tmp_path):
+    """What a case leaves out is not passed (the framework's default applies); a tuple argument is passed
+    whole with the framework's own defaults for the elements the case leaves out."""
+    from equivalence.backends.common import NotApplicable, optimizer_kwargs
+
+    case = load(tmp_path, tiny(optimizer={"name": "adam", "beta2": 0.99}))
+    assert optimizer_kwargs(case, "paddle") == {"beta2": 0.99}, optimizer_kwargs(case, "paddle")
+    assert optimizer_kwargs(case, "torch") == {"betas": (0.9, 0.99)}, optimizer_kwargs(case, "torch")
+    case = load(tmp_path, tiny(optimizer={"name": "rprop", "lr": 0.01, "step_min": 1e-6},
+                               reference={"follows": "torch"}))
+    assert optimizer_kwargs(case, "paddle") == {"learning_rate": 0.01, "learning_rate_range": (1e-6, 50.0)}
+    case = load(tmp_path, tiny(optimizer={"name": "asgd", "lr": 0.1, "batch_num": 3},
+                               reference={"follows": "paddle"}))
+    with pytest.raises(NotApplicable, match=r"torch.optim.ASGD has no counterpart of batch_num = 3"):
+        optimizer_kwargs(case, "torch")
+    case = load(tmp_path, tiny(optimizer={"name": "asgd", "lr": 0.1, "lambd": 0.0}, reference={"follows": "torch"}))
+    assert optimizer_kwargs(case, "paddle") == {"learning_rate": 0.1}, "lambd = 0 is what Paddle's ASGD does"
