@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from equivalence import data, reference
+from equivalence.reference.optimizers import REGISTRY
 
 from .test_reference import _two_batch_grads, close, linear_case
 
@@ -303,3 +304,17 @@ def test_lamb_trust_ratio_by_hand(tmp_path):
     b0, gb = data.initial_params(case)["linear0.bias"], traj.steps[0]["grad"]["linear0.bias"]
     close(traj.steps[0]["param"]["linear0.bias"], b0 - lr * gb / (np.abs(gb) + eps), "excluded: no decay, ratio 1")
     close(traj.steps[0]["state.beta1_power"]["linear0.weight"], 0.9 ** 2, "beta1^(t+1) as Paddle keeps it")
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_recorded_quantity_is_documented(tmp_path, name):
+    """Each optimizer's reference records only quantities record.py orders and documents."""
+    from equivalence.record import HYPER, QUANTITY_DOCS, is_quantity
+
+    case = linear_case(tmp_path, batches=2, steps=2, optimizer={"name": name, "lr": 0.1},
+                       reference={"follows": "torch" if name != "lamb" else "paddle"})
+    recorded = reference.run(case).quantities()
+    assert all(is_quantity(q) for q in recorded), f"{name}: undocumented {sorted(q for q in recorded if not is_quantity(q))}"
+    assert all(q in QUANTITY_DOCS or q.startswith("hyper.") for q in recorded) and HYPER in QUANTITY_DOCS
+    if name != "sgd":
+        assert any(q.startswith("state.") for q in recorded), f"{name} records no optimizer state: {sorted(recorded)}"
