@@ -104,12 +104,13 @@ class DataSpec:
 
 def _hyper_keys() -> dict[str, str]:
     """optimizer.<key> -> its documentation, for every hyper-parameter in the registry (for `schema`)."""
-    docs: dict[str, list] = {}
+    docs: dict[str, dict[tuple[str, str], list[str]]] = {}
     for info in _optimizer_registry().values():
         for key in info.settable:
-            docs.setdefault(key, [info.hypers[key], []])[1].append(info.name)
-    return {key: f"{hyper.doc} ({hyper.kind}; optimizers: {', '.join(names)})"
-            for key, (hyper, names) in docs.items()}
+            hyper = info.hypers[key]
+            docs.setdefault(key, {}).setdefault((hyper.kind, hyper.doc), []).append(info.name)
+    return {key: "; ".join(f"{', '.join(names)}: {doc} ({kind})" for (kind, doc), names in by_doc.items())
+            for key, by_doc in docs.items()}
 
 
 def _convert_hypers(fields: dict, raw: dict, file, prefix: str) -> dict[str, object]:

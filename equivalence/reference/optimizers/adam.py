@@ -63,9 +63,9 @@ def _adam_hypers(paddle_file: str, torch_file: str, lines: dict[str, tuple[int, 
 
     return {
         "lr": Hyper("Learning rate.", arg("paddle", "learning_rate", 0.001, "lr"), arg("torch", "lr", 0.001, "lr")),
-        "beta1": Hyper("Decay rate of the first moment.", arg("paddle", "beta1", 0.9, "beta1"),
+        "beta1": Hyper("Decay of the first moment.", arg("paddle", "beta1", 0.9, "beta1"),
                        arg("torch", "betas[0]", 0.9, "beta1"), valid=in_unit_interval, valid_text="0 <= beta1 < 1"),
-        "beta2": Hyper("Decay rate of the second moment.", arg("paddle", "beta2", 0.999, "beta2"),
+        "beta2": Hyper("Decay of the second moment.", arg("paddle", "beta2", 0.999, "beta2"),
                        arg("torch", "betas[1]", 0.999, "beta2"), valid=in_unit_interval, valid_text="0 <= beta2 < 1"),
         "epsilon": Hyper("Added to the bias-corrected sqrt(v).", arg("paddle", "epsilon", 1e-8, "epsilon"),
                          arg("torch", "eps", 1e-8, "epsilon"), valid=non_negative, valid_text="epsilon >= 0"),
