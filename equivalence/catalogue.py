@@ -50,7 +50,7 @@ TECHNIQUES = (
                                 "layernorm", "group-norm", "groupnorm", "instance-norm", "instancenorm"),
               ("normalization", "model.normalization", "model.norm")),
     Technique("losses", ("loss", "losses", "loss-function", "mse", "cross-entropy", "l1-loss", "smooth-l1",
-                         "huber", "nll"), ("loss",)),
+                         "huber", "nll"), ("loss", "loss_probe")),
     Technique("gradient clipping", ("clipping", "clip", "grad-clip", "gradient-clipping", "clip-grad-norm",
                                     "clip-grad-value", "clip-by-norm", "clip-by-value", "clip-by-global-norm"),
               ("clip", "clipping", "grad_clip", "optimizer.grad_clip", "optimizer.clip")),
@@ -245,13 +245,15 @@ def render(cases: list[Case], errors: list[SpecError] = (), out_dir: str | Path 
 
     lines += ["## Accepted values of the case schema", "",
               "Every value `python -m equivalence schema` accepts for a case's configuration, with the cases "
-              "that use it (a default counts for every case that has the key's table, relevant or not).", "",
+              "that use it (a default is counted, not listed: it counts for every case that has the key's table).", "",
               "| key | value | cases |", "|---|---|---|"]
     for key, accepted, default in accepted_keys():
         for value in accepted:
             ids = [c.id for c in cases if _uses(c, key, value)]
             shown = f"`{md_text(value)}`" + (" (default)" if value == default else "")
-            lines.append(f"| `{key}` | {shown} | {len(ids)}: {_ids(ids)} |" if ids else f"| `{key}` | {shown} | 0 |")
+            # A default is used by every case that has the key's table: its count says enough.
+            listed = f"{len(ids)}" if value == default or not ids else f"{len(ids)}: {_ids(ids)}"
+            lines.append(f"| `{key}` | {shown} | {listed} |")
     lines.append("")
     return "\n".join(lines)
 

@@ -178,6 +178,9 @@ def _schema_lines(cls, prefix: str = "") -> list[str]:
         if f.metadata.get("internal"):
             continue
         key = f"{prefix}{f.name}"
+        if f.metadata.get("rest"):  # flat keys accepted per optimizer by the registry
+            lines += [f"- `{prefix}{name}` (optional): {doc}" for name, doc in f.metadata["rest"]().items()]
+            continue
         required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         default = "required" if required else (
             f"default {f.default!r}" if f.default is not dataclasses.MISSING else "optional")

@@ -24,10 +24,18 @@ DEFAULT_TOLERANCES: dict[str, Tolerance] = {
 }
 
 
+# Hyper-parameters are configuration read back from the optimizer, not computed: Python floats, or tensors
+# of the parameter dtype (Paddle Rprop's etas), so they agree to float32 rounding in any case dtype, and a
+# float32 case still tells eps 1e-6 from 1e-10. Every differing default differs by far more than 1e-7.
+HYPER_TOLERANCE = Tolerance(rtol=1e-7, atol=0.0)
+
+
 def tolerance_for(case: Case, quantity: str) -> Tolerance:
     spec = case.tolerance
     if quantity in spec.quantities:
         return spec.quantities[quantity]
+    if quantity.startswith("hyper."):
+        return HYPER_TOLERANCE
     if spec.rtol is not None:
         return Tolerance(rtol=spec.rtol, atol=spec.atol)
     return DEFAULT_TOLERANCES[case.dtype]

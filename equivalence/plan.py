@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from . import versions
 from .backends import implementation_id
+from .reference.optimizers import resolve
 from .spec import DEFAULT_NORM_EPSILON, DEFAULT_NORM_MOMENTUM, Case, Divergence, SpecError
 
 REFERENCE = "reference"
@@ -23,6 +24,8 @@ LR_FACTOR = 1 + 1e-3
 CLIP_FACTOR = 1.01
 EPSILON_FACTOR = 10
 EMA_DECAY_SHIFT = 0.01  # of (1 - decay): 0.9 -> 0.901
+# Perturbation -> the per-parameter optimizer setting it drops; added whenever the case sets it.
+PER_PARAMETER_PERTURBATIONS = {"decay-exclude-ignored": "decay_exclude", "lr-ratio-ignored": "lr_ratio"}
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,8 @@ def perturbations(case: Case) -> list[str]:
         names.append("ignore-overrides")
     names += _clip_and_lr_perturbations(case)
     names += _step_extension_perturbations(case)
+    hyper = case.optimizer.hyper if case.optimizer is not None else {}
+    names += [name for name, key in PER_PARAMETER_PERTURBATIONS.items() if hyper.get(key)]
     names += [p for p in case.expect.sensitivity if p not in names]
     return names
 
@@ -138,7 +143,13 @@ def _perturb_step_extension(case: Case, name: str) -> Case | None:
 def perturb(case: Case, name: str) -> Case:
     """The case as a wrong mapping would run it. Each must change the trajectory."""
     if name == "lr" and case.optimizer is not None:
-        return dataclasses.replace(case, optimizer=dataclasses.replace(case.optimizer, lr=case.optimizer.lr * LR_FACTOR))
+        lr = resolve(case)["lr"]  # the default the reference follows when the case leaves lr out
+        return dataclasses.replace(case, optimizer=dataclasses.replace(case.optimizer, lr=lr * LR_FACTOR))
+    if name in PER_PARAMETER_PERTURBATIONS and case.optimizer is not None:
+        key = PER_PARAMETER_PERTURBATIONS[name]
+        if case.optimizer.hyper.get(key):
+            hyper = {k: v for k, v in case.optimizer.hyper.items() if k != key}
+            return dataclasses.replace(case, optimizer=dataclasses.replace(case.optimizer, hyper=hyper))
     if name == "no-regularization" and case.regularization is not None:
         return dataclasses.replace(case, regularization=None)
     if name == "ignore-overrides" and case.regularization is not None:
@@ -172,7 +183,8 @@ def perturb(case: Case, name: str) -> Case:
                     "ignore-lr-multipliers (with lr_multipliers), clip-ignored, clip-threshold, "
                     "clip-order-swapped (with [clip]), clip-unclamped and clip-kind-swapped (norm clips), "
                     "schedule-shift ([schedule]), loss-scale-growth, loss-scale-backoff, loss-scale-interval "
-                    "([loss_scaling]), ema-decay ([ema])")
+                    "([loss_scaling]), ema-decay ([ema]), decay-exclude-ignored / lr-ratio-ignored (with "
+                    "optimizer.decay_exclude / lr_ratio)")
 
 
 def _perturb_clip(case: Case, name: str) -> Case | None:
@@ -221,6 +233,8 @@ PERTURBATION_DOCS = {
     "loss-scale-backoff": f"loss-scale backoff factor x {LR_FACTOR:g}",
     "loss-scale-interval": "growth interval + 1 (an off-by-one in incr_every_n_steps vs growth_interval)",
     "ema-decay": f"EMA decay moved by {EMA_DECAY_SHIFT:g} of (1 - decay)",
+    "decay-exclude-ignored": "decoupled decay applied to the parameters optimizer.decay_exclude excludes",
+    "lr-ratio-ignored": "per-parameter learning-rate ratios ignored (the base lr everywhere)",
 }
 
 

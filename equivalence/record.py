@@ -3,7 +3,9 @@
 ``Trajectory.steps[t][quantity][name]`` is a NumPy array for step t+1. Scalar quantities (loss, lr,
 keep_ratio) use the name ``SCALAR``. Parameter-shaped quantities use the canonical parameter names and
 layout of ``equivalence.data`` (Linear weight [in, out]). Optimizer state uses neutral names under
-``state.``: ``state.velocity`` is Paddle's ``velocity`` accumulator and Torch's ``momentum_buffer``.
+``state.``: ``state.velocity`` is Paddle's ``velocity`` accumulator and Torch's ``momentum_buffer``. State
+that is one number per parameter (a step count, a beta power) is a 0-d array however the framework keeps
+it. Effective hyper-parameters are scalars under ``hyper.`` (``hyper.epsilon``).
 
 A normalization probe records ``steps + 1`` entries: one per train-mode batch (output, input_grad, the
 ``grad`` of ``weight`` and ``bias``, running statistics), then the eval forward (eval_output, and the
@@ -18,14 +20,25 @@ import numpy as np
 
 SCALAR = "-"
 
+HYPER = "hyper.<name>"  # every hyper.* quantity ranks (and is documented) as this one entry
+
 # The order in which a step computes its quantities; the first divergence is the earliest in this order.
+# Effective hyper-parameters come first: a differing default explains everything after it.
 QUANTITY_ORDER = (
-    "loss", "lr", "loss_scale", "param_lr", "dropout_mask", "grad", "step_skipped", "grad_norm", "grad_clipped",
-    "grad_regularized", "state.velocity", "update", "param", "ema", "output", "input_grad", "running_mean",
-    "running_var", "eval_output", "keep_ratio", "batch_agreement",
+    HYPER, "loss", "lr", "loss_scale", "param_lr", "dropout_mask", "grad", "step_skipped", "grad_norm",
+    "grad_clipped", "grad_regularized",
+    "state.step", "state.beta1_power", "state.beta2_power", "state.momentum_decay_power", "state.mu_product",
+    "state.rho_term", "state.eta", "state.mu",
+    "state.moment1", "state.moment2", "state.moment2_max", "state.inf_norm", "state.accumulator",
+    "state.mean_square", "state.mean_grad", "state.mean_square_update", "state.velocity", "state.lr_velocity",
+    "state.prev_grad", "state.step_size", "state.grad_sum", "state.grad_table", "state.average",
+    "update", "param", "ema",
+    "output", "input_grad", "running_mean", "running_var", "eval_output", "keep_ratio", "batch_agreement",
 )
 
 QUANTITY_DOCS = {
+    HYPER: "a hyper-parameter as the optimizer holds it (Paddle's attribute, Torch's param_groups[0] entry), "
+           "under its neutral name, e.g. hyper.epsilon; the reference records the value it used",
     "loss": "data loss (without any regularization penalty)",
     "lr": "learning rate used by the step (with a schedule: the schedule at epoch step-1)",
     "loss_scale": "loss scale the step's backward pass used (dynamic loss scaling)",
@@ -40,7 +53,35 @@ QUANTITY_DOCS = {
                  "(norm), as the clip function returns it",
     "grad_clipped": "gradient after clipping (observable where the clip function runs before step(); the "
                     "optimizer's grad_clip= clips inside step())",
-    "state.velocity": "momentum buffer after the step",
+    "state.step": "steps taken by the optimizer (Torch's step; Paddle ASGD's m)",
+    "state.beta1_power": "beta1 to the power the optimizer keeps (Paddle's beta1_pow_acc / beta1_pow): "
+                         "beta1^(t+1) after step t for Adam, AdamW, Adamax and Lamb, beta1^t for RAdam",
+    "state.beta2_power": "beta2 to the power Paddle keeps: beta2^(t+1) after step t for Adam, AdamW and Lamb, "
+                         "beta2^t for NAdam and RAdam",
+    "state.momentum_decay_power": "NAdam: 0.96^t (Paddle's momentum_decay_pow)",
+    "state.mu_product": "NAdam: the product of the momentum coefficients mu_1..mu_t",
+    "state.rho_term": "RAdam: t*beta2^t/(1-beta2^t), so rho_t = rho_inf - 2*rho_term (Paddle's rho)",
+    "state.eta": "Torch ASGD: the step size for the next step, lr/(1 + lambd*lr*t)^alpha",
+    "state.mu": "Torch ASGD: the averaging coefficient for the next step, 1/max(1, t - t0)",
+    "state.moment1": "first moment m (Paddle moment1/moment, Torch exp_avg)",
+    "state.moment2": "second moment v (Paddle moment2, Torch exp_avg_sq)",
+    "state.moment2_max": "AMSGrad: running maximum of v (Paddle moment2_max, Torch max_exp_avg_sq)",
+    "state.inf_norm": "Adamax: exponentially weighted infinity norm u (Paddle inf_norm, Torch exp_inf)",
+    "state.accumulator": "Adagrad: sum of squared gradients (Paddle moment, Torch sum)",
+    "state.mean_square": "running mean of g^2 (RMSProp: Paddle mean_square, Torch square_avg; Adadelta: "
+                         "Paddle _avg_squared_grad, Torch square_avg)",
+    "state.mean_grad": "centered RMSProp: running mean of g (Paddle mean_grad, Torch grad_avg)",
+    "state.mean_square_update": "Adadelta: running mean of squared updates (Paddle _avg_squared_update, Torch "
+                                "acc_delta)",
+    "state.velocity": "momentum buffer without the learning rate: v = mu*v + g (Momentum: Paddle velocity, Torch "
+                      "momentum_buffer); v = mu*v + g/denominator (RMSProp: Torch momentum_buffer)",
+    "state.lr_velocity": "RMSProp momentum buffer with the learning rate inside, v = mu*v + lr*g/denominator "
+                         "(Paddle's momentum accumulator; the step is w -= v)",
+    "state.prev_grad": "Rprop: the previous gradient, zeroed where its sign flipped (Paddle prevs, Torch prev)",
+    "state.step_size": "Rprop: per-element step sizes (Paddle learning_rates, Torch step_size)",
+    "state.grad_sum": "Paddle ASGD (SAG): sum of the stored batch gradients d",
+    "state.grad_table": "Paddle ASGD (SAG): the stored gradient of each of the batch_num slots y",
+    "state.average": "Torch ASGD: the running average of the parameter ax",
     "update": "parameter after the step minus parameter before",
     "param": "parameter after the step",
     "ema": "exponential moving average of the parameter after the step (bias-corrected where the case says)",
@@ -56,8 +97,19 @@ QUANTITY_DOCS = {
 }
 
 
-def quantity_rank(quantity: str) -> int:
-    return QUANTITY_ORDER.index(quantity) if quantity in QUANTITY_ORDER else len(QUANTITY_ORDER)
+def _entry(quantity: str) -> str:
+    return HYPER if quantity.startswith("hyper.") else quantity
+
+
+def is_quantity(quantity: str) -> bool:
+    """A recorded quantity: one of QUANTITY_ORDER, or any hyper.<name>."""
+    return _entry(quantity) in QUANTITY_ORDER and quantity != HYPER
+
+
+def quantity_rank(quantity: str) -> tuple[int, str]:
+    """Sort key: position in QUANTITY_ORDER (hyper.* first), then name."""
+    entry = _entry(quantity)
+    return (QUANTITY_ORDER.index(entry) if entry in QUANTITY_ORDER else len(QUANTITY_ORDER), quantity)
 
 
 @dataclass

@@ -12,22 +12,23 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import fnmatch
 import math
 import tomllib
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import dotted
 from . import versions
 from .backends import BACKENDS
-from .record import QUANTITY_ORDER
+from .record import QUANTITY_ORDER, is_quantity
 
 ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid")
 LOSSES = ("mean", "mse", "cross_entropy")
-OPTIMIZERS = ("sgd", "momentum")
 DTYPES = ("float32", "float64")
 DISTRIBUTIONS = ("uniform", "normal")
 KINDS = ("training", "dropout", "normalization")
@@ -37,12 +38,14 @@ DROPOUT_ROUTES = ("layer", "functional")
 PENALTY_FORMS = ("half_squared", "norm")
 MOMENTUM_FORMS = ("heavy_ball", "ema")
 ATTRIBUTE_PRECISIONS = ("exact", "float32")
+FLAVOURS = ("paddle", "torch")
 DROPOUT_MODES = ("upscale_in_train", "downscale_in_infer")
 PERTURBATIONS = ("lr", "no-regularization", "ignore-overrides", "dropout-p", "dropout-training",
                  "norm-momentum", "norm-epsilon", "running-var-bias",
                  "clip-ignored", "clip-threshold", "clip-unclamped", "clip-kind-swapped", "clip-order-swapped",
                  "ignore-lr-multipliers", "schedule-shift", "loss-scale-growth", "loss-scale-backoff",
-                 "loss-scale-interval", "ema-decay")
+                 "loss-scale-interval", "ema-decay", "decay-exclude-ignored", "lr-ratio-ignored")
+DECAY_FORMS = ("decoupled", "coupled_l2")
 SWEEP_SCALES = ("linear", "log")
 
 # Gradient clipping and per-parameter learning rates (see ClipSpec, Case.lr_multipliers).
@@ -117,6 +120,25 @@ class SpecError(ValueError):
         super().__init__(text)
 
 
+def _optimizer_registry() -> dict:
+    # Imported when first needed: the registry lives in the reference package, which imports this module.
+    from .reference.optimizers.registry import REGISTRY
+    return REGISTRY
+
+
+class _OptimizerNames(Sequence):
+    """The registry's optimizer names, read when first used (see _optimizer_registry)."""
+
+    def __getitem__(self, index):
+        return tuple(_optimizer_registry())[index]
+
+    def __len__(self) -> int:
+        return len(_optimizer_registry())
+
+
+OPTIMIZERS = _OptimizerNames()
+
+
 def _doc(text: str, accepted: tuple | None = None, **extra) -> dict:
     return {"doc": text, "accepted": accepted, **extra}
 
@@ -148,12 +170,67 @@ class DataSpec:
         "Literal inputs, shape [batch_size * batches, sizes[0]]; replaces the drawn ones."))
 
 
+def _hyper_keys() -> dict[str, str]:
+    """optimizer.<key> -> its documentation, for every hyper-parameter in the registry (for `schema`)."""
+    docs: dict[str, dict[tuple[str, str], list[str]]] = {}
+    for info in _optimizer_registry().values():
+        for key in info.settable:
+            hyper = info.hypers[key]
+            docs.setdefault(key, {}).setdefault((hyper.kind, hyper.doc), []).append(info.name)
+    return {key: "; ".join(f"{', '.join(names)}: {doc} ({kind})" for (kind, doc), names in by_doc.items())
+            for key, by_doc in docs.items()}
+
+
+def _convert_hypers(fields: dict, raw: dict, file, prefix: str) -> dict[str, object]:
+    """Check the hyper-parameters of [optimizer] against the registry entry of optimizer.name."""
+    registry = _optimizer_registry()
+    info = registry[fields["name"]]
+    result = {}
+    for key, value in raw.items():
+        dotted = _join(prefix, key)
+        if key not in info.settable:
+            everywhere = {k: [i.name for i in registry.values() if k in i.settable]
+                          for i in registry.values() for k in i.settable}
+            close = difflib.get_close_matches(key, list(everywhere), n=1)
+            hint = (f" (did you mean {close[0]!r}, a hyper-parameter of {', '.join(everywhere[close[0]])}?)"
+                    if close else "")
+            raise SpecError(file, dotted, f"unknown key: {info.name} has no hyper-parameter {key!r}{hint}",
+                            ", ".join(("name", "lr") + info.settable))
+        hyper = info.hypers[key]
+        result[key] = _convert_hyper(hyper.kind, value, file, dotted)
+        if hyper.kind in ("number", "integer") and not hyper.valid(result[key]):
+            raise SpecError(file, dotted, f"{result[key]!r} is out of range", hyper.valid_text)
+    return result
+
+
+def _convert_hyper(kind: str, value, file, key):
+    if kind == "number":
+        return _convert(float, value, file, key)
+    if kind == "integer":
+        return _convert(int, value, file, key)
+    if kind == "boolean":
+        return _convert(bool, value, file, key)
+    if kind == "patterns":
+        return _convert(tuple[str, ...], value, file, key)
+    ratios = _convert(dict[str, float], value, file, key)
+    for pattern, ratio in ratios.items():
+        if ratio <= 0:
+            raise SpecError(file, _join(key, pattern), f"{ratio} is not a learning-rate ratio", "a number > 0")
+    return ratios
+
+
 @dataclass(frozen=True)
 class OptimizerSpec:
+    """``name`` and ``lr``, then hyper-parameters under neutral names, accepted per optimizer by the
+    registry in equivalence/reference/optimizers. A hyper-parameter left out means each framework's own
+    default: the backends do not pass it, and the reference takes the default of reference.follows."""
+
     name: str = field(metadata=_doc("Optimizer.", OPTIMIZERS))
-    lr: float = field(metadata=_doc("Learning rate, > 0."))
-    momentum: float = field(default=0.0, metadata=_doc("Momentum factor mu, 0 <= mu < 1 (momentum only)."))
-    nesterov: bool = field(default=False, metadata=_doc("Nesterov momentum (momentum only)."))
+    lr: float | None = field(default=None, metadata=_doc(
+        "Learning rate, > 0; left out: each framework's default learning rate."))
+    hyper: dict[str, object] = field(default_factory=dict, metadata=_doc(
+        "Hyper-parameters by neutral name, written as flat keys of [optimizer].", rest=_hyper_keys,
+        convert=_convert_hypers))
 
 
 @dataclass(frozen=True)
@@ -294,9 +371,20 @@ class ReferenceFlavour:
     momentum: str = field(default="heavy_ball", metadata=_doc(
         "Momentum formula of the reference: heavy_ball v = mu*v + g (Paddle and Torch); ema "
         "v = mu*v + (1-mu)*g (a textbook claim).", MOMENTUM_FORMS))
-    momentum_attributes: str = field(default="exact", metadata=_doc(
-        "exact: mu and the L2 coefficient as written (Torch); float32: both rounded to float32 first, as "
-        "Paddle's momentum op stores them even for float64 parameters.", ATTRIBUTE_PRECISIONS))
+    attributes: str = field(default="exact", metadata=_doc(
+        "exact: hyper-parameters as written (Torch, and Paddle's Scalar arguments); float32: those Paddle's "
+        "kernels take as C++ float attributes (the registry marks them: Momentum's mu and fused L2 "
+        "coefficient, Adagrad/RMSProp/Adadelta/Adamax/NAdam/RAdam/Lamb hyper-parameters, AdamW's "
+        "weight_decay) rounded to float32 first, as Paddle does even for float64 parameters.",
+        ATTRIBUTE_PRECISIONS))
+    decay: str = field(default="decoupled", metadata=_doc(
+        "How the reference applies an optimizer's decoupled weight_decay (AdamW): decoupled w *= 1 - "
+        "lr*weight_decay (Paddle and Torch); coupled_l2 adds weight_decay*w to the gradient instead, as Adam's "
+        "L2 does (a textbook mistake about AdamW).", DECAY_FORMS))
+    follows: str | None = field(default=None, metadata=_doc(
+        "Whose optimizer the reference follows where Paddle and Torch differ: their default for a "
+        "hyper-parameter the case leaves out, and their formula for an optimizer the registry marks as "
+        "computed differently. Needed exactly then.", FLAVOURS))
     clip_norm_formula: str = field(default="exact", metadata=_doc(
         "Norm clipping coefficient: exact = max_norm / max(norm, max_norm) (Paddle ClipGradByGlobalNorm and "
         "ClipGradByNorm); epsilon = min(1, max_norm / (norm + 1e-6)) (torch and paddle.nn.utils "
@@ -770,11 +858,16 @@ def _build(cls, raw, file, prefix):
         raise SpecError(file, prefix, f"expected a table, got {type(raw).__name__}")
     hints = typing.get_type_hints(cls)
     public = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
-    for key in raw:
-        if key not in public:
-            raise SpecError(file, _join(prefix, key), "unknown key", ", ".join(public))
+    # A field with ``rest`` metadata takes every key the other fields do not (optimizer hyper-parameters);
+    # its ``convert`` checks them once the other fields are known.
+    rest = next((f for f in public.values() if f.metadata.get("rest")), None)
+    declared = {name: f for name, f in public.items() if f is not rest}
+    if rest is None:
+        for key in raw:
+            if key not in public:
+                raise SpecError(file, _join(prefix, key), "unknown key", ", ".join(public))
     values = {}
-    for name, f in public.items():
+    for name, f in declared.items():
         key = _join(prefix, name)
         if name not in raw:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
@@ -787,6 +880,9 @@ def _build(cls, raw, file, prefix):
                 if item not in accepted:
                     raise SpecError(file, key, f"{item!r} is not known", ", ".join(accepted))
         values[name] = value
+    if rest is not None:
+        extra = {k: v for k, v in raw.items() if k not in declared}
+        values[rest.name] = rest.metadata["convert"](values, extra, file, prefix)
     return cls(**values)
 
 
@@ -851,7 +947,7 @@ def validate(case: Case) -> None:
     need((tol.rtol is None) == (tol.atol is None), "tolerance",
          "rtol and atol are given together or not at all", "both rtol and atol")
     for q in tol.quantities:
-        need(q in QUANTITY_ORDER, f"tolerance.quantities.{q}", "is not a recorded quantity", ", ".join(QUANTITY_ORDER))
+        need(is_quantity(q), f"tolerance.quantities.{q}", "is not a recorded quantity", ", ".join(QUANTITY_ORDER))
     for key, t in [("tolerance", tol)] + [(f"tolerance.quantities.{q}", v) for q, v in tol.quantities.items()]:
         for name in ("rtol", "atol"):
             v = getattr(t, name)
@@ -890,12 +986,10 @@ def validate(case: Case) -> None:
              f"{d.batch_size * d.batches} rows (batch_size*batches) of {m.sizes[0]} values (model.sizes[0])")
     need(case.loss != "cross_entropy" or m.sizes[-1] >= 2, "loss",
          "cross_entropy needs at least two outputs", "model.sizes[-1] >= 2")
-    need(o.lr > 0, "optimizer.lr", f"{o.lr} is not a learning rate", "a number > 0")
-    if o.name == "momentum":
-        need(0.0 <= o.momentum < 1.0, "optimizer.momentum", f"{o.momentum} out of range", "0 <= momentum < 1")
-    else:
-        need(o.momentum == 0.0 and not o.nesterov, "optimizer.momentum",
-             f"{o.name} takes no momentum", "name = 'momentum' for momentum or nesterov")
+    need(o.lr is None or o.lr > 0, "optimizer.lr", f"{o.lr} is not a learning rate", "a number > 0")
+    _validate_optimizer(case, need)
+    need(case.optimizer.lr is not None or (case.schedule is None and not case.lr_multipliers), "optimizer.lr",
+         "a [schedule] or lr_multipliers scale the case's learning rate, so it must be given", "a number > 0")
     _validate_step_extensions(case, need)
     reg = case.regularization
     if reg is not None:
@@ -1141,3 +1235,33 @@ def _validate_schedule(case: Case, need) -> None:
                  "gamma with constant, exponential, inverse_time")
     if sch.name == "reduce_on_plateau" and sch.factor is not None:
         need(sch.factor < 1, "schedule.factor", f"{sch.factor} does not reduce", "0 < factor < 1")
+
+
+def _validate_optimizer(case: Case, need) -> None:
+    """Per-parameter patterns must match a parameter; a left-out hyper-parameter whose defaults differ, or
+    an optimizer the frameworks compute differently, needs reference.follows to say whose the reference
+    takes."""
+    o, follows = case.optimizer, case.reference.follows
+    info = _optimizer_registry()[o.name]
+    names = case.parameter_names()
+    for key, value in o.hyper.items():
+        patterns = value if info.hypers[key].kind == "patterns" else (
+            tuple(value) if info.hypers[key].kind == "ratios" else ())
+        for pattern in patterns:
+            need(any(fnmatch.fnmatchcase(n, pattern) for n in names), f"optimizer.{key}",
+                 f"{pattern!r} matches no parameter", ", ".join(names))
+    given = set(o.hyper) | ({"lr"} if o.lr is not None else set())
+    for key, hyper in info.hypers.items():
+        if key in given:
+            continue
+        p, t = hyper.paddle.default, hyper.torch.default
+        need(not hyper.defaults_differ() or follows is not None, "reference.follows",
+             f"optimizer.{key} is left to each framework's default and they differ (paddle {p!r}, torch {t!r}); "
+             "say whose default the reference takes, or set the key", "paddle, torch")
+        side = hyper.side(follows or "torch")
+        need(side.name is None or side.default is not None, f"optimizer.{key}",
+             f"{follows or 'torch'} has no default for it ({side.source}); the reference cannot follow it",
+             f"a value for optimizer.{key}")
+    need(not info.differs or follows is not None, "reference.follows",
+         f"{o.name}: Paddle and Torch compute different updates ({info.differs}); say whose formula the "
+         "reference follows", "paddle, torch")

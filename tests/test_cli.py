@@ -236,6 +236,9 @@ def _all_keys(cls, prefix="") -> list[str]:
     for f in dataclasses.fields(cls):
         if f.metadata.get("internal"):
             continue
+        if f.metadata.get("rest"):  # optimizer hyper-parameters: flat keys from the registry
+            keys += [prefix + name for name in f.metadata["rest"]()]
+            continue
         keys.append(prefix + f.name)
         nested = _nested(hints[f.name])
         if nested is not None:

@@ -79,7 +79,7 @@ def test_float32_momentum_attributes_flavour(tmp_path):
     base = dict(batches=2, steps=2, optimizer={"name": "momentum", "lr": 0.1, "momentum": mu},
                 regularization={"l2": c})
     exact = reference.run(linear_case(tmp_path / "exact", **base))
-    rounded = reference.run(linear_case(tmp_path / "f32", **base, reference={"momentum_attributes": "float32"}))
+    rounded = reference.run(linear_case(tmp_path / "f32", **base, reference={"attributes": "float32"}))
     g1, g2 = _two_batch_grads()
     w0 = data.initial_params(linear_case(tmp_path / "exact", **base))["linear0.weight"]
     mu32, c32 = float(np.float32(mu)), float(np.float32(c))

@@ -154,7 +154,7 @@ BAD_SWEEPS = [
     ({"ranges": {"optimizer.lr": {"low": 0.0, "high": 1.0}}}, "sweep.ranges.optimizer.lr",
      "low = 0.0 makes the case invalid (optimizer.lr: 0.0 is not a learning rate)"),
     ({"ranges": {"optimizer.lrr": {"low": 0.1, "high": 1.0}}}, "sweep.ranges.optimizer.lrr",
-     "makes the case invalid (optimizer.lrr: unknown key)"),
+     "makes the case invalid (optimizer.lrr: unknown key"),
     ({"ranges": {"model.sizes[5]": {"low": 1, "high": 4, "integer": True}}}, "sweep.ranges.model.sizes[5]",
      "index [5] is outside a list of 3"),
     ({"ranges": {"data.batch_size": {"low": 1, "high": 4}}}, "sweep.ranges.data.batch_size",

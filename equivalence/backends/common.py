@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import data
 from ..record import SCALAR, Trajectory, put
+from ..reference.optimizers import REGISTRY
 from ..spec import (ALPHA_VARIANTS, EMA_ROUTES, PER_PARAMETER_ROUTES, Case, ClipSpec, Coefficients, DropoutSpec,
                     split_route)
 
@@ -93,6 +94,63 @@ def symmetric_clip_value(spec: ClipSpec, function: str, source: str) -> float:
         raise NotApplicable(f"{function}(parameters, clip_value) clamps to [-clip_value, clip_value] ({source}); "
                             f"this case clamps to [{low:g}, {high:g}]")
     return high
+
+
+def optimizer_kwargs(case: Case, framework: str) -> dict:
+    """Constructor arguments for the hyper-parameters the case sets, under the framework's names from the
+    registry; what the case leaves out is not passed, so the framework's own default applies. A tuple
+    argument (``betas[0]``) is passed whole, its other elements at the framework's defaults. Per-parameter
+    settings (patterns, ratios) are left to the backend. NotApplicable for a hyper-parameter the framework
+    does not have, unless its algorithm behaves as that value anyway."""
+    info = REGISTRY[case.optimizer.name]
+    given = dict(case.optimizer.hyper)
+    if case.optimizer.lr is not None:
+        given["lr"] = case.optimizer.lr
+    kwargs: dict = {}
+    for key, value in given.items():
+        hyper = info.hypers[key]
+        if hyper.kind in ("patterns", "ratios"):
+            continue
+        arg = hyper.side(framework)
+        if arg.name is None:
+            if arg.default is not None and value == arg.default:
+                continue
+            where = {"paddle": "paddle.optimizer.", "torch": "torch.optim."}.get(framework, f"{framework} ")
+            raise NotApplicable(f"{where}{getattr(info, framework)} has no counterpart of {key} = {value!r}"
+                                + (f" (it behaves as {key} = {arg.default!r})" if arg.default is not None else ""))
+        name, index = split_index(arg.name)
+        if index is None:
+            kwargs[name] = value
+            continue
+        if name not in kwargs:
+            elements = {split_index(h.side(framework).name or "")[1]: h.side(framework).default
+                        for h in info.hypers.values() if split_index(h.side(framework).name or "")[0] == name}
+            kwargs[name] = [elements[i] for i in range(len(elements))]
+        kwargs[name][index] = value
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+
+
+def split_index(arg_name: str) -> tuple[str, int | None]:
+    """'betas[1]' -> ('betas', 1); 'eps' -> ('eps', None)."""
+    if arg_name.endswith("]") and "[" in arg_name:
+        name, index = arg_name[:-1].split("[", 1)
+        if index.isdigit():
+            return name, int(index)
+    return arg_name, None
+
+
+def per_parameter(case: Case) -> dict[str, object]:
+    """The case's per-parameter hyper-parameters (patterns, ratios): neutral key -> value."""
+    info = REGISTRY[case.optimizer.name]
+    return {key: value for key, value in case.optimizer.hyper.items()
+            if info.hypers[key].kind in ("patterns", "ratios")}
+
+
+def scalar_state(value: np.ndarray) -> np.ndarray:
+    """A per-parameter number kept as a [1] tensor, or as a parameter-shaped tensor of equal elements,
+    as the canonical 0-d array. Unequal elements stay as they are, so the difference shows."""
+    flat = value.reshape(-1)
+    return flat[0].copy() if flat.size and np.all(flat == flat[0]) else value
 
 
 def penalty_terms(case: Case) -> list[tuple[str, str, float]]:
@@ -196,6 +254,8 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
             fw.step(optimizer)
         else:
             fw.scaling.step(scaler, optimizer)
+        for key, value in fw.hyper(optimizer).items():
+            put(step, f"hyper.{key}", SCALAR, value)
         for n, p in params.items():
             after = fw.canonical(n, p)
             for key, value in fw.state(optimizer, p).items():

@@ -10,7 +10,7 @@ from ..spec import Case
 from .clipping import check_activity, clip_gradients
 from .ema import Ema
 from .model import backward, forward, loss_and_grad
-from .optimizers import momentum_attribute, optimizer_step
+from .optimizers import ReferenceOptimizer, coefficient_attribute
 from .scaling import LossScaler
 from .schedules import Schedule
 
@@ -27,7 +27,7 @@ def regularization_grad(case: Case, name: str, w, coefficients) -> np.ndarray:
             norm = np.sqrt((w * w).sum())
             g = g + (w.dtype.type(c.l2) * w / norm if norm > 0 else np.zeros_like(w))
         else:
-            g = g + w.dtype.type(momentum_attribute(case, c.l2)) * w
+            g = g + w.dtype.type(coefficient_attribute(case, c.l2)) * w
     return g
 
 
@@ -37,12 +37,12 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
     batch_list = [(x.astype(np_dtype), None if y is None else (y if y.dtype.kind == "i" else y.astype(np_dtype)))
                   for x, y in data.batches(case)]
     coefficients = case.coefficients()
-    lr = np_dtype.type(case.optimizer.lr)
+    optimizer = ReferenceOptimizer(case, np_dtype)
+    lr = optimizer.lr
     multipliers = {name: np_dtype.type(m) for name, m in case.lr_multiplier_of().items()}
     engaged_steps = []
     rng = np.random.default_rng([case.data.seed, 3])
     traj = Trajectory(initial={k: v.astype(np.float64) for k, v in params.items()})
-    states = {name: {} for name in params}
     schedule = Schedule(case) if case.schedule is not None else None
     scaler = LossScaler(case.loss_scaling) if case.loss_scaling is not None else None
     ema = Ema(case.ema, params) if case.ema is not None else None
@@ -60,6 +60,8 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
                 schedule.step(loss)
             lr = np_dtype.type(schedule.lr)
         param_lr = {name: lr * m for name, m in multipliers.items()}
+        for key, value in optimizer.recorded_hyper().items():
+            put(step, f"hyper.{key}", SCALAR, value)
         put(step, "loss", SCALAR, loss)
         put(step, "lr", SCALAR, lr)
         if case.lr_multipliers:
@@ -76,11 +78,11 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
             put(step, "dropout_mask", name, mask)
         regularized, final = _regularize_and_clip(case, params, grads, coefficients, step, engaged_steps)
         for name, w in params.items():
-            new = w if skipped else optimizer_step(case, w, final[name], states[name], param_lr[name])
+            new = w if skipped else optimizer.step(name, w, final[name], param_lr[name])
             if not skipped:  # an overflowed gradient is inf/NaN, never equal: the skip itself is recorded
                 put(step, "grad", name, grads[name])
                 put(step, "grad_regularized", name, regularized[name])
-            for key, value in states[name].items():
+            for key, value in optimizer.states[name].items():
                 put(step, f"state.{key}", name, value)
             put(step, "update", name, new - w)
             put(step, "param", name, new)

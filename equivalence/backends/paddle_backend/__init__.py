@@ -138,7 +138,8 @@ def _build(case: Case, route: str):
     parameters = (_group_dicts(case, base, params, regularizers, multipliers) if base in GROUP_ROUTES
                   else list(params.values()))
     grad_clip = _grad_clip(case.clip) if clip == "clip_argument" else None
-    return layers, params, optimizers.create(case, parameters, weight_decay, grad_clip,
+    names = {p.name: n for n, p in params.items()}
+    return layers, params, optimizers.create(case, parameters, weight_decay, grad_clip, names=names,
                                              learning_rate=schedules.learning_rate(case))
 
 
@@ -148,6 +149,7 @@ _ACTIVATIONS = {"identity": lambda z: z, "relu": F.relu, "tanh": paddle.tanh, "s
 
 seed = paddle.seed
 state = optimizers.state
+hyper = optimizers.hyper
 
 
 def tensor(array: np.ndarray, dtype: str):
@@ -155,7 +157,7 @@ def tensor(array: np.ndarray, dtype: str):
 
 
 def canonical(name: str, value) -> np.ndarray:
-    return np.array(value.numpy(), copy=True)
+    return np.array(value.numpy() if hasattr(value, "numpy") else value, copy=True)
 
 
 def backward(value) -> None:

@@ -91,7 +91,8 @@ def build(case: Case, route: str):
                 layer.bias.copy_(torch.from_numpy(init[f"linear{i}.bias"]))
                 params[f"linear{i}.bias"] = layer.bias
         layers.append(layer)
-    return layers, params, optimizers.create(case, _param_groups(case, params, route))
+    names = {p: n for n, p in params.items()}
+    return layers, params, optimizers.create(case, _param_groups(case, params, route), names=names)
 
 
 # ------------------------------------------------------------------ primitives for the shared loops (common.py)
@@ -100,6 +101,7 @@ _ACTIVATIONS = {"identity": lambda z: z, "relu": F.relu, "tanh": torch.tanh, "si
 
 seed = torch.manual_seed
 state = optimizers.state
+hyper = optimizers.hyper
 canonical = to_canonical
 
 

@@ -1,0 +1,44 @@
+"""Optimizer updates in NumPy, one module per family, each written from both frameworks' formulas (the
+docstrings cite them), and the registry of hyper-parameters with each framework's default."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Arg, Hyper, OptimizerInfo, Step, resolve
+from .registry import REGISTRY
+
+__all__ = ["Arg", "Hyper", "OptimizerInfo", "REGISTRY", "ReferenceOptimizer", "Step", "coefficient_attribute",
+           "resolve"]
+
+
+def coefficient_attribute(case, value: float) -> float:
+    """An L2 coefficient as the update sees it: rounded to float32 under the ``float32`` attribute flavour
+    when Paddle fuses L2Decay into the optimizer's kernel as a float attribute (Momentum)."""
+    if case.reference.attributes == "float32" and REGISTRY[case.optimizer.name].fused_l2:
+        return float(np.float32(value))
+    return value
+
+
+class ReferenceOptimizer:
+    """The case's optimizer in NumPy: resolved hyper-parameters, and one state dict per parameter."""
+
+    def __init__(self, case, dtype: np.dtype):
+        self.case, self.dtype = case, dtype
+        self.info = REGISTRY[case.optimizer.name]
+        self.values = resolve(case)
+        self.states: dict[str, dict] = {}
+
+    @property
+    def lr(self):
+        return self.dtype.type(self.values["lr"])
+
+    def recorded_hyper(self) -> dict[str, float]:
+        """hyper.<name> quantities: every scalar hyper-parameter but lr (recorded as ``lr``)."""
+        return {k: float(self.values[k]) for k, h in self.info.hypers.items() if h.recorded and k != "lr"}
+
+    def step(self, name: str, w, g, lr):
+        """One update of one parameter; its state dict holds the neutral state names afterwards."""
+        state = self.states.setdefault(name, {})
+        context = Step(self.case, self.info, self.values, self.dtype, name=name, lr=lr)
+        return self.info.update(context, w, g, state)

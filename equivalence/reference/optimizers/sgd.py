@@ -1,0 +1,44 @@
+"""Plain SGD and heavy-ball / Nesterov momentum (Paddle ``SGD`` and ``Momentum``, Torch ``SGD``)."""
+
+from __future__ import annotations
+
+from .base import Arg, Hyper, OptimizerInfo, in_unit_interval
+
+
+def sgd_update(step, w, g, state):
+    return w - step.lr * g
+
+
+def momentum_update(step, w, g, state):
+    """v = mu*v + g (heavy ball), or the textbook EMA v = mu*v + (1-mu)*g; w -= lr*v, or lr*(g + mu*v)
+    for Nesterov (paddle/optimizer/momentum.py:62-70, torch/optim/sgd.py:364-377)."""
+    mu = step.attribute("momentum")
+    v = state.get("velocity", 0 * w)
+    v = mu * v + ((1 - mu) * g if step.case.reference.momentum == "ema" else g)
+    state["velocity"] = v
+    return w - step.lr * (g + mu * v if step.flag("nesterov") else v)
+
+
+LR_SGD = Hyper("Learning rate.", Arg("learning_rate", 0.001, "paddle/optimizer/sgd.py:95"),
+               Arg("lr", 0.001, "torch/optim/sgd.py:32"))
+
+SGD = OptimizerInfo(
+    name="sgd", doc="Plain stochastic gradient descent: w -= lr * g.",
+    paddle="SGD", torch="SGD", hypers={"lr": LR_SGD}, update=sgd_update)
+
+MOMENTUM = OptimizerInfo(
+    name="momentum", doc="SGD with heavy-ball or Nesterov momentum (Torch: SGD with momentum > 0).",
+    paddle="Momentum", torch="SGD", update=momentum_update, fused_l2=True,
+    hypers={
+        "lr": Hyper("Learning rate.", Arg("learning_rate", 0.001, "paddle/optimizer/momentum.py:151"),
+                    Arg("lr", 0.001, "torch/optim/sgd.py:32")),
+        "momentum": Hyper(
+            "Momentum factor mu.",
+            Arg("momentum", 0.9, "paddle/optimizer/momentum.py:152", float32=True),
+            Arg("momentum", 0.0, "torch/optim/sgd.py:33"),
+            valid=in_unit_interval, valid_text="0 <= momentum < 1"),
+        "nesterov": Hyper(
+            "Nesterov momentum: step by lr * (g + mu*v).",
+            Arg("use_nesterov", False, "paddle/optimizer/momentum.py:156"),
+            Arg("nesterov", False, "torch/optim/sgd.py:36"), kind="boolean"),
+    })
