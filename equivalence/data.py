@@ -90,3 +90,63 @@ def normalization_inputs(case: Case) -> dict:
 def batch_for_step(case: Case, step: int) -> int:
     """Steps are numbered from 1; they cycle through the batches in order."""
     return (step - 1) % case.data.batches
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def loss_output_shape(case: Case) -> tuple[int, ...]:
+    """Shape of the loss with reduction none: one value per sample for the class losses, else per element."""
+    lp = case.loss_probe
+    return lp.shape[:1] if lp.name in ("cross_entropy", "nll", "multi_margin") else lp.shape
+
+
+def loss_inputs(case: Case) -> dict:
+    """Inputs of a loss case: ``input`` (what the loss takes: logits, log-probabilities, probabilities or
+    predictions, from logits drawn N(0, 1) times ``scale``), ``target`` (int64 class indices, probabilities,
+    +-1 or N(0, 1) values), ``upstream`` (the gradient seeded into the loss: 1 for a reduced loss, else drawn
+    with |g| in [0.5, 1.5] and no zeros) and ``ignored`` (the samples whose target is ignore_index, set or drawn).
+
+    bce probabilities are sigmoid(scale * z), so a large scale gives exact 0s and 1s; targets of the ignored
+    samples (the first third) are set to ignore_index after the draw."""
+    lp = case.loss_probe
+    rng = np.random.default_rng([lp.seed, 5])
+    z = lp.scale * rng.standard_normal(lp.shape)
+    classes = lp.shape[-1]
+    n = lp.shape[0]
+    ignored = np.zeros(n, dtype=bool)
+    if lp.name in ("cross_entropy", "nll", "multi_margin"):
+        if lp.soft_labels:
+            target = _rounded(np.exp(_log_softmax(rng.standard_normal(lp.shape))), case.dtype)
+        else:
+            target = rng.integers(0, classes, n).astype(np.int64)
+            if lp.ignore_index is not None:
+                target[: max(1, n // 3)] = lp.ignore_index
+                ignored = target == lp.ignore_index  # drawn labels equal to a valid ignore_index count too
+        x = _log_softmax(z) if lp.name == "nll" else z
+    elif lp.name == "kl_div":
+        x = _log_softmax(z)
+        t = _log_softmax(rng.standard_normal(lp.shape))
+        target = _rounded(t if lp.log_target else np.exp(t), case.dtype)
+    elif lp.name == "bce":
+        with np.errstate(over="ignore"):
+            x = 1.0 / (1.0 + np.exp(-z))
+        target = _rounded(lp.target_scale * rng.uniform(0.0, 1.0, lp.shape), case.dtype)
+    elif lp.name == "bce_with_logits":
+        x = z
+        target = _rounded(lp.target_scale * rng.uniform(0.0, 1.0, lp.shape), case.dtype)
+    elif lp.name == "hinge_embedding":
+        x = z
+        target = _rounded(rng.choice([-1.0, 1.0], lp.shape), case.dtype)
+    else:  # regression losses
+        x = z
+        target = _rounded(rng.standard_normal(lp.shape), case.dtype)
+    if lp.reduction == "none":
+        shape = loss_output_shape(case)
+        upstream = rng.uniform(0.5, 1.5, shape) * rng.choice([-1.0, 1.0], shape)
+    else:
+        upstream = np.array(1.0)
+    return {"input": _rounded(x, case.dtype), "target": target, "upstream": _rounded(upstream, case.dtype),
+            "ignored": ignored}

@@ -26,6 +26,8 @@ EPSILON_FACTOR = 10
 EMA_DECAY_SHIFT = 0.01  # of (1 - decay): 0.9 -> 0.901
 # Perturbation -> the per-parameter optimizer setting it drops; added whenever the case sets it.
 PER_PARAMETER_PERTURBATIONS = {"decay-exclude-ignored": "decay_exclude", "lr-ratio-ignored": "lr_ratio"}
+LOSS_OPTION_SHIFT = 0.01  # a loss option (label_smoothing, beta, delta, margin, a class weight) x 1.01
+SATURATING_SCALE = 100  # bce probabilities sigmoid(scale * z) at this scale are mostly exactly 0 or 1
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ def perturbations(case: Case) -> list[str]:
         n = case.normalization
         if n.tracks_running_stats() and n.train_statistics == "batch":
             names += ["norm-momentum", "running-var-bias"]
+    elif case.kind == "loss":
+        names = _loss_perturbations(case)
     else:
         names = ["lr"]
     reg = case.regularization
@@ -123,6 +127,44 @@ def _step_extension_perturbations(case: Case) -> list[str]:
     if case.ema is not None:
         names.append("ema-decay")
     return names
+
+
+def _loss_perturbations(case: Case) -> list[str]:
+    """The input scale, unless saturated probabilities hide it (then the targets), and an option the case sets."""
+    lp = case.loss_probe
+    names = ["loss-target-scale" if lp.name == "bce" and lp.scale >= SATURATING_SCALE else "loss-input-scale"]
+    if _moved_option(lp) is not None:
+        names.append("loss-option")
+    return names
+
+
+def _moved_option(lp) -> dict | None:
+    """The first option the case sets, moved: label_smoothing, beta / delta / margin x (1 + LOSS_OPTION_SHIFT),
+    or class weights / pos_weight w_k x (1 + LOSS_OPTION_SHIFT * (k + 1)), unequal factors because a mean
+    divided by the summed weights cancels a common one; None when the case sets none of them."""
+    f = 1 + LOSS_OPTION_SHIFT
+    if lp.label_smoothing:
+        return {"label_smoothing": lp.label_smoothing * f}
+    for key in ("beta", "delta", "margin"):
+        if getattr(lp, key) is not None:
+            return {key: getattr(lp, key) * f}
+    for key in ("weight", "pos_weight"):
+        if getattr(lp, key) is not None:
+            return {key: tuple(v * (1 + LOSS_OPTION_SHIFT * (k + 1)) for k, v in enumerate(getattr(lp, key)))}
+    return None
+
+
+def _perturb_loss(case: Case, name: str) -> Case | None:
+    lp, replace = case.loss_probe, dataclasses.replace
+    if lp is None:
+        return None
+    if name == "loss-input-scale":
+        return replace(case, loss_probe=replace(lp, scale=lp.scale * LR_FACTOR))
+    if name == "loss-target-scale" and lp.name in ("bce", "bce_with_logits"):
+        return replace(case, loss_probe=replace(lp, target_scale=1 - (LR_FACTOR - 1)))
+    if name == "loss-option" and (moved := _moved_option(lp)) is not None:
+        return replace(case, loss_probe=replace(lp, **moved))
+    return None
 
 
 def _perturb_step_extension(case: Case, name: str) -> Case | None:
@@ -177,6 +219,8 @@ def perturb(case: Case, name: str) -> Case:
         return perturbed
     if (perturbed := _perturb_step_extension(case, name)) is not None:
         return perturbed
+    if name.startswith("loss-") and (perturbed := _perturb_loss(case, name)) is not None:
+        return perturbed
     raise SpecError(case.path, "expect.sensitivity", f"perturbation {name!r} does not apply to this case",
                     "lr and no-regularization (training), ignore-overrides (with overrides), dropout-p and "
                     "dropout-training (dropout), norm-epsilon, norm-momentum and running-var-bias (normalization), "
@@ -184,7 +228,8 @@ def perturb(case: Case, name: str) -> Case:
                     "clip-order-swapped (with [clip]), clip-unclamped and clip-kind-swapped (norm clips), "
                     "schedule-shift ([schedule]), loss-scale-growth, loss-scale-backoff, loss-scale-interval "
                     "([loss_scaling]), ema-decay ([ema]), decay-exclude-ignored / lr-ratio-ignored (with "
-                    "optimizer.decay_exclude / lr_ratio)")
+                    "optimizer.decay_exclude / lr_ratio), loss-input-scale, loss-target-scale (bce) and loss-option (an "
+                    "option the case sets) ([loss_probe])")
 
 
 def _perturb_clip(case: Case, name: str) -> Case | None:
@@ -235,6 +280,10 @@ PERTURBATION_DOCS = {
     "ema-decay": f"EMA decay moved by {EMA_DECAY_SHIFT:g} of (1 - decay)",
     "decay-exclude-ignored": "decoupled decay applied to the parameters optimizer.decay_exclude excludes",
     "lr-ratio-ignored": "per-parameter learning-rate ratios ignored (the base lr everywhere)",
+    "loss-input-scale": f"loss input logits x {LR_FACTOR:g} (the scale of the drawn input)",
+    "loss-target-scale": f"bce targets x {2 - LR_FACTOR:g} (saturated probabilities hide an input scale)",
+    "loss-option": f"a loss option (label_smoothing, beta, delta, margin) x {1 + LOSS_OPTION_SHIFT:g}, or class "
+                   f"weights / pos_weight w_k x (1 + {LOSS_OPTION_SHIFT:g} (k + 1))",
 }
 
 

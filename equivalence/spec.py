@@ -31,7 +31,7 @@ ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid")
 LOSSES = ("mean", "mse", "cross_entropy")
 DTYPES = ("float32", "float64")
 DISTRIBUTIONS = ("uniform", "normal")
-KINDS = ("training", "dropout", "normalization")
+KINDS = ("training", "dropout", "normalization", "loss")
 # Neutral route names; each backend labels them its own way (see equivalence/backends/__init__.py).
 TRAINING_ROUTES = ("optimizer", "per_parameter", "loss_penalty")
 DROPOUT_ROUTES = ("layer", "functional")
@@ -44,7 +44,8 @@ PERTURBATIONS = ("lr", "no-regularization", "ignore-overrides", "dropout-p", "dr
                  "norm-momentum", "norm-epsilon", "running-var-bias",
                  "clip-ignored", "clip-threshold", "clip-unclamped", "clip-kind-swapped", "clip-order-swapped",
                  "ignore-lr-multipliers", "schedule-shift", "loss-scale-growth", "loss-scale-backoff",
-                 "loss-scale-interval", "ema-decay", "decay-exclude-ignored", "lr-ratio-ignored")
+                 "loss-scale-interval", "ema-decay", "decay-exclude-ignored", "lr-ratio-ignored",
+                 "loss-input-scale", "loss-target-scale", "loss-option")
 DECAY_FORMS = ("decoupled", "coupled_l2")
 SWEEP_SCALES = ("linear", "log")
 
@@ -107,6 +108,13 @@ UNSCALE_FORMS = ("exact", "float32_inverse")
 EMA_INITS = ("first_update", "initial_params", "zero")
 EMA_WARMUPS = ("none", "thres_steps")
 EMA_ROUTES = ("ema_module", "ema_manual")
+# Loss probes (the [loss_probe] table): one loss function's value and input gradient.
+LOSS_NAMES = ("mse", "l1", "cross_entropy", "nll", "bce", "bce_with_logits", "smooth_l1", "huber", "kl_div",
+              "hinge_embedding", "multi_margin")
+LOSS_REDUCTIONS = ("none", "mean", "sum", "batchmean")
+LOSS_ROUTES = ("layer", "functional")
+LOSS_MAPPINGS = ("right", "by_name")
+CLASS_LOSSES = ("cross_entropy", "nll", "multi_margin")  # integer class targets, input [N, C]
 
 
 class SpecError(ValueError):
@@ -340,6 +348,57 @@ class NormalizationSpec:
     def tracks_running_stats(self) -> bool:
         """Whether the layer keeps running estimates that a train-mode forward updates."""
         return self.layer != "layer_norm"
+
+
+@dataclass(frozen=True)
+class LossProbeSpec:
+    name: str = field(metadata=_doc(
+        "The loss, by a neutral name: mse, l1, smooth_l1 (Torch's parameterisation, `beta`), huber (`delta`; "
+        "what Paddle's smooth_l1_loss computes), cross_entropy (logits), nll (log-probabilities), bce "
+        "(probabilities), bce_with_logits, kl_div (log-probability input), hinge_embedding (targets +-1), "
+        "multi_margin (integer targets).", LOSS_NAMES))
+    shape: tuple[int, ...] = field(metadata=_doc(
+        "Input shape; [N, C] for cross_entropy, nll, multi_margin and kl_div (classes / distribution on the last axis)."))
+    seed: int = field(default=0, metadata=_doc("Seed of the input, the targets and the upstream gradient."))
+    scale: float = field(default=1.0, metadata=_doc(
+        "Multiplies the drawn logits (cross_entropy, bce_with_logits, multi_margin, hinge_embedding, the logits "
+        "behind nll / kl_div / bce inputs, and the regression inputs): 100 or 1e4 for extreme logits; bce "
+        "probabilities sigmoid(scale * z) are then exactly 0 or 1. > 0."))
+    reduction: str = field(default="mean", metadata=_doc(
+        "none (per element / per sample), mean, sum, batchmean (kl_div only: sum / N).", LOSS_REDUCTIONS))
+    weight: tuple[float, ...] | None = field(default=None, metadata=_doc(
+        "Class weights, one per class (cross_entropy, nll, multi_margin)."))
+    ignore_index: int | None = field(default=None, metadata=_doc(
+        "Class index to ignore (cross_entropy, nll with hard labels): the targets of the first third of the "
+        "samples are set to it. May be outside [0, C) (both frameworks default to -100)."))
+    label_smoothing: float = field(default=0.0, metadata=_doc(
+        "cross_entropy: target = (1 - eps) * target + eps / C; 0 <= eps < 1."))
+    soft_labels: bool = field(default=False, metadata=_doc(
+        "cross_entropy: probability targets (Paddle soft_label=True, Torch float class probabilities)."))
+    pos_weight: tuple[float, ...] | None = field(default=None, metadata=_doc(
+        "bce_with_logits: weight of the positive term, one per class (last axis)."))
+    beta: float | None = field(default=None, metadata=_doc(
+        "smooth_l1: 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (Torch smooth_l1_loss); default 1."))
+    delta: float | None = field(default=None, metadata=_doc(
+        "huber: 0.5 d^2 where |d| <= delta, else delta * (|d| - 0.5 delta) (Torch huber_loss, Paddle "
+        "smooth_l1_loss); default 1."))
+    log_target: bool = field(default=False, metadata=_doc("kl_div: the target is given as log-probabilities."))
+    margin: float | None = field(default=None, metadata=_doc("hinge_embedding, multi_margin: the margin; default 1."))
+    p: int = field(default=1, metadata=_doc("multi_margin: exponent of the hinge, 1 or 2."))
+    mapping: str = field(default="right", metadata=_doc(
+        "How the backends call the loss where the names mislead: right (the call that computes the neutral "
+        "loss: Paddle smooth_l1_loss(is_huber=False) for smooth_l1, Torch huber_loss for huber) or by_name "
+        "(the natural port by name: Paddle smooth_l1_loss(delta=beta) for smooth_l1, Torch "
+        "smooth_l1_loss(beta=delta) for huber).", LOSS_MAPPINGS))
+    target_scale: float = field(default=1.0, metadata={"internal": True})  # the loss-target-scale perturbation
+
+    def option(self, key: str) -> float:
+        """beta, delta or margin with its default (1)."""
+        value = getattr(self, key)
+        return 1.0 if value is None else value
+
+    def classes(self) -> int:
+        return self.shape[-1]
 
 
 @dataclass(frozen=True)
@@ -670,7 +729,8 @@ class Case:
     tags: tuple[str, ...] = field(default=(), metadata=_doc("Tags; each is also a pytest marker."))
     kind: str = field(default="training", metadata=_doc(
         "training: a model trained for some steps; dropout: one dropout layer on a large tensor; "
-        "normalization: one normalization layer fed `steps` train-mode batches, then an eval batch.", KINDS))
+        "normalization: one normalization layer fed `steps` train-mode batches, then an eval batch; "
+        "loss: one loss function's value and input gradient ([loss_probe]).", KINDS))
     source: tuple[str, ...] = field(default=(), metadata=_doc(
         "Where the scenario's claim comes from: a document, an API page, a framework source line."))
     requires: dict[str, str] = field(default_factory=dict, metadata=_doc(
@@ -691,6 +751,8 @@ class Case:
         "lr = optimizer.lr * m). The last matching pattern wins."))
     normalization: NormalizationSpec | None = field(default=None, metadata=_doc(
         "The normalization layer (normalization cases): `steps` train-mode batches, then one eval batch."))
+    loss_probe: LossProbeSpec | None = field(default=None, metadata=_doc(
+        "The loss function (loss cases): its value and the gradient of sum(loss * upstream) w.r.t. its input."))
     schedule: ScheduleSpec | None = field(default=None, metadata=_doc(
         "Learning-rate schedule (training cases); without it the lr is constant."))
     loss_scaling: LossScalingSpec | None = field(default=None, metadata=_doc(
@@ -702,7 +764,7 @@ class Case:
         "Routes to run in each framework; default: optimizer, plus per_parameter and loss_penalty when "
         "there is regularization, or the per-parameter routes when there are lr_multipliers, each with both "
         "clip routes when there is a [clip] table, or the ema routes with an [ema] table (training); layer and "
-        "functional (dropout, normalization).",
+        "functional (dropout, normalization, loss).",
         TRAINING_ROUTE_NAMES + EMA_ROUTES + DROPOUT_ROUTES))
     steps: int = field(default=1, metadata=_doc("Optimizer steps to record, >= 1."))
     dtype: str = field(default="float64", metadata=_doc("Floating point type of params and data.", DTYPES))
@@ -726,6 +788,8 @@ class Case:
             return DROPOUT_ROUTES
         if self.kind == "normalization":
             return NORMALIZATION_ROUTES
+        if self.kind == "loss":
+            return LOSS_ROUTES
         if self.ema is not None:
             return EMA_ROUTES
         if self.lr_multipliers:
@@ -940,7 +1004,8 @@ def validate(case: Case) -> None:
     need(case.loss_weight > 0, "loss_weight", f"{case.loss_weight} is not a loss weight", "a number > 0")
     need(case.kind == "training" or case.loss_weight == 1, "loss_weight", f"a {case.kind} case has no loss",
          "loss_weight only in training cases")
-    routes = {"training": TRAINING_ROUTE_NAMES + EMA_ROUTES, "dropout": DROPOUT_ROUTES}.get(case.kind, NORMALIZATION_ROUTES)
+    routes = {"training": TRAINING_ROUTE_NAMES + EMA_ROUTES, "dropout": DROPOUT_ROUTES,
+              "loss": LOSS_ROUTES}.get(case.kind, NORMALIZATION_ROUTES)
     for r in case.selected_routes:
         need(r in routes, "routes", f"route {r!r} does not apply to a {case.kind} case", ", ".join(routes))
     tol = case.tolerance
@@ -967,11 +1032,16 @@ def validate(case: Case) -> None:
     if case.kind == "normalization":
         _validate_normalization(case, need)
         return
+    if case.kind == "loss":
+        _validate_loss_probe(case, need)
+        return
 
     for key in ("model", "data", "optimizer"):
         need(getattr(case, key) is not None, key, f"a training case needs a [{key}] table", f"[{key}]")
     need(case.dropout is None, "dropout", "a training case puts dropout in model.dropout", "model.dropout")
     need(case.normalization is None, "normalization", "does not apply to a training case", "kind = 'normalization'")
+    need(case.loss_probe is None, "loss_probe", "does not apply to a training case (its loss is `loss`)",
+         "kind = 'loss'")
     m, d, o = case.model, case.data, case.optimizer
     need(len(m.sizes) >= 2 and all(s >= 1 for s in m.sizes), "model.sizes", f"{list(m.sizes)} is not a layer list",
          "[in, hidden..., out], at least two positive integers")
@@ -1041,7 +1111,7 @@ def _validate_clip_and_lr(case: Case, need) -> None:
 def _only_table(case: Case, table: str, need) -> None:
     need(getattr(case, table) is not None, table, f"a {case.kind} case needs a [{table}] table", f"[{table}]")
     for key in ("model", "data", "optimizer", "regularization", "dropout", "normalization", "clip", "schedule",
-                "loss_scaling", "ema"):
+                "loss_scaling", "ema", "loss_probe"):
         if key != table:
             need(getattr(case, key) is None, key, f"does not apply to a {case.kind} case", f"[{table}] only")
     need(not case.lr_multipliers, "lr_multipliers", f"does not apply to a {case.kind} case", f"[{table}] only")
@@ -1101,6 +1171,50 @@ def _validate_normalization(case: Case, need) -> None:
     need(not (n.train_statistics == "running" and n.eval_statistics == "batch"), "normalization.eval_statistics",
          "batch statistics in eval after running statistics in training is neither framework's layer",
          "running (with train_statistics = 'running')")
+
+
+# Which options each loss takes; an option given to a loss that does not take it is a SpecError.
+LOSS_OPTIONS = {
+    "mse": (), "l1": (), "bce": (), "kl_div": ("log_target",),
+    "cross_entropy": ("weight", "ignore_index", "label_smoothing", "soft_labels"),
+    "nll": ("weight", "ignore_index"), "bce_with_logits": ("pos_weight",),
+    "smooth_l1": ("beta", "mapping"), "huber": ("delta", "mapping"),
+    "hinge_embedding": ("margin",), "multi_margin": ("weight", "margin", "p"),
+}
+
+
+def _validate_loss_probe(case: Case, need) -> None:
+    _only_table(case, "loss_probe", need)
+    lp = case.loss_probe
+    need(len(lp.shape) >= 1 and all(s >= 1 for s in lp.shape), "loss_probe.shape", f"{list(lp.shape)} is not a shape",
+         "positive integers")
+    if lp.name in CLASS_LOSSES or lp.name == "kl_div":
+        need(len(lp.shape) == 2 and lp.shape[1] >= 2, "loss_probe.shape",
+             f"{lp.name} takes [N, C] with C >= 2, not {list(lp.shape)}", "[N, C]")
+    need(lp.scale > 0, "loss_probe.scale", f"{lp.scale} is not a scale", "a number > 0")
+    defaults = {f.name: f.default for f in dataclasses.fields(LossProbeSpec)}
+    taken = LOSS_OPTIONS[lp.name]
+    for key in ("weight", "ignore_index", "label_smoothing", "soft_labels", "pos_weight", "beta", "delta",
+                "log_target", "margin", "p", "mapping"):
+        need(key in taken or getattr(lp, key) == defaults[key], f"loss_probe.{key}",
+             f"{lp.name} takes no {key}", ", ".join(taken) or "no options")
+    need(lp.reduction != "batchmean" or lp.name == "kl_div", "loss_probe.reduction",
+         f"batchmean applies to kl_div only, not {lp.name}", "none, mean, sum")
+    for key in ("weight", "pos_weight"):
+        value = getattr(lp, key)
+        need(value is None or len(value) == lp.classes(), f"loss_probe.{key}",
+             f"{len(value or ())} values for {lp.classes()} classes (the last axis of shape)",
+             f"{lp.classes()} numbers")
+        need(value is None or all(v >= 0 for v in value), f"loss_probe.{key}", f"{list(value or ())} has a negative",
+             "numbers >= 0")
+    need(0.0 <= lp.label_smoothing < 1.0, "loss_probe.label_smoothing", f"{lp.label_smoothing} out of range",
+         "0 <= label_smoothing < 1")
+    need(lp.ignore_index is None or not lp.soft_labels, "loss_probe.ignore_index",
+         "ignore_index applies to class-index targets, and soft_labels gives probabilities", "leave it out")
+    for key in ("beta", "delta"):
+        value = getattr(lp, key)
+        need(value is None or value > 0, f"loss_probe.{key}", f"{value} <= 0", "a number > 0")
+    need(lp.p in (1, 2), "loss_probe.p", f"{lp.p} is not a multi-margin exponent", "1, 2")
 
 
 def validate_sweep(sweep: SweepSpec, raw: dict, path: str | Path) -> None:

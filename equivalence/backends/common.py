@@ -167,7 +167,7 @@ def penalty_terms(case: Case) -> list[tuple[str, str, float]]:
 # ------------------------------------------------------------------------------------- the shared loops
 # One loop records every quantity, in the same order, for every framework: a backend module supplies only
 # its primitives (``fw`` below): seed, tensor, canonical, backward, build, activation, dropout, loss,
-# penalty, lr, param_lr, clip_gradients, state, step, dropout_probe and normalization_layer, and its submodules
+# penalty, lr, param_lr, clip_gradients, state, step, dropout_probe, normalization_layer and loss_probe, and its submodules
 # schedules, scaling and ema. So a quantity cannot mean one thing in Paddle and another in Torch because two
 # loops drifted apart.
 
@@ -176,6 +176,8 @@ def run(case: Case, route: str, fw) -> Trajectory:
         return _run_dropout_probe(case, route, fw)
     if case.kind == "normalization":
         return _run_normalization_probe(case, route, fw)
+    if case.kind == "loss":
+        return _run_loss_probe(case, route, fw)
     return _run_training(case, route, fw)
 
 
@@ -313,4 +315,17 @@ def _run_normalization_probe(case: Case, route: str, fw) -> Trajectory:
     step = traj.new_step()
     put(step, "eval_output", "norm", layer.evaluate(inputs["batches"][-1]))
     _put_running(step, layer)
+    return traj
+
+
+def _run_loss_probe(case: Case, route: str, fw) -> Trajectory:
+    """Value of one loss function and the gradient of sum(loss * upstream) w.r.t. its input.
+    ``fw.loss_probe(case, route, inputs)`` returns both as NumPy arrays; a framework refusing the call
+    raises NotApplicable with its message."""
+    inputs = data.loss_inputs(case)
+    loss, input_grad = fw.loss_probe(case, route, inputs)
+    traj = Trajectory()
+    step = traj.new_step()
+    put(step, "loss", SCALAR, loss)
+    put(step, "input_grad", "input", input_grad)
     return traj

@@ -6,7 +6,7 @@ case picks a named flavour (``Case.reference``, ``RegularizationSpec.penalty_for
 
 One module per part of a training step: ``model`` (forward, backward, losses of the model), ``optimizers``
 (the optimizer registry), ``training`` (the training loop), ``dropout`` (the dropout probe),
-``normalization`` (the normalization probe).
+``normalization`` (the normalization probe), ``losses`` (the loss probe).
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from __future__ import annotations
 from ..record import Trajectory
 from ..spec import Case
 from .dropout import run_dropout
+from .losses import run_loss
 from .model import ACTIVATIONS, backward, forward, loss_and_grad
 from .normalization import run_normalization
 from .training import regularization_grad, run_training
 
 __all__ = ["ACTIVATIONS", "backward", "forward", "loss_and_grad", "regularization_grad", "run",
-           "run_dropout", "run_normalization", "run_training"]
+           "run_dropout", "run_loss", "run_normalization", "run_training"]
 
 
 def run(case: Case, dtype: str = "float64", recorded: Trajectory | None = None) -> Trajectory:
@@ -29,4 +30,6 @@ def run(case: Case, dtype: str = "float64", recorded: Trajectory | None = None) 
         return run_dropout(case, dtype, recorded)
     if case.kind == "normalization":
         return run_normalization(case, dtype)
+    if case.kind == "loss":
+        return run_loss(case, dtype)
     return run_training(case, dtype, recorded)

@@ -21,7 +21,7 @@ from ... import data
 from ...record import SCALAR, Trajectory
 from ...spec import GROUP_ROUTES, Case, ClipSpec, split_route
 from .. import common
-from . import dropout_family, ema, normalization, optimizers, scaling, schedules
+from . import dropout_family, ema, losses, normalization, optimizers, scaling, schedules
 from ..common import NotApplicable, optimizer_decay
 
 NAME = "paddle"
@@ -237,3 +237,7 @@ def normalization_layer(case: Case, route: str, inputs: dict):
 
 
 dropout_probe = dropout_family.probe
+
+
+def loss_probe(case: Case, route: str, inputs: dict):
+    return losses.probe(case, route, inputs)

@@ -17,7 +17,7 @@ from ...record import SCALAR, Trajectory
 from ...spec import Case, ClipSpec, split_route
 from .. import common
 from ..common import DEVICE, NotApplicable, optimizer_decay
-from . import dropout_family, ema, normalization, optimizers, scaling, schedules
+from . import dropout_family, ema, losses, normalization, optimizers, scaling, schedules
 
 NAME = "torch"
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -175,3 +175,7 @@ def normalization_layer(case: Case, route: str, inputs: dict):
 
 
 dropout_probe = dropout_family.probe
+
+
+def loss_probe(case: Case, route: str, inputs: dict):
+    return losses.probe(case, route, inputs)
