@@ -15,27 +15,35 @@ with warnings.catch_warnings():
 from ...spec import Case
 from ..common import NotApplicable
 
-# variant -> (layer class or None, functional); the layer takes p, the functional (x, p, training=...).
+# variant -> (layer class name or None, functional name), looked up at call time: an older Paddle without one
+# (F.dropout1d and FeatureAlphaDropout are newer than 3.1) makes those cases not applicable, not the backend.
 _DROPOUTS = {
-    "dropout": (paddle.nn.Dropout, F.dropout),
-    "dropout1d": (None, F.dropout1d),
-    "dropout2d": (paddle.nn.Dropout2D, F.dropout2d),
-    "dropout3d": (paddle.nn.Dropout3D, F.dropout3d),
-    "alpha_dropout": (paddle.nn.AlphaDropout, F.alpha_dropout),
-    "feature_alpha_dropout": (paddle.nn.FeatureAlphaDropout, F.feature_alpha_dropout),
+    "dropout": ("Dropout", "dropout"),
+    "dropout1d": (None, "dropout1d"),
+    "dropout2d": ("Dropout2D", "dropout2d"),
+    "dropout3d": ("Dropout3D", "dropout3d"),
+    "alpha_dropout": ("AlphaDropout", "alpha_dropout"),
+    "feature_alpha_dropout": ("FeatureAlphaDropout", "feature_alpha_dropout"),
 }
+
+
+def _api(module, name: str, where: str):
+    if not hasattr(module, name):
+        raise NotApplicable(f"{where}.{name} does not exist in paddle {paddle.__version__}")
+    return getattr(module, name)
 
 
 def _dropout_calls(case: Case, route: str):
     """(training-mode call, eval call), each taking a tensor."""
     d = case.dropout
-    layer_cls, functional = _DROPOUTS[d.variant]
+    layer_name, functional_name = _DROPOUTS[d.variant]
+    functional = _api(F, functional_name, "paddle.nn.functional")
     extra = {"axis": list(d.axis) if d.axis is not None else None, "mode": d.mode} if d.variant == "dropout" else {}
     if route == "layer":
-        if layer_cls is None:
+        if layer_name is None:
             raise NotApplicable(f"paddle.nn has no layer for {d.variant} (only paddle.nn.functional.{d.variant}, "
                                 "paddle/nn/functional/common.py:1537)")
-        layer = layer_cls(p=d.p, **extra)
+        layer = _api(paddle.nn, layer_name, "paddle.nn")(p=d.p, **extra)
 
         def call(x, training):
             layer.train() if training else layer.eval()
