@@ -85,7 +85,9 @@ def create(case: Case, parameters: list, weight_decay, grad_clip=None, names: di
     entry = OPTIMIZERS[info.name]
     if info.paddle is None:
         raise NotApplicable(f"paddle.optimizer has no {info.name}")
-    cls = getattr(paddle.optimizer, info.paddle)
+    cls = getattr(paddle.optimizer, info.paddle, None)
+    if cls is None:  # an optimizer newer than the installed Paddle (NAdam, RAdam, ASGD, Rprop after 2.6)
+        raise NotApplicable(f"paddle.optimizer.{info.paddle} does not exist in paddle {paddle.__version__}")
     kwargs = optimizer_kwargs(case, "paddle")
     if learning_rate is not None:
         kwargs["learning_rate"] = learning_rate
