@@ -58,7 +58,7 @@ def test_every_declared_divergence_is_listed_with_reason_sources_and_parity():
         assert md_text(d.reason) in block, f"{case.id}: reason missing"
         for ref in d.references:
             assert f"`{ref}`" in block, f"{case.id}: source {ref!r} missing"
-        assert (d.parity or "no mapping known") in block, f"{case.id}: parity missing"
+        assert md_text(d.parity or "no mapping known") in block, f"{case.id}: parity missing"
         link = re.search(r"\]\(([^)]+)\)", block).group(1)
         assert (COMMITTED.parent / link).resolve() == Path(case.path).resolve(), link
 
