@@ -152,6 +152,7 @@ def compare(actual: Trajectory, expected: Trajectory, case: Case,
     result.only_in_actual = tuple(sorted(q_actual - q_expected, key=quantity_rank))
     result.only_in_expected = tuple(sorted(q_expected - q_actual, key=quantity_rank))
     problems = []
+    entries = []  # (step, quantity, parameter, actual, expected, tolerance), in the order a step computes them
     if len(actual.steps) != len(expected.steps):
         problems.append(f"{len(actual.steps)} steps recorded vs {len(expected.steps)} expected")
     if not shared:
@@ -165,7 +166,7 @@ def compare(actual: Trajectory, expected: Trajectory, case: Case,
             if a.shape != e.shape:
                 problems.append(f"step 0 param of {name}: shape {list(a.shape)} vs expected {list(e.shape)}")
                 continue
-            _accumulate(result, 0, "param", name, a, e, tolerance_for(case, "param"))
+            entries.append((0, "param", name, a, e, tolerance_for(case, "param")))
     for index, (step_a, step_e) in enumerate(zip(actual.steps, expected.steps), start=1):
         for quantity in result.quantities:
             names_a, names_e = step_a.get(quantity, {}), step_e.get(quantity, {})
@@ -178,29 +179,51 @@ def compare(actual: Trajectory, expected: Trajectory, case: Case,
                     problems.append(f"step {index} {quantity} of {name}: shape {list(a.shape)} "
                                     f"vs expected {list(e.shape)}")
                     continue
-                _accumulate(result, index, quantity, name, a, e, tol)
+                entries.append((index, quantity, name, a, e, tol))
+    _accumulate(result, entries)
     result.structural = "; ".join(dict.fromkeys(problems))
     return result
 
 
-def _accumulate(result: Comparison, step: int, quantity: str, name: str, a, e, tol: Tolerance) -> None:
-    bad, abs_err, rel_err = compare_arrays(a, e, tol)
-    count = int(bad.sum())
+def _accumulate(result: Comparison, entries: list) -> None:
+    """Compare every entry element-wise in one vectorised pass over all of them (a run has thousands of small
+    arrays), then reduce per entry. The first mismatch is the first bad element in entry order."""
+    if not entries:
+        return
+    sizes = np.array([a.size for _, _, _, a, _, _ in entries])
+    actual = np.concatenate([np.asarray(a, dtype=np.float64).reshape(-1) for _, _, _, a, _, _ in entries])
+    expected = np.concatenate([np.asarray(e, dtype=np.float64).reshape(-1) for _, _, _, _, e, _ in entries])
+    atol = np.repeat([t.atol for *_, t in entries], sizes)
+    rtol = np.repeat([t.rtol for *_, t in entries], sizes)
+    bad, abs_err, rel_err = compare_arrays(actual, expected, Tolerance(rtol=rtol, atol=atol))
     with np.errstate(invalid="ignore", divide="ignore"):
-        allowed = tol.atol + tol.rtol * np.abs(np.asarray(e, dtype=np.float64))
-        ratio = np.where(abs_err == 0, 0.0, abs_err / allowed)
-    detail = QuantityError(step, quantity, name, float(abs_err.max(initial=0.0)),
-                           float(rel_err.max(initial=0.0)), count, int(a.size), tol,
-                           float(np.where(np.isnan(ratio), np.inf, ratio).max(initial=0.0)))
-    result.details.append(detail)
-    result.compared += a.size
-    result.mismatches += count
-    result.max_abs_error = max(result.max_abs_error, detail.max_abs_error)
-    result.max_rel_error = max(result.max_rel_error, detail.max_rel_error)
-    if count and result.first is None:
-        flat = int(np.flatnonzero(bad.reshape(-1))[0])
-        idx = tuple(int(i) for i in np.unravel_index(flat, a.shape)) if a.shape else ()
-        av, ev = float(a.reshape(-1)[flat]), float(e.reshape(-1)[flat])
+        ratio = np.where(abs_err == 0, 0.0, abs_err / (atol + rtol * np.abs(expected)))
+    ratio = np.where(np.isnan(ratio), np.inf, ratio)
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    nonempty = sizes > 0
+    per_entry = {}
+    for key, values, reduce in (("count", bad.astype(np.int64), np.add), ("abs", abs_err, np.maximum),
+                                ("rel", rel_err, np.maximum), ("ratio", ratio, np.maximum)):
+        out = np.zeros(len(entries), dtype=values.dtype)
+        if nonempty.any():
+            out[nonempty] = reduce.reduceat(values, starts[nonempty])
+        per_entry[key] = out
+    for k, (step, quantity, name, a, _, tol) in enumerate(entries):
+        detail = QuantityError(step, quantity, name, float(per_entry["abs"][k]), float(per_entry["rel"][k]),
+                               int(per_entry["count"][k]), int(a.size), tol, float(per_entry["ratio"][k]))
+        result.details.append(detail)
+    result.compared += int(sizes.sum())
+    result.mismatches += int(per_entry["count"].sum())
+    result.max_abs_error = max(result.max_abs_error, float(per_entry["abs"].max(initial=0.0)))
+    result.max_rel_error = max(result.max_rel_error, float(per_entry["rel"].max(initial=0.0)))
+    if result.first is None and bad.any():
+        flat = int(np.argmax(bad))
+        k = int(np.searchsorted(ends, flat, side="right"))
+        step, quantity, name, a, e, tol = entries[k]
+        local = flat - int(starts[k])
+        idx = tuple(int(i) for i in np.unravel_index(local, a.shape)) if a.shape else ()
+        av, ev = float(actual[flat]), float(expected[flat])
         problem = _nonfinite_problem(av, ev) or (
             f"abs error {abs(av - ev):.3g} > atol {tol.atol:g} + rtol {tol.rtol:g} * |expected|")
         result.first = Mismatch(step, quantity, name, idx, av, ev, problem)
