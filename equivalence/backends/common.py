@@ -329,3 +329,31 @@ def _run_loss_probe(case: Case, route: str, fw) -> Trajectory:
     put(step, "loss", SCALAR, loss)
     put(step, "input_grad", "input", input_grad)
     return traj
+
+
+class ManualEma:
+    """The ema_manual route: S_t = beta_t*S_(t-1) + (1-beta_t)*W_t written in the framework's own tensor ops
+    (the arithmetic below runs on Paddle or Torch tensors alike), with the case's start and correction.
+    ``zeros_like`` and ``no_grad`` are the framework's."""
+
+    def __init__(self, case: Case, params: dict, zeros_like, no_grad):
+        self.spec, self.no_grad = case.ema, no_grad
+        with no_grad():
+            if self.spec.init == "initial_params":
+                self.average = {n: p.detach().clone() for n, p in params.items()}
+            elif self.spec.init == "zero":
+                self.average = {n: zeros_like(p) for n, p in params.items()}
+            else:  # first_update: the first update copies the parameters
+                self.average = {}
+
+    def update(self, step: int, params: dict) -> dict:
+        with self.no_grad():
+            if not self.average:
+                self.average = {n: p.detach().clone() for n, p in params.items()}
+            else:
+                beta = self.spec.decay_at(step)
+                self.average = {n: beta * self.average[n] + (1 - beta) * p.detach() for n, p in params.items()}
+            if not self.spec.bias_correction:
+                return dict(self.average)
+            correction = 1 - self.spec.decay_at(step) ** step
+            return {n: s / correction for n, s in self.average.items()}

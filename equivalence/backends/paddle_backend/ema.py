@@ -11,7 +11,7 @@ from __future__ import annotations
 import paddle
 
 from ...spec import Case
-from ..common import NotApplicable
+from ..common import ManualEma, NotApplicable
 
 
 def _static_ema_refusal(case: Case) -> NotApplicable:
@@ -25,35 +25,10 @@ def _static_ema_refusal(case: Case) -> NotApplicable:
                          "and apply() are static-graph programs this dygraph loop cannot run")
 
 
-class ManualEma:
-    """S_t = beta_t*S_(t-1) + (1-beta_t)*W_t written in Paddle ops, with the case's start and correction."""
-
-    def __init__(self, case: Case, params: dict):
-        self.spec = case.ema
-        if self.spec.init == "initial_params":
-            self.average = {n: p.detach().clone() for n, p in params.items()}
-        elif self.spec.init == "zero":
-            self.average = {n: paddle.zeros_like(p) for n, p in params.items()}
-        else:
-            self.average = {}
-
-    @paddle.no_grad()
-    def update(self, step: int, params: dict) -> dict:
-        if not self.average:
-            self.average = {n: p.detach().clone() for n, p in params.items()}
-        else:
-            beta = self.spec.decay_at(step)
-            self.average = {n: beta * self.average[n] + (1 - beta) * p.detach() for n, p in params.items()}
-        if not self.spec.bias_correction:
-            return dict(self.average)
-        correction = 1 - self.spec.decay_at(step) ** step
-        return {n: s / correction for n, s in self.average.items()}
-
-
 def create(case: Case, route: str, layers, params: dict):
     if route == "ema_module":
         raise _static_ema_refusal(case)
-    return ManualEma(case, params)
+    return ManualEma(case, params, paddle.zeros_like, paddle.no_grad)
 
 
 def update(ema, step: int, params: dict) -> dict:

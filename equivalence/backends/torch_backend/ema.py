@@ -7,6 +7,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from ...spec import Case
+from ..common import ManualEma
 
 
 class AveragedModelEma:
@@ -25,34 +26,8 @@ class AveragedModelEma:
         return dict((n, p.detach()) for n, p in self.names.items())
 
 
-class ManualEma:
-    """S_t = beta_t*S_(t-1) + (1-beta_t)*W_t written in Torch ops, with the case's start and correction."""
-
-    def __init__(self, case: Case, params: dict):
-        self.spec = case.ema
-        with torch.no_grad():
-            if self.spec.init == "initial_params":
-                self.average = {n: p.detach().clone() for n, p in params.items()}
-            elif self.spec.init == "zero":
-                self.average = {n: torch.zeros_like(p) for n, p in params.items()}
-            else:
-                self.average = {}
-
-    @torch.no_grad()
-    def update(self, step: int, params: dict) -> dict:
-        if not self.average:
-            self.average = {n: p.detach().clone() for n, p in params.items()}
-        else:
-            beta = self.spec.decay_at(step)
-            self.average = {n: beta * self.average[n] + (1 - beta) * p.detach() for n, p in params.items()}
-        if not self.spec.bias_correction:
-            return dict(self.average)
-        correction = 1 - self.spec.decay_at(step) ** step
-        return {n: s / correction for n, s in self.average.items()}
-
-
 def create(case: Case, route: str, layers, params: dict):
-    return AveragedModelEma(case, layers, params) if route == "ema_module" else ManualEma(case, params)
+    return AveragedModelEma(case, layers, params) if route == "ema_module" else ManualEma(case, params, torch.zeros_like, torch.no_grad)
 
 
 def update(ema, step: int, params: dict) -> dict:
