@@ -58,7 +58,10 @@ def _note(r: Result) -> str:
     if r.status in ("fail", "error", "skipped"):
         return r.message
     if r.observed == "divergent" and r.first_divergence is not None:
-        return "first divergence: " + r.first_divergence.describe()
+        note = "first divergence: " + r.first_divergence.describe()
+        if r.explanation is not None:
+            note += f" [{r.explanation.kind}] {r.explanation.text}"
+        return note
     return ""
 
 

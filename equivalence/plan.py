@@ -34,6 +34,7 @@ class Check:
     # Divergences declared for some framework versions only; which apply is known once the workers
     # report their versions (see for_versions).
     version_limited: tuple[Divergence, ...] = ()
+    divergence_kind: str = ""  # the kind of divergence the case states (explain.py checks it); empty: any
 
     @property
     def test_id(self) -> str:
@@ -96,7 +97,7 @@ def _apply_expectations(case: Case, checks: list[Check]) -> list[Check]:
                     checks[j] = dataclasses.replace(checks[j], version_limited=checks[j].version_limited + (d,))
                 else:
                     checks[j] = dataclasses.replace(checks[j], expected="divergent", reason=d.reason,
-                                                    references=d.references)
+                                                    references=d.references, divergence_kind=d.kind)
     return checks
 
 
@@ -105,7 +106,7 @@ def for_versions(check: Check, installed: dict[str, str]) -> tuple[Check, str]:
     applied (the first that holds wins), and a note naming those that do not hold, for messages."""
     for d in check.version_limited:
         if not versions.misses(d.versions, installed):
-            return dataclasses.replace(check, expected="divergent", references=d.references,
+            return dataclasses.replace(check, expected="divergent", references=d.references, divergence_kind=d.kind,
                                        reason=f"{d.reason} (expected for {versions.describe(d.versions)})"), ""
     notes = [f"a divergence is expected only for {versions.describe(d.versions)} "
              f"({'; '.join(versions.misses(d.versions, installed))})" for d in check.version_limited]

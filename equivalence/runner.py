@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import reference, versions
+from . import explain, reference, versions
 from .backends import BACKENDS
 from .backends.common import DEVICE
 from .compare import Comparison, Mismatch, compare
@@ -21,7 +21,7 @@ from .record import Trajectory
 from .spec import Case, SpecError, discover, load_case
 from .workers import InProcessBackend, Outcome, WorkerBackend
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: explanation of every divergent result
 
 
 @dataclass
@@ -43,6 +43,7 @@ class Result:
     mismatches: int | None = None
     compared: int | None = None
     first_divergence: Mismatch | None = None
+    explanation: explain.Explanation | None = None
     comparison: Comparison | None = field(default=None, repr=False)
 
     @property
@@ -60,6 +61,7 @@ class Result:
             "max_abs_error": num(self.max_abs_error), "max_rel_error": num(self.max_rel_error),
             "mismatches": self.mismatches, "compared_elements": self.compared,
             "first_divergence": None if self.first_divergence is None else self.first_divergence.to_json(),
+            "explanation": None if self.explanation is None else self.explanation.to_json(),
             "message": self.message, "reason": self.reason, "references": list(self.references),
             "tags": list(self.tags), "file": self.file,
         }
@@ -89,6 +91,7 @@ class CaseRun:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     references: dict[str, Trajectory] = field(default_factory=dict)
     reference_error: str = ""
+    explained: dict = field(default_factory=dict)  # implementation -> flavour set reproducing it (explain.py)
 
 
 def load_all(paths) -> list[Case | SpecError]:
@@ -265,13 +268,40 @@ def evaluate(cr: CaseRun, check: Check, installed: dict[str, str] | None = None)
             quantities = actual.quantities() - {"dropout_mask"}  # replayed, equal by construction
     comparison = compare(actual, expected, case, quantities)
     observed = "equal" if comparison.equal else "divergent"
-    message = _message(check, comparison, observed)
+    explanation = None
+    if observed == "divergent":  # the kept trajectories; a streaming runner passes a re-run instead
+        explanation = explain.for_check(case, check, lambda name: _trajectory(cr, name)[0],
+                                        _reproduces(case), cr.explained)
+    status, message = _verdict(check, comparison, observed, explanation)
     if observed != check.expected and version_note:
         message += f" (note: {version_note})"
-    return Result(observed=observed, status="pass" if observed == check.expected else "fail",
+    return Result(observed=observed, status=status,
                   message=message, max_abs_error=comparison.max_abs_error,
                   max_rel_error=comparison.max_rel_error, mismatches=comparison.mismatches,
-                  compared=comparison.compared, first_divergence=comparison.first, comparison=comparison, **base)
+                  compared=comparison.compared, first_divergence=comparison.first, explanation=explanation,
+                  comparison=comparison, **base)
+
+
+def _reproduces(case: Case):
+    """compare_fn of explain.py: does the reference of a flavoured case equal the trajectory, compared as the
+    case's equivalence checks compare it (a random mask replayed, not compared)?"""
+    def compare_fn(actual: Trajectory, flavoured: Case) -> bool:
+        if uses_random_masks(case):
+            expected = reference.run(flavoured, recorded=actual)
+            return compare(actual, expected, case, actual.quantities() - {"dropout_mask"}).equal
+        return compare(actual, reference.run(flavoured), case).equal
+    return compare_fn
+
+
+def _verdict(check: Check, comparison: Comparison, observed: str, explanation) -> tuple[str, str]:
+    """(status, message); a divergence of another kind than the case declares fails."""
+    message = _message(check, comparison, observed)
+    if observed != check.expected:
+        return "fail", message
+    if observed == "divergent" and check.divergence_kind and explanation.kind != check.divergence_kind:
+        return "fail", (f"the case expects a {check.divergence_kind} divergence, but it is {explanation.kind}: "
+                        f"{explanation.text} ({check.reason})")
+    return "pass", message
 
 
 def _message(check: Check, comparison: Comparison, observed: str) -> str:

@@ -15,6 +15,7 @@ PERTURBATIONS = ("lr", "no-regularization", "ignore-overrides", "dropout-p", "dr
                  "loss-scale-interval", "ema-decay", "decay-exclude-ignored", "lr-ratio-ignored",
                  "loss-input-scale", "loss-target-scale", "loss-option")
 SWEEP_SCALES = ("linear", "log")
+DIVERGENCE_KINDS = ("precision", "formula", "unexplained")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,11 @@ class Divergence:
     parity: str = field(default="", metadata=_doc(
         "The mapping that restores parity, where one exists: what to write or choose so the implementations "
         "agree, naming the case that shows it. Listed in the catalogue (python -m equivalence catalogue)."))
+    kind: str = field(default="", metadata=_doc(
+        "What the divergence is, checked against the explanation the suite finds (equivalence/explain.py): "
+        "precision (float32 rounding of an attribute or inverse reproduces it), formula (a different formula "
+        "or convention), unexplained (no flavour of the reference reproduces it). Empty: not checked.",
+        DIVERGENCE_KINDS))
     versions: dict[str, str] = field(default_factory=dict, metadata=_doc(
         "Framework version ranges in which the divergence is expected, e.g. { paddle = \">=3.0,<3.2\" } "
         "(PEP 440); with another installed version the check expects equal. Empty: every version."))
