@@ -163,7 +163,7 @@ def cmd_show(args) -> int:
                  f"{d.max_rel_error:.3g}", f"rtol={d.tolerance.rtol:g} atol={d.tolerance.atol:g}"]
                 for d in r.comparison.details]
         print(tabulate(rows, headers=["step", "quantity", "parameter", "elements", "mismatches", "max abs err",
-                                      "max rel err", "tolerance"]))
+                                      "max rel err to scale", "tolerance"]))
         if r.comparison.only_in_actual or r.comparison.only_in_expected:
             print(f"not compared (recorded on one side only): {r.implementation}: "
                   f"{', '.join(r.comparison.only_in_actual) or '-'}; {r.compared_with}: "

@@ -195,7 +195,7 @@ def _table(results: list[Result]) -> str:
     tags = sorted({t for r in results for t in r.tags})
     kinds = sorted({r.kind for r in results})
     head = ("<tr><th>case</th><th>check</th><th>kind</th><th>expected</th><th>observed</th><th>status</th>"
-            "<th>max abs err</th><th>max rel err</th><th>first divergence / note</th></tr>")
+            "<th>max abs err</th><th>max rel err to scale</th><th>first divergence / note</th></tr>")
     rows = []
     for r in results:
         rows.append(

@@ -105,7 +105,7 @@ def _table_rows(results: list[Result], fmt: str) -> list[list[str]]:
 
 
 TABLE_HEADERS = ["case", "implementation", "compared with", "expected", "observed", "status",
-                 "max abs err", "max rel err", "first divergence / note"]
+                 "max abs err", "max rel err to scale", "first divergence / note"]
 
 
 def results_table(results: list[Result], fmt: str = "github") -> str:
