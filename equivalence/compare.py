@@ -41,6 +41,8 @@ def tolerance_for(case: Case, quantity: str) -> Tolerance:
         return spec.quantities[quantity]
     if quantity.startswith("hyper."):
         return HYPER_TOLERANCE
+    if case.dropout is not None and (sampled := case.dropout.sampling_tolerance(quantity)) is not None:
+        return sampled  # keep_ratio / batch_agreement: the binomial spread of the draw
     if spec.rtol is not None:
         return Tolerance(rtol=spec.rtol, atol=spec.atol)
     return DEFAULT_TOLERANCES[case.dtype]
