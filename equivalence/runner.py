@@ -266,7 +266,7 @@ def evaluate(cr: CaseRun, check: Check, installed: dict[str, str] | None = None)
         elif check.compared_with == REFERENCE and check.backend is not None:
             expected = reference.run(case, recorded=actual)
             quantities = actual.quantities() - {"dropout_mask"}  # replayed, equal by construction
-    comparison = compare(actual, expected, case, quantities)
+    comparison = compare(actual, expected, case, _selected(case, quantities, actual, expected))
     observed = "equal" if comparison.equal else "divergent"
     explanation = None
     if observed == "divergent":  # the kept trajectories; a streaming runner passes a re-run instead
@@ -288,9 +288,20 @@ def _reproduces(case: Case):
     def compare_fn(actual: Trajectory, flavoured: Case) -> bool:
         if uses_random_masks(case):
             expected = reference.run(flavoured, recorded=actual)
-            return compare(actual, expected, case, actual.quantities() - {"dropout_mask"}).equal
-        return compare(actual, reference.run(flavoured), case).equal
+            quantities = _selected(case, actual.quantities() - {"dropout_mask"}, actual, expected)
+        else:
+            expected = reference.run(flavoured)
+            quantities = _selected(case, None, actual, expected)
+        return compare(actual, expected, case, quantities).equal
     return compare_fn
+
+
+def _selected(case: Case, quantities: set[str] | None, actual: Trajectory, expected: Trajectory) -> set[str] | None:
+    """The quantities a check compares: those the check allows (None: all) that the case's [compare] selects."""
+    if not case.compare.restricts:
+        return quantities
+    candidates = quantities if quantities is not None else actual.quantities() | expected.quantities()
+    return {q for q in candidates if case.compare.selects(q)}
 
 
 def _verdict(check: Check, comparison: Comparison, observed: str, explanation) -> tuple[str, str]:

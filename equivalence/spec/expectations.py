@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 
 from .. import versions
@@ -30,6 +31,25 @@ class ToleranceSpec:
     atol: float | None = field(default=None, metadata=_doc("Overrides the dtype default atol (needs rtol)."))
     quantities: dict[str, Tolerance] = field(default_factory=dict, metadata=_doc(
         "Per-quantity tolerances, e.g. [tolerance.quantities.keep_ratio] rtol = 0, atol = 0.01."))
+
+
+@dataclass(frozen=True)
+class CompareSpec:
+    quantities: tuple[str, ...] = field(default=(), metadata=_doc(
+        "Compare only these quantities (names or fnmatch patterns: 'param', 'state.*', 'hyper.*'); empty = every "
+        "recorded quantity. The sensitivity checks compare the same selection, so a perturbation that shows only "
+        "in a quantity left out makes the case fail. Instead of hiding a quantity behind a huge tolerance."))
+    exclude: tuple[str, ...] = field(default=(), metadata=_doc(
+        "Quantities (names or patterns) not compared, e.g. ['lr'] or ['hyper.*']."))
+
+    def selects(self, quantity: str) -> bool:
+        if self.quantities and not any(fnmatch.fnmatchcase(quantity, p) for p in self.quantities):
+            return False
+        return not any(fnmatch.fnmatchcase(quantity, p) for p in self.exclude)
+
+    @property
+    def restricts(self) -> bool:
+        return bool(self.quantities or self.exclude)
 
 
 @dataclass(frozen=True)
