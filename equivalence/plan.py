@@ -17,6 +17,7 @@ from . import versions
 from .backends import implementation_id
 from .perturbations import REGISTRY, perturb, perturbations
 from .spec import Case, Divergence, SpecError
+from .spec.routes import ported_route
 
 REFERENCE = "reference"
 PERTURBED = "perturbed/"
@@ -73,6 +74,11 @@ def plan(case: Case, backends) -> list[Check]:
         for route in case.selected_routes:
             for other in others:
                 checks.append(Check(case.id, implementation_id(other, route), implementation_id(first, route), "direct"))
+                port = ported_route(route)
+                if port in case.selected_routes:  # e.g. Torch clip_grad_norm_ against Paddle grad_clip=
+                    ported = Check(case.id, implementation_id(other, port), implementation_id(first, route), "direct")
+                    if ported not in checks:
+                        checks.append(ported)
     for name in perturbations(case):
         perturb(case, name)  # raises SpecError for a perturbation that does not apply
         checks.append(Check(case.id, PERTURBED + name, REFERENCE, "sensitivity", "divergent",
