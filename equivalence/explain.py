@@ -26,6 +26,7 @@ from itertools import combinations
 from .perturbations import REGISTRY as PERTURBATIONS
 from .plan import PERTURBED, REFERENCE, Check
 from .record import Trajectory
+from .reference.optimizers import REGISTRY as OPTIMIZERS
 from .spec import DEFAULT_NORM_MOMENTUM, Case
 
 KINDS = ("precision", "formula", "unexplained")
@@ -68,12 +69,28 @@ def _training(case: Case) -> bool:
     return case.kind == "training" and case.optimizer is not None
 
 
+def _has_float32_attributes(case: Case) -> bool:
+    """Whether the attributes flavour changes anything: a hyper-parameter Paddle keeps as a float attribute,
+    or an L2 coefficient fused into the optimizer's kernel."""
+    info = OPTIMIZERS[case.optimizer.name]
+    return any(h.paddle.float32 for h in info.hypers.values()) or (info.fused_l2 and case.regularization is not None)
+
+
+def _frameworks_differ(case: Case) -> bool:
+    """Whether following the other framework changes anything: a formula, or a default the case leaves out."""
+    info = OPTIMIZERS[case.optimizer.name]
+    given = set(case.optimizer.hyper) | ({"lr"} if case.optimizer.lr is not None else set())
+    return bool(info.differs) or any(h.defaults_differ() for k, h in info.hypers.items() if k not in given)
+
+
 # -------------------------------------------------------------------------------------------- precision
 
 @register("attributes", "precision",
           "optimizer hyper-parameters rounded to float32, as Paddle's kernels take them as float attributes")
 def _attributes(case: Case) -> dict[str, Case]:
-    return _reference_field(case, "attributes", ("exact", "float32")) if _training(case) else {}
+    if not _training(case) or not _has_float32_attributes(case):
+        return {}
+    return _reference_field(case, "attributes", ("exact", "float32"))
 
 
 @register("norm_attributes", "precision",
@@ -103,7 +120,9 @@ def _unscale(case: Case) -> dict[str, Case]:
 
 @register("follows", "formula", "the other framework's optimizer defaults and update formula")
 def _follows(case: Case) -> dict[str, Case]:
-    return _reference_field(case, "follows", ("paddle", "torch")) if _training(case) else {}
+    if not _training(case) or not _frameworks_differ(case):
+        return {}
+    return _reference_field(case, "follows", ("paddle", "torch"))
 
 
 @register("momentum", "formula", "momentum written as an EMA (v = mu v + (1-mu) g) or as heavy ball (v = mu v + g)")

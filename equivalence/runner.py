@@ -92,6 +92,7 @@ class CaseRun:
     references: dict[str, Trajectory] = field(default_factory=dict)
     reference_error: str = ""
     explained: dict = field(default_factory=dict)  # implementation -> flavour set reproducing it (explain.py)
+    flavoured: dict = field(default_factory=dict)  # repr(flavoured case) -> its reference, shared by the checks
 
 
 def load_all(paths) -> list[Case | SpecError]:
@@ -271,7 +272,7 @@ def evaluate(cr: CaseRun, check: Check, installed: dict[str, str] | None = None)
     explanation = None
     if observed == "divergent":  # the kept trajectories; a streaming runner passes a re-run instead
         explanation = explain.for_check(case, check, lambda name: _trajectory(cr, name)[0],
-                                        _reproduces(case), cr.explained)
+                                        _reproduces(cr), cr.explained)
     status, message = _verdict(check, comparison, observed, explanation)
     if observed != check.expected and version_note:
         message += f" (note: {version_note})"
@@ -282,18 +283,35 @@ def evaluate(cr: CaseRun, check: Check, installed: dict[str, str] | None = None)
                   comparison=comparison, **base)
 
 
-def _reproduces(case: Case):
+# Flavoured references kept per case, in recorded elements: each implementation's search runs the same ones.
+FLAVOURED_CACHE_ELEMENTS = 2_000_000
+
+
+def _reproduces(cr: CaseRun):
     """compare_fn of explain.py: does the reference of a flavoured case equal the trajectory, compared as the
     case's equivalence checks compare it (a random mask replayed, not compared)?"""
+    case = cr.case
+
     def compare_fn(actual: Trajectory, flavoured: Case) -> bool:
         if uses_random_masks(case):
             expected = reference.run(flavoured, recorded=actual)
             quantities = _selected(case, actual.quantities() - {"dropout_mask"}, actual, expected)
         else:
-            expected = reference.run(flavoured)
+            expected = _flavoured_reference(cr, flavoured)
             quantities = _selected(case, None, actual, expected)
         return compare(actual, expected, case, quantities).equal
     return compare_fn
+
+
+def _flavoured_reference(cr: CaseRun, flavoured: Case) -> Trajectory:
+    key = repr(flavoured)
+    if key not in cr.flavoured:
+        trajectory = reference.run(flavoured)
+        size = sum(a.size for step in trajectory.steps for arrays in step.values() for a in arrays.values())
+        if size * (len(cr.flavoured) + 1) > FLAVOURED_CACHE_ELEMENTS:
+            return trajectory
+        cr.flavoured[key] = trajectory
+    return cr.flavoured[key]
 
 
 def _selected(case: Case, quantities: set[str] | None, actual: Trajectory, expected: Trajectory) -> set[str] | None:
