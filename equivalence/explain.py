@@ -93,6 +93,18 @@ def _attributes(case: Case) -> dict[str, Case]:
     return _reference_field(case, "attributes", ("exact", "float32"))
 
 
+@register("l2_attribute", "precision",
+          "the L2 coefficient kept exact while the optimizer's own hyper-parameters are float32 attributes, as "
+          "for a loss penalty")
+def _l2_attribute(case: Case) -> dict[str, Case]:
+    if not _training(case) or case.regularization is None or not OPTIMIZERS[case.optimizer.name].fused_l2:
+        return {}
+    if (case.reference.attributes, case.reference.l2_attribute) == ("float32", "exact"):
+        return {}
+    flavoured = replace(case.reference, attributes="float32", l2_attribute="exact")
+    return {"attributes=float32,l2_attribute=exact": replace(case, reference=flavoured)}
+
+
 @register("norm_attributes", "precision",
           "normalization momentum and epsilon rounded to float32, as Paddle's batch_norm kernel takes them")
 def _norm_attributes(case: Case) -> dict[str, Case]:
@@ -215,6 +227,27 @@ def _ema_warmup(case: Case) -> dict[str, Case]:
         return {}
     return {f"ema_warmup={v}": replace(case, ema=replace(e, warmup=v))
             for v in ("none", "thres_steps") if v != e.warmup}
+
+
+@register("per_parameter_settings", "formula", "per-parameter settings (regularization overrides, lr multipliers) replaced "
+          "by the group's or the optimizer's, as Paddle's parameter-group dicts replace a ParamAttr's")
+def _per_parameter_settings(case: Case) -> dict[str, Case]:
+    if case.kind != "training":
+        return {}
+    reg = case.regularization
+    dropped = replace(case, lr_multipliers={},
+                      regularization=reg if reg is None or not reg.overrides else replace(reg, overrides={}))
+    return {"per_parameter=ignored": dropped} if dropped != case else {}
+
+
+@register("dropout_training_default", "formula", "the functional dropout's training flag left to the framework's default "
+          "(Torch's alpha_dropout and feature_alpha_dropout default to training=False, Paddle's to True)")
+def _dropout_training_default(case: Case) -> dict[str, Case]:
+    d = case.dropout
+    if case.kind != "dropout" or not d.omit_training:
+        return {}
+    flipped = not d.training
+    return {f"training={str(flipped).lower()}": replace(case, dropout=replace(d, training=flipped))}
 
 
 # ------------------------------------------------------------------------------------------- the search

@@ -142,3 +142,45 @@ def test_flavour_that_breaks_the_reference_reproduces_nothing(tmp_path):
         raise ValueError("cannot compute")
     found, _ = explain.find(momentum_case(tmp_path), boom)
     assert found is None
+
+
+# Real cases whose flavours cover every registered flavour between them.
+SAMPLE_CASES = ["cases/clipping/clip-then-decay.toml", "cases/clipping/clip-global-norm-above-float64.toml",
+                "cases/normalization/batch-norm-float64-momentum-attribute.toml", "cases/ema/thres-steps-warmup.toml",
+                "cases/loss_scaling/float32-inverse.toml",
+                "cases/regularization/l2decay-vs-penalty-momentum-float64.toml",
+                "cases/regularization/per-parameter-lr.toml", "cases/dropout/dropout-float64-p-attribute.toml",
+                "cases/dropout/alpha-dropout-default-training.toml", "cases/textbook/momentum-as-ema.toml",
+                "cases/textbook/adamw-as-adam-l2.toml", "cases/textbook/l2-penalty-as-norm.toml",
+                "cases/optimizers/rmsprop/rmsprop-mapped-float64.toml",
+                "cases/schedules/reduce-on-plateau-cooldown.toml"]
+
+
+def _reproduces(case):
+    from equivalence.runner import CaseRun, _reproduces as runner_reproduces
+    return runner_reproduces(CaseRun(case, []))
+
+
+@pytest.mark.parametrize("path", SAMPLE_CASES)
+def test_each_flavour_is_found_back_with_its_kind(path):
+    """An 'implementation' that is the reference under one flavour is explained by a flavour of that kind
+    (the same one, or one the case cannot tell apart from it)."""
+    from equivalence import reference
+    from equivalence.spec import load_case
+    case = load_case(path)
+    compare_fn = _reproduces(case)
+    variants = explain._variants(case)
+    assert variants, f"no flavour applies to {path}"
+    for flavour, label, flavoured in variants:
+        actual = reference.run(flavoured)
+        if compare_fn(actual, case):
+            continue  # the flavour changes nothing this case records (e.g. a clip order with nothing to decay)
+        found = explain.search(case, lambda: actual, compare_fn)
+        assert found is not None and found.labels, f"{path}: {label} not found back"
+        assert found.kind == flavour.kind, f"{path}: {label} ({flavour.kind}) explained as {found.labels} ({found.kind})"
+
+
+def test_sample_cases_cover_every_flavour():
+    from equivalence.spec import load_case
+    covered = {f.name for path in SAMPLE_CASES for f, _, _ in explain._variants(load_case(path))}
+    assert covered == set(explain.REGISTRY), f"flavours no sample case exercises: {set(explain.REGISTRY) - covered}"
