@@ -157,6 +157,8 @@ def cmd_show(args) -> int:
     print(results_table(report.results, fmt="simple"))
     for r in report.results:
         print(f"\n## {r.test_id}: {r.status} ({r.observed}, expected {r.expected})\n{r.message}")
+        if r.explanation is not None:
+            print(f"explanation ({r.explanation.kind}): {r.explanation.text}")
         if r.comparison is None or not r.comparison.details:
             continue
         rows = [[d.step, d.quantity, d.name, d.size, d.mismatches, f"{d.max_abs_error:.3g}",

@@ -184,3 +184,20 @@ def test_sample_cases_cover_every_flavour():
     from equivalence.spec import load_case
     covered = {f.name for path in SAMPLE_CASES for f, _, _ in explain._variants(load_case(path))}
     assert covered == set(explain.REGISTRY), f"flavours no sample case exercises: {set(explain.REGISTRY) - covered}"
+
+
+def test_show_prints_the_explanation(tmp_path, capsys):
+    from equivalence import cli
+    from equivalence.backends import BACKENDS as LIVE
+    momentum_case(tmp_path)  # writes tmp_path/case.toml
+    saved = dict(LIVE)
+    LIVE.clear()
+    LIVE.update(BACKENDS)
+    try:
+        cli.main(["show", "tiny", "--cases", str(tmp_path), "--in-process"])
+    finally:
+        LIVE.clear()
+        LIVE.update(saved)
+    out = capsys.readouterr().out
+    assert "explanation (precision): The reference reproduces fake32/optimizer with attributes=float32" in out, out
+    assert "[formula] The reference reproduces fakeema/optimizer with momentum=ema" in out, out  # the table
