@@ -32,6 +32,9 @@ from .spec import DEFAULT_NORM_MOMENTUM, Case
 KINDS = ("precision", "formula", "unexplained")
 FLAVOUR_KINDS = ("precision", "formula")
 MAX_SET_SIZE = 2  # single flavours, then pairs; a triple has not been needed by any case
+# Reference runs one search may make (the case as written, singles, pairs): a bound on what a divergence of a
+# case with many applicable flavours costs; the most any case of cases/ needs is far below it.
+MAX_RUNS = 64
 
 
 @dataclass(frozen=True)
@@ -280,9 +283,10 @@ def _variants(case: Case) -> list[tuple[Flavour, str, Case]]:
     return [(f, label, c) for f in REGISTRY.values() for label, c in f.alternatives(case).items()]
 
 
-def find(case: Case, reproduces: Callable[[Case], bool], max_size: int = MAX_SET_SIZE) -> tuple[Found | None, int]:
+def find(case: Case, reproduces: Callable[[Case], bool], max_size: int = MAX_SET_SIZE,
+         max_runs: int = MAX_RUNS) -> tuple[Found | None, int]:
     """(the smallest flavour set under which ``reproduces`` holds, preferring precision-only sets, or None; the
-    number of reference runs tried). The case as written is the empty set."""
+    number of reference runs tried, at most ``max_runs``). The case as written is the empty set."""
     tried = 1
     if _safely(reproduces, case):
         return Found((), ()), tried
@@ -305,6 +309,8 @@ def find(case: Case, reproduces: Callable[[Case], bool], max_size: int = MAX_SET
         # precision-only sets first: the smallest explanation that is not a formula is the right one
         layer.sort(key=lambda item: any(f.kind != "precision" for f in item[0]))
         for flavours, labels, flavoured in layer:
+            if tried >= max_runs:
+                return None, tried
             tried += 1
             if _safely(reproduces, flavoured):
                 return Found(labels, flavours), tried

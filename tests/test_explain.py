@@ -201,3 +201,10 @@ def test_show_prints_the_explanation(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "explanation (precision): The reference reproduces fake32/optimizer with attributes=float32" in out, out
     assert "[formula] The reference reproduces fakeema/optimizer with momentum=ema" in out, out  # the table
+
+
+def test_search_is_bounded(tmp_path):
+    case = momentum_case(tmp_path)
+    calls = []
+    found, tried = explain.find(case, lambda c: calls.append(c) or False, max_runs=3)
+    assert found is None and tried == 3 and len(calls) == 3
