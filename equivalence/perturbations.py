@@ -69,7 +69,8 @@ APPLICABILITY = (
     "dropout-training (dropout), norm-epsilon, norm-momentum and running-var-bias (normalization), "
     "ignore-lr-multipliers (with lr_multipliers), clip-ignored, clip-threshold, "
     "clip-order-swapped (with [clip]), clip-unclamped and clip-kind-swapped (norm clips), "
-    "schedule-shift ([schedule]), loss-scale-growth, loss-scale-backoff, loss-scale-interval "
+    "schedule-shift ([schedule]), schedule-restart (schedule.rebuild_at), cycle-momentum-ignored "
+    "(schedule.cycle_momentum), loss-scale-growth, loss-scale-backoff, loss-scale-interval "
     "([loss_scaling]), ema-decay ([ema]), decay-exclude-ignored / lr-ratio-ignored (with "
     "optimizer.decay_exclude / lr_ratio), loss-input-scale, loss-target-scale (bce) and loss-option (an "
     "option the case sets) ([loss_probe])")
@@ -286,6 +287,22 @@ def _ignore_lr_multipliers(case: Case) -> Case | None:
           default=lambda case: case.schedule is not None)
 def _schedule_shift(case: Case) -> Case | None:
     return None if case.schedule is None else replace(case, schedule=replace(case.schedule, shift=1))
+
+
+@register("schedule-restart", "the rebuilt scheduler starts again from epoch 0 (its last_epoch lost)",
+          default=lambda case: case.schedule is not None and case.schedule.rebuild_at is not None)
+def _schedule_restart(case: Case) -> Case | None:
+    if case.schedule is None or case.schedule.rebuild_at is None:
+        return None
+    return replace(case, schedule=replace(case.schedule, restart=True))
+
+
+@register("cycle-momentum-ignored", "the scheduler's cycled momentum ignored (the optimizer's own throughout)",
+          default=lambda case: case.schedule is not None and bool(case.schedule.get("cycle_momentum")))
+def _cycle_momentum_ignored(case: Case) -> Case | None:
+    if case.schedule is None or not case.schedule.get("cycle_momentum"):
+        return None
+    return replace(case, schedule=replace(case.schedule, cycle_momentum=False))
 
 
 def _scale_grows(case: Case) -> bool:

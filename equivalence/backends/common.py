@@ -269,6 +269,9 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
                 put(step, "ema", n, fw.canonical(n, value))
         if scheduler is not None:
             fw.schedules.step(scheduler, loss)  # after the optimizer step, as both frameworks document
+            # A second scheduler taking over, or optimizer and scheduler rebuilt from their state.
+            optimizer, scheduler = fw.schedules.after_step(
+                case, step_index, optimizer, scheduler, lambda *given: fw.fresh_optimizer(case, params, *given))
     return traj
 
 

@@ -59,6 +59,8 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
             if schedule.shifted:  # the perturbation: the scheduler stepped before the optimizer
                 schedule.step(loss)
             lr = np_dtype.type(schedule.lr)
+            if schedule.momentum is not None:  # cycle_momentum: the scheduler sets momentum / beta1 too
+                optimizer.set_cycled_momentum(schedule.momentum)
         param_lr = {name: lr * m for name, m in multipliers.items()}
         for key, value in optimizer.recorded_hyper().items():
             put(step, f"hyper.{key}", SCALAR, value)

@@ -143,6 +143,14 @@ def _build(case: Case, route: str):
                                              learning_rate=schedules.learning_rate(case))
 
 
+def fresh_optimizer(case: Case, params: dict, scheduler=None):
+    """A new optimizer of the case over the same parameters on ``scheduler`` (a rebuild: route optimizer, no
+    regularization), under the case's default dtype like ``build``."""
+    names = {p.name: n for n, p in params.items()}
+    with _default_dtype(case.dtype):
+        return optimizers.create(case, list(params.values()), None, names=names, learning_rate=scheduler)
+
+
 # ------------------------------------------------------------------ primitives for the shared loops (common.py)
 
 _ACTIVATIONS = {"identity": lambda z: z, "relu": F.relu, "tanh": paddle.tanh, "sigmoid": F.sigmoid}
@@ -220,7 +228,12 @@ def clip_gradients(spec: ClipSpec, params: dict) -> dict:
 
 def step(optimizer) -> None:
     try:
-        optimizer.step()
+        if getattr(optimizer, "equivalence_restarted", False):  # see schedules.after_step
+            optimizer.equivalence_restarted = False
+            with paddle.utils.unique_name.guard():
+                optimizer.step()
+        else:
+            optimizer.step()
     except RuntimeError as exc:
         # A kernel Paddle does not register for this device and dtype (ClipGradByNorm's clip_by_norm has
         # float32 only on CPU) is the framework refusing the configuration, in its own words.

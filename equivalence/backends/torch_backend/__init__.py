@@ -95,6 +95,12 @@ def build(case: Case, route: str):
     return layers, params, optimizers.create(case, _param_groups(case, params, route), names=names)
 
 
+def fresh_optimizer(case: Case, params: dict, *_):
+    """A new optimizer of the case over the same parameters (a rebuild: route optimizer, no regularization)."""
+    names = {p: n for n, p in params.items()}
+    return optimizers.create(case, [{"params": list(params.values()), "weight_decay": 0.0}], names=names)
+
+
 # ------------------------------------------------------------------ primitives for the shared loops (common.py)
 
 _ACTIVATIONS = {"identity": lambda z: z, "relu": F.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}

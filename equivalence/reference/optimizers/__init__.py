@@ -33,6 +33,11 @@ class ReferenceOptimizer:
     def lr(self):
         return self.dtype.type(self.values["lr"])
 
+    def set_cycled_momentum(self, value: float) -> None:
+        """A scheduler's cycled momentum: SGD's momentum, or beta1 of the Adam family (Torch CyclicLR /
+        OneCycleLR write group["momentum"] or group["betas"][0], torch/optim/lr_scheduler.py:170-174)."""
+        self.values["momentum" if "momentum" in self.info.hypers else "beta1"] = value
+
     def recorded_hyper(self) -> dict[str, float]:
         """hyper.<name> quantities: every scalar hyper-parameter but lr (recorded as ``lr``)."""
         return {k: float(self.values[k]) for k, h in self.info.hypers.items() if h.recorded and k != "lr"}
