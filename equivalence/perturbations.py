@@ -72,7 +72,8 @@ APPLICABILITY = (
     "schedule-shift ([schedule]), schedule-restart (schedule.rebuild_at), cycle-momentum-ignored "
     "(schedule.cycle_momentum), loss-scale-growth, loss-scale-backoff, loss-scale-interval "
     "([loss_scaling]), ema-decay ([ema]), decay-exclude-ignored / lr-ratio-ignored (with "
-    "optimizer.decay_exclude / lr_ratio), loss-input-scale, loss-target-scale (bce) and loss-option (an "
+    "optimizer.decay_exclude / lr_ratio), history-size and line-search-dropped (L-BFGS with history_size > 1 / "
+    "line_search = 'strong_wolfe'), loss-input-scale, loss-target-scale (bce) and loss-option (an "
     "option the case sets) ([loss_probe])")
 
 
@@ -362,3 +363,26 @@ _register_dropped_setting("decay-exclude-ignored", "decay_exclude",
                           "decoupled decay applied to the parameters optimizer.decay_exclude excludes")
 _register_dropped_setting("lr-ratio-ignored", "lr_ratio",
                           "per-parameter learning-rate ratios ignored (the base lr everywhere)")
+
+
+# ------------------------------------------------------------------------------ optimizers with a closure
+
+def _lbfgs_setting(case: Case, key: str):
+    return case.optimizer.hyper.get(key) if case.optimizer is not None else None
+
+
+@register("history-size", "L-BFGS keeps one curvature pair fewer (history_size - 1)",
+          default=lambda case: (_lbfgs_setting(case, "history_size") or 0) > 1)
+def _history_size(case: Case) -> Case | None:
+    size = _lbfgs_setting(case, "history_size")
+    if size is None or size <= 1:
+        return None
+    return replace(case, optimizer=replace(case.optimizer, hyper={**case.optimizer.hyper, "history_size": size - 1}))
+
+
+@register("line-search-dropped", "L-BFGS without its strong Wolfe line search (fixed step lr)",
+          default=lambda case: _lbfgs_setting(case, "line_search") == "strong_wolfe")
+def _line_search_dropped(case: Case) -> Case | None:
+    if _lbfgs_setting(case, "line_search") != "strong_wolfe":
+        return None
+    return replace(case, optimizer=replace(case.optimizer, hyper={**case.optimizer.hyper, "line_search": "none"}))

@@ -118,6 +118,8 @@ def optimizer_kwargs(case: Case, framework: str) -> dict:
             where = {"paddle": "paddle.optimizer.", "torch": "torch.optim."}.get(framework, f"{framework} ")
             raise NotApplicable(f"{where}{getattr(info, framework)} has no counterpart of {key} = {value!r}"
                                 + (f" (it behaves as {key} = {arg.default!r})" if arg.default is not None else ""))
+        if hyper.framework_value is not None:
+            value = hyper.framework_value(value)
         name, index = split_index(arg.name)
         if index is None:
             kwargs[name] = value
@@ -203,6 +205,21 @@ def _penalty(case: Case, params, fw):
     return total
 
 
+def _closure(case: Case, layers, params, x, y, base: str, optimizer, fw):
+    """The closure of an optimizer that re-evaluates the loss (L-BFGS): gradients cleared, the forward pass,
+    the data loss (with the loss penalty on that route), backward; returns the loss."""
+    def closure():
+        fw.zero_grad(optimizer)
+        loss = fw.loss(case, _forward(case, layers, fw.tensor(x, case.dtype), {}, fw), y)
+        if case.loss_weight != 1:
+            loss = loss * fw.tensor(np.asarray(case.loss_weight), case.dtype)
+        if base == "loss_penalty" and (penalty := _penalty(case, params, fw)) is not None:
+            loss = loss + penalty
+        fw.backward(loss)
+        return loss
+    return closure
+
+
 def _scaled_backward(case: Case, step_index: int, step: dict, scaler, loss, optimizer, fw) -> bool:
     """Backward through the framework's GradScaler, with the case's injected overflow; records the scale
     and whether the step is skipped, which it returns."""
@@ -252,7 +269,9 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
                 put(step, "grad_norm", n, fw.canonical(n, norm))
             for n, p in params.items():
                 put(step, "grad_clipped", n, fw.canonical(n, p.grad))
-        if scaler is None:
+        if REGISTRY[case.optimizer.name].closure:  # L-BFGS re-evaluates the loss on this batch itself
+            fw.step(optimizer, _closure(case, layers, params, x, y, base, optimizer, fw))
+        elif scaler is None:
             fw.step(optimizer)
         else:
             fw.scaling.step(scaler, optimizer)

@@ -79,8 +79,14 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
         for name, mask in masks.items():
             put(step, "dropout_mask", name, mask)
         regularized, final = _regularize_and_clip(case, params, grads, coefficients, step, engaged_steps)
+        stepped = None
+        if optimizer.info.closure:  # L-BFGS: one step of all parameters, re-evaluating the loss on this batch
+            stepped = optimizer.closure_step(list(params), params, _closure(case, x, y, masks, np_dtype, coefficients))
         for name, w in params.items():
-            new = w if skipped else optimizer.step(name, w, final[name], param_lr[name])
+            if stepped is not None:
+                new = stepped[name]
+            else:
+                new = w if skipped else optimizer.step(name, w, final[name], param_lr[name])
             if not skipped:  # an overflowed gradient is inf/NaN, never equal: the skip itself is recorded
                 put(step, "grad", name, grads[name])
                 put(step, "grad_regularized", name, regularized[name])
@@ -97,6 +103,32 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
     if case.clip is not None:
         check_activity(case, engaged_steps)
     return traj
+
+
+def _closure(case: Case, x, y, masks, dtype, coefficients):
+    """The closure an L-BFGS step calls: loss and gradients (with any loss penalty) at given parameters."""
+    def evaluate(params):
+        out, cache = forward(case, params, x, masks, dtype)
+        loss, grad_out = loss_and_grad(case, out, y)
+        if case.loss_weight != 1:
+            loss, grad_out = loss * dtype.type(case.loss_weight), grad_out * dtype.type(case.loss_weight)
+        grads = backward(case, params, cache, grad_out)
+        for name, w in params.items():
+            grads[name] = grads[name] + regularization_grad(case, name, w, coefficients)
+            if case.regularization is not None:
+                loss = loss + _penalty_value(case, w, coefficients[name])
+        return loss, grads
+    return evaluate
+
+
+def _penalty_value(case: Case, w, c):
+    value = 0.0
+    if c.l1:
+        value += c.l1 * np.abs(w).sum()
+    if c.l2:
+        value += (c.l2 * np.sqrt((w * w).sum()) if case.regularization.penalty_form == "norm"
+                  else 0.5 * c.l2 * (w * w).sum())
+    return value
 
 
 def _regularize_and_clip(case: Case, params, grads, coefficients, step, engaged_steps):

@@ -61,7 +61,7 @@ def _convert_hypers(fields: dict, raw: dict, file, prefix: str) -> dict[str, obj
                             ", ".join(("name", "lr") + info.settable))
         hyper = info.hypers[key]
         result[key] = _convert_hyper(hyper.kind, value, file, dotted)
-        if hyper.kind in ("number", "integer") and not hyper.valid(result[key]):
+        if hyper.kind in ("number", "integer", "text") and not hyper.valid(result[key]):
             raise SpecError(file, dotted, f"{result[key]!r} is out of range", hyper.valid_text)
     return result
 
@@ -73,6 +73,8 @@ def _convert_hyper(kind: str, value, file, key):
         return _convert(int, value, file, key)
     if kind == "boolean":
         return _convert(bool, value, file, key)
+    if kind == "text":
+        return _convert(str, value, file, key)
     if kind == "patterns":
         return _convert(tuple[str, ...], value, file, key)
     ratios = _convert(dict[str, float], value, file, key)
@@ -124,3 +126,20 @@ def _validate_optimizer(case: Case, need) -> None:
     need(not info.differs or follows is not None, "reference.follows",
          f"{o.name}: Paddle and Torch compute different updates ({info.differs}); say whose formula the "
          "reference follows", "paddle, torch")
+    if info.closure:
+        _validate_closure_optimizer(case, need)
+
+
+def _validate_closure_optimizer(case: Case, need) -> None:
+    """An optimizer that re-evaluates the loss through a closure (L-BFGS) runs on one batch per step with the
+    optimizer route: a closure would redraw dropout masks, and clipping, loss scaling, EMA, schedules and
+    per-parameter settings happen outside its step."""
+    name = case.optimizer.name
+    need(case.model.dropout == 0, "model.dropout", f"{name} re-evaluates the loss: dropout would redraw its masks",
+         "model.dropout = 0")
+    for key in ("clip", "loss_scaling", "ema", "schedule"):
+        need(getattr(case, key) is None, key, f"does not go with {name}, whose step re-evaluates the loss itself",
+             f"no [{key}]")
+    need(not case.lr_multipliers, "lr_multipliers", f"{name} takes one parameter group", "none")
+    need(set(case.selected_routes) <= {"optimizer", "loss_penalty"}, "routes",
+         f"{name} runs the optimizer route (and loss_penalty)", "optimizer, loss_penalty")

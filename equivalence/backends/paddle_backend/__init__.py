@@ -204,6 +204,10 @@ def penalty(kind: str, form: str, w, c: float):
 
 
 def lr(optimizer) -> float:
+    if isinstance(optimizer, paddle.optimizer.LBFGS):
+        # LBFGS steps with its own learning_rate attribute and hands the base Optimizer 1.0, which get_lr()
+        # reports whatever learning_rate is (paddle/optimizer/lbfgs.py:467, 484).
+        return optimizer.learning_rate
     return optimizer.get_lr()
 
 
@@ -226,14 +230,15 @@ def clip_gradients(spec: ClipSpec, params: dict) -> dict:
     return {}
 
 
-def step(optimizer) -> None:
+def step(optimizer, closure=None) -> None:
+    arguments = () if closure is None else (closure,)
     try:
         if getattr(optimizer, "equivalence_restarted", False):  # see schedules.after_step
             optimizer.equivalence_restarted = False
             with paddle.utils.unique_name.guard():
-                optimizer.step()
+                optimizer.step(*arguments)
         else:
-            optimizer.step()
+            optimizer.step(*arguments)
     except RuntimeError as exc:
         # A kernel Paddle does not register for this device and dtype (ClipGradByNorm's clip_by_norm has
         # float32 only on CPU) is the framework refusing the configuration, in its own words.
@@ -241,6 +246,10 @@ def step(optimizer) -> None:
         if "(NotFound) The kernel with key" not in message:
             raise
         raise NotApplicable("Paddle refuses this configuration on CPU: " + message.split("[Hint")[0].strip()) from None
+    optimizer.clear_grad()
+
+
+def zero_grad(optimizer) -> None:
     optimizer.clear_grad()
 
 

@@ -28,6 +28,22 @@ class PaddleOptimizer:
     scalars: tuple[str, ...] = ()
     keep: dict[str, object] = field(default_factory=dict)
     regularizer: bool = True
+    read: object = None  # (optimizer, param) -> neutral state, where the state is not per parameter
+
+
+def _lbfgs_state(optimizer, param) -> dict:
+    """Paddle's LBFGS keeps one state dict for all parameters (paddle/optimizer/lbfgs.py:481): recorded under
+    the first parameter, as Torch keeps it."""
+    if param is not optimizer._params[0]:
+        return {}
+    kept = optimizer.state
+    out = {key: np.asarray(float(kept[key])) for key in ("func_evals", "n_iter") if key in kept}
+    if "old_yk" in kept:
+        out["history"] = np.asarray(float(len(kept["old_yk"])))
+        out["h_diag"] = np.asarray(float(kept["H_diag"]))
+    if kept.get("alpha") is not None:
+        out["step_size"] = np.asarray(float(kept["alpha"]))
+    return out
 
 
 OPTIMIZERS: dict[str, PaddleOptimizer] = {
@@ -63,6 +79,11 @@ OPTIMIZERS: dict[str, PaddleOptimizer] = {
                             state={"moment1": "moment1", "moment2": "moment2", "beta1_pow_acc": "beta1_power",
                                    "beta2_pow_acc": "beta2_power"},
                             scalars=("beta1_pow_acc", "beta2_pow_acc"), regularizer=False),
+    # LBFGS keeps its arguments under their own names (paddle/optimizer/lbfgs.py:467-474) and its lr aside:
+    # it passes learning_rate=1.0 to the base Optimizer (lbfgs.py:484).
+    "lbfgs": PaddleOptimizer(attributes={k: k for k in ("max_iter", "max_eval", "tolerance_grad",
+                                                        "tolerance_change", "history_size")},
+                             read=_lbfgs_state),
 }
 
 # Paddle's per-parameter arguments, built from the case's patterns or ratios and the canonical names.
@@ -135,6 +156,8 @@ def _entry(optimizer):
 def state(optimizer, param) -> dict:
     """Optimizer state under neutral names, as NumPy arrays (per-parameter numbers as 0-d arrays)."""
     _, entry = _entry(optimizer)
+    if entry.read is not None:
+        return entry.read(optimizer, param)
     accumulators = getattr(optimizer, "_accumulators", {})
     result = {}
     for acc, neutral in entry.state.items():

@@ -171,8 +171,15 @@ def clip_gradients(spec: ClipSpec, params: dict) -> dict:
     return {}
 
 
-def step(optimizer) -> None:
-    optimizer.step()
+def step(optimizer, closure=None) -> None:
+    if closure is None:
+        optimizer.step()
+    else:
+        optimizer.step(closure)
+    optimizer.zero_grad()
+
+
+def zero_grad(optimizer) -> None:
     optimizer.zero_grad()
 
 

@@ -3,6 +3,7 @@ the registry's neutral names (equivalence/reference/optimizers). Adding an optim
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -21,6 +22,21 @@ class TorchOptimizer:
 
     state: dict[str, str] = field(default_factory=dict)
     decay: str | None = "coupled"
+    read: Callable | None = None  # (optimizer, param) -> neutral state, where the state is not per parameter
+
+
+def _lbfgs_state(optimizer, param) -> dict:
+    """LBFGS keeps one state, under its first parameter (torch/optim/lbfgs.py:352)."""
+    if param is not optimizer._params[0]:
+        return {}
+    kept = optimizer.state.get(param, {})
+    out = {key: kept[key] for key in ("func_evals", "n_iter") if key in kept}
+    if "old_dirs" in kept:
+        out["history"] = len(kept["old_dirs"])
+        out["h_diag"] = kept["H_diag"]
+    if kept.get("t") is not None:
+        out["step_size"] = kept["t"]
+    return {key: torch.as_tensor(value, dtype=torch.float64) for key, value in out.items()}
 
 
 _ADAM_STATE = {"step": "step", "exp_avg": "moment1", "exp_avg_sq": "moment2", "max_exp_avg_sq": "moment2_max"}
@@ -40,6 +56,7 @@ OPTIMIZERS: dict[str, TorchOptimizer] = {
     "radam": TorchOptimizer(state={"step": "step", "exp_avg": "moment1", "exp_avg_sq": "moment2"}),
     "rprop": TorchOptimizer(state={"step": "step", "prev": "prev_grad", "step_size": "step_size"}, decay=None),
     "asgd": TorchOptimizer(state={"step": "step", "eta": "eta", "mu": "mu", "ax": "average"}),
+    "lbfgs": TorchOptimizer(decay=None, read=_lbfgs_state),
 }
 
 
@@ -103,6 +120,8 @@ def _split(case: Case, groups: list[dict], names: dict, settings: dict) -> list[
 def state(optimizer, param) -> dict:
     """Optimizer state under neutral names."""
     entry = OPTIMIZERS[optimizer.equivalence_name]
+    if entry.read is not None:
+        return entry.read(optimizer, param)
     kept = optimizer.state.get(param, {})
     return {neutral: kept[key] for key, neutral in entry.state.items() if kept.get(key) is not None}
 

@@ -11,6 +11,7 @@ from .adamax import ADAMAX
 from .asgd import ASGD
 from .base import OptimizerInfo
 from .lamb import LAMB
+from .lbfgs import LBFGS
 from .nadam import NADAM
 from .radam import RADAM
 from .rmsprop import RMSPROP
@@ -18,5 +19,5 @@ from .rprop import RPROP
 from .sgd import MOMENTUM, SGD
 
 REGISTRY: dict[str, OptimizerInfo] = {info.name: info for info in (
-    SGD, MOMENTUM, ADAM, ADAMW, ADAGRAD, RMSPROP, ADADELTA, ADAMAX, NADAM, RADAM, RPROP, ASGD, LAMB,
+    SGD, MOMENTUM, ADAM, ADAMW, ADAGRAD, RMSPROP, ADADELTA, ADAMAX, NADAM, RADAM, RPROP, ASGD, LAMB, LBFGS,
 )}
