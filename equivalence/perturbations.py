@@ -73,7 +73,8 @@ APPLICABILITY = (
     "(schedule.cycle_momentum), loss-scale-growth, loss-scale-backoff, loss-scale-interval "
     "([loss_scaling]), ema-decay ([ema]), decay-exclude-ignored / lr-ratio-ignored (with "
     "optimizer.decay_exclude / lr_ratio), history-size and line-search-dropped (L-BFGS with history_size > 1 / "
-    "line_search = 'strong_wolfe'), loss-input-scale, loss-target-scale (bce) and loss-option (an "
+    "line_search = 'strong_wolfe'), maximize-ignored, decay-coupled (with optimizer.maximize / "
+    "decoupled_weight_decay), loss-input-scale, loss-target-scale (bce) and loss-option (an "
     "option the case sets) ([loss_probe])")
 
 
@@ -386,3 +387,9 @@ def _line_search_dropped(case: Case) -> Case | None:
     if _lbfgs_setting(case, "line_search") != "strong_wolfe":
         return None
     return replace(case, optimizer=replace(case.optimizer, hyper={**case.optimizer.hyper, "line_search": "none"}))
+
+
+_register_dropped_setting("maximize-ignored", "maximize",
+                          "maximize = true ignored (the optimizer descends the loss)")
+_register_dropped_setting("decay-coupled", "decoupled_weight_decay",
+                          "decoupled_weight_decay ignored: the L2 coefficient enters the gradient (Adam's coupled L2)")

@@ -17,9 +17,12 @@ from .schedules import Schedule
 
 def regularization_grad(case: Case, name: str, w, coefficients) -> np.ndarray:
     """Gradient of the penalty on one parameter: l1*sign(w) + l2*w, or l2*w/norm(w) for the 'norm'
-    form (the gradient of l2*norm(w, 2), which is not the L2Decay rule)."""
+    form (the gradient of l2*norm(w, 2), which is not the L2Decay rule). None with Torch Adam's
+    decoupled_weight_decay, where the optimizer decays the parameter itself."""
     c = coefficients[name]
     g = np.zeros_like(w)
+    if case.optimizer.hyper.get("decoupled_weight_decay"):
+        return g
     if c.l1:
         g = g + w.dtype.type(c.l1) * np.sign(w)
     if c.l2:
@@ -79,6 +82,8 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
         for name, mask in masks.items():
             put(step, "dropout_mask", name, mask)
         regularized, final = _regularize_and_clip(case, params, grads, coefficients, step, engaged_steps)
+        if optimizer.values.get("maximize"):  # Torch negates the gradient first (validation: no decay, no clip)
+            final = {name: -g for name, g in final.items()}
         stepped = None
         if optimizer.info.closure:  # L-BFGS: one step of all parameters, re-evaluating the loss on this batch
             stepped = optimizer.closure_step(list(params), params, _closure(case, x, y, masks, np_dtype, coefficients))

@@ -13,7 +13,7 @@ PERTURBATIONS = ("lr", "no-regularization", "ignore-overrides", "dropout-p", "dr
                  "clip-ignored", "clip-threshold", "clip-unclamped", "clip-kind-swapped", "clip-order-swapped",
                  "ignore-lr-multipliers", "schedule-shift", "schedule-restart", "cycle-momentum-ignored",
                  "loss-scale-growth", "loss-scale-backoff", "loss-scale-interval", "ema-decay", "decay-exclude-ignored", "lr-ratio-ignored",
-                 "history-size", "line-search-dropped",
+                 "history-size", "line-search-dropped", "maximize-ignored", "decay-coupled",
                  "loss-input-scale", "loss-target-scale", "loss-option")
 SWEEP_SCALES = ("linear", "log")
 

@@ -128,6 +128,17 @@ def _validate_optimizer(case: Case, need) -> None:
          "reference follows", "paddle, torch")
     if info.closure:
         _validate_closure_optimizer(case, need)
+    if o.hyper.get("maximize"):
+        for key in ("regularization", "clip", "loss_scaling"):
+            need(getattr(case, key) is None, key, "maximize = true with it is not modelled by the reference "
+                 "(Torch negates the gradient before adding its weight decay, a loss penalty's gradient included)",
+                 "no [" + key + "]")
+    if o.hyper.get("decoupled_weight_decay"):
+        need(case.regularization is not None and case.regularization.l1 == 0 and case.clip is None,
+             "regularization", "decoupled_weight_decay decays by the [regularization] l2 coefficient (no l1, no "
+             "clip)", "[regularization] l2 only")
+        need(set(case.selected_routes) <= {"optimizer", "per_parameter"}, "routes",
+             "decoupled_weight_decay lives in the optimizer's weight_decay", "optimizer, per_parameter")
 
 
 def _validate_closure_optimizer(case: Case, need) -> None:
