@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import numpy as np
@@ -130,6 +131,36 @@ def optimizer_kwargs(case: Case, framework: str) -> dict:
             kwargs[name] = [elements[i] for i in range(len(elements))]
         kwargs[name][index] = value
     return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+
+
+# Constructor arguments that choose an implementation of the same update, never the update itself: a case may
+# give them any value under [optimizer.paddle] / [optimizer.torch].
+IMPLEMENTATION_ARGUMENTS = {"torch": ("foreach", "fused", "capturable", "differentiable"),
+                            "paddle": ("use_multi_tensor", "multi_precision", "lazy_mode", "name")}
+
+
+def framework_arguments(case: Case, framework: str, cls) -> dict:
+    """The case's [optimizer.<framework>] arguments for ``cls``, checked against its signature: the string
+    "None" is None; an argument the class does not take, or one that changes the update given at another
+    value than its default, is an error naming the accepted ones (the reference would not know it)."""
+    given = getattr(case.optimizer, framework)
+    if not given:
+        return {}
+    parameters = inspect.signature(cls.__init__).parameters
+    where = f"{cls.__module__}.{cls.__name__}"
+    out = {}
+    for name, value in given.items():
+        value = None if value == "None" else value
+        if name not in parameters or name == "self":
+            raise ValueError(f"optimizer.{framework}.{name}: {where} has no argument {name!r}; it takes "
+                             + ", ".join(p for p in parameters if p != "self"))
+        default = parameters[name].default
+        if value != default and name not in IMPLEMENTATION_ARGUMENTS[framework]:
+            raise ValueError(f"optimizer.{framework}.{name} = {value!r}: not {where}'s default ({default!r}), and it "
+                             f"changes the update; only {', '.join(IMPLEMENTATION_ARGUMENTS[framework])} may take "
+                             "other values here")
+        out[name] = value
+    return out
 
 
 def split_index(arg_name: str) -> tuple[str, int | None]:

@@ -93,6 +93,15 @@ class OptimizerSpec:
     name: str = field(metadata=_doc("Optimizer.", OPTIMIZERS))
     lr: float | None = field(default=None, metadata=_doc(
         "Learning rate, > 0; left out: each framework's default learning rate."))
+    paddle: dict[str, typing.Any] = field(default_factory=dict, metadata=_doc(
+        "Paddle constructor arguments passed as written, under Paddle's names, e.g. use_multi_tensor = true; "
+        "the string \"None\" passes None. An argument with a neutral key must use it; one that changes the "
+        "update may only be named at its default; implementation arguments (use_multi_tensor, "
+        "multi_precision, lazy_mode, name) take any value. Torch runs as usual."))
+    torch: dict[str, typing.Any] = field(default_factory=dict, metadata=_doc(
+        "Torch constructor arguments passed as written, under Torch's names, e.g. foreach = \"None\" (the "
+        "string \"None\" passes None), fused = true. Same rules as [optimizer.paddle]; the implementation "
+        "arguments are foreach, fused, capturable, differentiable. Paddle runs as usual."))
     hyper: dict[str, object] = field(default_factory=dict, metadata=_doc(
         "Hyper-parameters by neutral name, written as flat keys of [optimizer].", rest=_hyper_keys,
         convert=_convert_hypers))
@@ -111,6 +120,17 @@ def _validate_optimizer(case: Case, need) -> None:
         for pattern in patterns:
             need(any(fnmatch.fnmatchcase(n, pattern) for n in names), f"optimizer.{key}",
                  f"{pattern!r} matches no parameter", ", ".join(names))
+    for framework in ("paddle", "torch"):
+        taken = {}
+        for key, hyper in info.hypers.items():
+            if hyper.side(framework).name:
+                taken[hyper.side(framework).name.split("[")[0]] = key
+        for arg in getattr(o, framework):
+            need(arg not in taken, f"optimizer.{framework}.{arg}",
+                 f"is the neutral key optimizer.{taken.get(arg)}; give it there, so the reference uses it too",
+                 f"optimizer.{taken.get(arg)}")
+            need(arg not in ("params", "parameters"), f"optimizer.{framework}.{arg}", "the case's model supplies it",
+                 "another constructor argument")
     given = set(o.hyper) | ({"lr"} if o.lr is not None else set())
     for key, hyper in info.hypers.items():
         if key in given:

@@ -19,7 +19,7 @@ with warnings.catch_warnings():
 
 from ... import data
 from ...record import SCALAR, Trajectory
-from ...spec import GROUP_ROUTES, Case, ClipSpec, split_route
+from ...spec import GROUP_ROUTES, VARIANT_ROUTES, Case, ClipSpec, split_route
 from .. import common
 from . import dropout_family, ema, losses, normalization, optimizers, scaling, schedules
 from ..common import NotApplicable, optimizer_decay
@@ -111,6 +111,8 @@ def _grad_clip(spec: ClipSpec):
 
 
 def _build(case: Case, route: str):
+    variant = route if route in VARIANT_ROUTES else None  # the optimizer route, another implementation
+    route = "optimizer" if variant else route
     base, clip = split_route(route)
     init = data.initial_params(case)
     multipliers = common.lr_multipliers(case, base)
@@ -140,7 +142,7 @@ def _build(case: Case, route: str):
     grad_clip = _grad_clip(case.clip) if clip == "clip_argument" else None
     names = {p.name: n for n, p in params.items()}
     return layers, params, optimizers.create(case, parameters, weight_decay, grad_clip, names=names,
-                                             learning_rate=schedules.learning_rate(case))
+                                             learning_rate=schedules.learning_rate(case), variant=variant)
 
 
 def fresh_optimizer(case: Case, params: dict, scheduler=None):
@@ -239,6 +241,12 @@ def step(optimizer, closure=None) -> None:
                 optimizer.step(*arguments)
         else:
             optimizer.step(*arguments)
+    except ValueError as exc:
+        # use_multi_tensor refuses float64 parameters only when it steps (paddle/optimizer/momentum.py:425).
+        if "multi_tensor" not in str(exc):
+            raise
+        raise NotApplicable(f"paddle.optimizer.{type(optimizer).__name__}(use_multi_tensor=True) refuses this "
+                            f"configuration: {exc}") from None
     except RuntimeError as exc:
         # A kernel Paddle does not register for this device and dtype (ClipGradByNorm's clip_by_norm has
         # float32 only on CPU) is the framework refusing the configuration, in its own words.

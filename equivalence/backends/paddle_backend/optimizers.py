@@ -12,7 +12,7 @@ import paddle
 from ...reference.optimizers import REGISTRY
 from ...reference.optimizers.base import matches, ratio_for
 from ...spec import Case
-from ..common import NotApplicable, optimizer_kwargs, per_parameter, scalar_state, split_index
+from ..common import NotApplicable, framework_arguments, optimizer_kwargs, per_parameter, scalar_state, split_index
 
 
 @dataclass(frozen=True)
@@ -95,13 +95,14 @@ _PER_PARAMETER = {
 
 
 def create(case: Case, parameters: list, weight_decay, grad_clip=None, names: dict[str, str] | None = None,
-           learning_rate=None):
+           learning_rate=None, variant: str | None = None):
     """The case's optimizer. ``parameters`` is what Paddle's ``parameters=`` takes (a list of parameters or
     of parameter-group dicts), ``weight_decay`` a Paddle regularizer or None, ``grad_clip`` a Paddle
     ClipGrad* or None, ``names`` Paddle's parameter names -> canonical names (for per-parameter settings),
     ``learning_rate`` an LRScheduler that replaces the case's constant lr, or None.
     Built under the case's default dtype (see ``build``). A configuration Paddle refuses is NotApplicable
-    with Paddle's message."""
+    with Paddle's message. ``variant``: 'foreach' is Paddle's use_multi_tensor=True where the optimizer has it;
+    Paddle has no fused argument."""
     info = REGISTRY[case.optimizer.name]
     entry = OPTIMIZERS[info.name]
     if info.paddle is None:
@@ -110,6 +111,15 @@ def create(case: Case, parameters: list, weight_decay, grad_clip=None, names: di
     if cls is None:  # an optimizer newer than the installed Paddle (NAdam, RAdam, ASGD, Rprop after 2.6)
         raise NotApplicable(f"paddle.optimizer.{info.paddle} does not exist in paddle {paddle.__version__}")
     kwargs = optimizer_kwargs(case, "paddle")
+    kwargs.update(framework_arguments(case, "paddle", cls))
+    if variant == "fused":
+        raise NotApplicable(f"paddle.optimizer.{info.paddle} has no fused argument (its arguments: "
+                            f"{', '.join(inspect.signature(cls.__init__).parameters)})")
+    if variant == "foreach":
+        if "use_multi_tensor" not in inspect.signature(cls.__init__).parameters:
+            raise NotApplicable(f"paddle.optimizer.{info.paddle} has no use_multi_tensor, Paddle's counterpart of "
+                                "Torch's foreach (Momentum, Adam and AdamW have it)")
+        kwargs["use_multi_tensor"] = True
     if learning_rate is not None:
         kwargs["learning_rate"] = learning_rate
     if weight_decay is not None:

@@ -3,6 +3,7 @@ the registry's neutral names (equivalence/reference/optimizers). Adding an optim
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -11,7 +12,7 @@ import torch
 from ...reference.optimizers import REGISTRY
 from ...reference.optimizers.base import matches, ratio_for
 from ...spec import Case
-from ..common import NotApplicable, optimizer_kwargs, per_parameter, split_index
+from ..common import NotApplicable, framework_arguments, optimizer_kwargs, per_parameter, split_index
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,11 @@ OPTIMIZERS: dict[str, TorchOptimizer] = {
 }
 
 
-def create(case: Case, groups: list[dict], names: dict | None = None):
+def create(case: Case, groups: list[dict], names: dict | None = None, variant: str | None = None):
     """The case's optimizer over param ``groups``, each with its coupled L2 ``weight_decay`` (from
     [regularization]). ``names`` maps each parameter to its canonical name, for per-parameter settings,
-    which split the groups further (one group per learning-rate ratio and decay exclusion)."""
+    which split the groups further (one group per learning-rate ratio and decay exclusion). ``variant``:
+    'foreach' or 'fused', Torch's other implementations of the same update (foreach=True, fused=True)."""
     info = REGISTRY[case.optimizer.name]
     if info.torch is None:
         raise NotApplicable(f"torch.optim has no {info.paddle or info.name}")
@@ -75,10 +77,16 @@ def create(case: Case, groups: list[dict], names: dict | None = None):
         if names is None:
             raise NotApplicable(f"torch.optim.{info.torch} cannot take {', '.join(settings)} per parameter here")
         groups = _split(case, groups, names, settings)
+    cls = getattr(torch.optim, info.torch)
+    kwargs.update(framework_arguments(case, "torch", cls))
+    if variant is not None:
+        if variant not in inspect.signature(cls.__init__).parameters:
+            raise NotApplicable(f"torch.optim.{info.torch} has no {variant} implementation (no {variant}= argument)")
+        kwargs[variant] = True
     try:
-        optimizer = getattr(torch.optim, info.torch)(groups, **kwargs)
-    except ValueError as exc:
-        raise NotApplicable(f"torch.optim.{info.torch} refuses this configuration: {exc}") from None
+        optimizer = cls(groups, **kwargs)
+    except (ValueError, RuntimeError) as exc:
+        raise NotApplicable(f"torch.optim.{info.torch} refuses this configuration: {type(exc).__name__}: {exc}") from None
     optimizer.equivalence_name = info.name  # which registry entry state() and hyper() read it by
     return optimizer
 
