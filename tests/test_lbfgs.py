@@ -133,3 +133,24 @@ def test_framework_arguments_with_a_neutral_key_are_refused(tmp_path, framework,
 def test_maximize_without_decay(tmp_path):
     doc = tiny(optimizer={"name": "adam", "lr": 0.1, "maximize": True}, regularization={"l2": 0.1})
     spec_error(write(tmp_path, doc), key="regularization", says=["maximize = true"])
+
+
+def test_lbfgs_at_realistic_size():
+    """1M parameters, 100 steps of one iteration each: the history stays at history_size and the loss of an
+    ill-conditioned quadratic (curvatures 1 to 100) falls by orders of magnitude."""
+    rng = np.random.default_rng(2)
+    n = 1_000_000
+    curvature, b = rng.uniform(1, 100, n), rng.normal(size=n)
+
+    def evaluate(x):
+        return float(0.5 * np.dot(curvature * x, x) - np.dot(b, x)), curvature * x - b
+
+    optimum = -0.5 * float(np.dot(b / curvature, b))
+    values = {"lr": 1.0, "max_iter": 1, "max_eval": 2, "tolerance_grad": 1e-12, "tolerance_change": 1e-15,
+              "history_size": 5, "line_search": "none"}
+    state, x = {}, np.zeros(n)
+    start = evaluate(x)[0] - optimum
+    for _ in range(100):
+        x = lbfgs_step(values, state, x, evaluate, None)
+    assert len(state["ys"]) == 5 and state["n_iter"] == 100 and state["func_evals"] == 100
+    assert evaluate(x)[0] - optimum < 1e-4 * start

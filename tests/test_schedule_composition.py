@@ -123,3 +123,16 @@ def test_one_cycle_end_lr_under_defaults_follows_the_framework(tmp_path):
 ])
 def test_schedule_errors(tmp_path, schedule, key, says):
     spec_error(write(tmp_path, tiny(schedule=schedule, steps=10)), key=key, says=says)
+
+
+def test_composition_over_100_steps(tmp_path):
+    """Chained factors multiply and a sequential schedule switches, at every one of 100 steps."""
+    parts = [{"name": "constant", "factor": 0.5, "total_steps": 30}, {"name": "step", "step_size": 7, "gamma": 0.8}]
+    chained = case_with(tmp_path, {"name": "chained", "schedules": parts}, steps=100)
+    alone = [case_with(tmp_path, part, steps=100) for part in parts]
+    assert np.allclose(step_lrs(chained, 100),
+                       [closed_form(alone[0], e) * closed_form(alone[1], e) / 0.1 for e in range(100)], rtol=1e-14)
+    sequential = case_with(tmp_path, {"name": "sequential", "milestones": [40], "schedules": parts}, steps=100)
+    assert np.allclose(step_lrs(sequential, 100),
+                       [closed_form(alone[0], e) if e < 40 else closed_form(alone[1], e - 40) for e in range(100)],
+                       rtol=1e-14)

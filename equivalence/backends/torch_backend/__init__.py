@@ -183,6 +183,12 @@ def step(optimizer, closure=None) -> None:
             raise
         raise NotApplicable(f"torch.optim.{type(optimizer).__name__}(differentiable=True) refuses to step leaf "
                             f"parameters that require grad: {exc}") from None
+    except AssertionError as exc:
+        # capturable=True (for CUDA graphs) checks the device when it steps (e.g. torch/optim/adam.py:403-411, single-tensor Adam).
+        if not optimizer.defaults.get("capturable") or "capturable" not in str(exc):
+            raise
+        raise NotApplicable(f"torch.optim.{type(optimizer).__name__}(capturable=True) refuses this device: "
+                            f"{exc}") from None
     optimizer.zero_grad()
 
 

@@ -123,15 +123,15 @@ def _direction(g, state, history_size):
         state["ss"].append(s)
         state["rho"].append(1.0 / ys)
         state["h_diag"] = ys / float(y @ y)
-    q = -g
+    r = -g  # updated in place: at a million parameters each temporary costs more than its arithmetic
     alphas = [0.0] * len(state["ys"])
     for i in reversed(range(len(state["ys"]))):
-        alphas[i] = float(state["ss"][i] @ q) * state["rho"][i]
-        q = q - alphas[i] * state["ys"][i]
-    r = q * state["h_diag"]
+        alphas[i] = float(state["ss"][i] @ r) * state["rho"][i]
+        r -= alphas[i] * state["ys"][i]
+    r *= state["h_diag"]
     for i in range(len(state["ys"])):
         beta = float(state["ys"][i] @ r) * state["rho"][i]
-        r = r + (alphas[i] - beta) * state["ss"][i]
+        r += (alphas[i] - beta) * state["ss"][i]
     return r
 
 
