@@ -167,9 +167,10 @@ class ScheduleSpec:
     at_step: int | None = field(default=None, metadata=_sdoc(
         "In [schedule.then]: the step after which the second scheduler takes over, 1 <= at_step < steps"))
     resume: str | None = field(default=None, metadata=_sdoc(
-        "In [schedule.then], reference flavour of a scheduler built with last_epoch = k: recursive, its first lr "
-        "is the lr the first scheduler left times closed(k+1)/closed(k) (Torch: get_lr multiplies the "
-        "current lr); closed_form, its closed form at epoch k+1 from optimizer.lr (Paddle: get_lr from base_lr)",
+        "In [schedule.then], reference flavour of a scheduler built with last_epoch = k: recursive, it keeps the "
+        "lr the first scheduler left and multiplies it by closed(e)/closed(e-1) at each later epoch (Torch: its "
+        "constructor step keeps group['lr'], get_lr multiplies the current lr); closed_form, its closed form at "
+        "epoch k+1, k+2, ... from optimizer.lr (Paddle: get_lr from base_lr)",
         RESUME_FORMS))
     rebuild_at: int | None = field(default=None, metadata=_sdoc(
         "Resume: after this step (and its scheduler step) the optimizer and the scheduler are rebuilt, as a "
