@@ -49,3 +49,9 @@ def test_margin_note_float32(tmp_path, ratio, noted):
 def test_margin_note_only_for_float32_and_not_for_hyper_parameters(tmp_path):
     assert margin_note(load(tmp_path, tiny(dtype="float64")), comparison(1.04)) == ""
     assert margin_note(load(tmp_path, tiny(dtype="float32")), comparison(1.04, "hyper.epsilon")) == ""
+
+
+def test_no_margin_note_when_a_hyper_parameter_decides(tmp_path):
+    near = comparison(1.04)
+    near.details.append(QuantityError(1, "hyper.lambd", "-", 1e-4, 1.0, 1, 1, Tolerance(1e-7, 0.0), float("inf")))
+    assert margin_note(load(tmp_path, tiny(dtype="float32")), near) == ""
