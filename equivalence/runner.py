@@ -16,6 +16,7 @@ from . import explain, reference, versions
 from .backends import BACKENDS
 from .backends.common import DEVICE
 from .compare import Comparison, Mismatch, compare
+from .margins import margin_note
 from .plan import PERTURBED, REFERENCE, Check, for_versions, implementations, perturb, plan, uses_random_masks
 from .record import Trajectory
 from .spec import Case, SpecError, discover, load_case
@@ -274,6 +275,7 @@ def evaluate(cr: CaseRun, check: Check, installed: dict[str, str] | None = None)
         explanation = explain.for_check(case, check, lambda name: _trajectory(cr, name)[0],
                                         _reproduces(cr), cr.explained)
     status, message = _verdict(check, comparison, observed, explanation)
+    message += margin_note(case, comparison)
     if observed != check.expected and version_note:
         message += f" (note: {version_note})"
     return Result(observed=observed, status=status,
