@@ -208,3 +208,20 @@ def test_search_is_bounded(tmp_path):
     calls = []
     found, tried = explain.find(case, lambda c: calls.append(c) or False, max_runs=3)
     assert found is None and tried == 3 and len(calls) == 3
+
+
+def test_narrow_interface_takes_the_trajectory_through_a_callable(tmp_path):
+    """explain(case, actual_source, compare_fn): the trajectory is fetched once, through the callable (a
+    streaming runner re-runs the worker there)."""
+    from equivalence import reference
+    case = momentum_case(tmp_path)
+    flavoured = dataclasses.replace(case, reference=dataclasses.replace(case.reference, attributes="float32"))
+    fetched = []
+
+    def source():
+        fetched.append(1)
+        return reference.run(flavoured)
+    result = explain.explain(case, source, _reproduces(case), name="paddle/optimizer")
+    assert (result.kind, result.flavours) == ("precision", ("attributes=float32",)), result
+    assert result.text.startswith("The reference reproduces paddle/optimizer with attributes=float32")
+    assert fetched == [1]
