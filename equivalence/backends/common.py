@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -9,8 +10,8 @@ import numpy as np
 from .. import data
 from ..record import SCALAR, Trajectory, put
 from ..reference.optimizers import REGISTRY
-from ..spec import (ALPHA_VARIANTS, EMA_ROUTES, PER_PARAMETER_ROUTES, Case, ClipSpec, Coefficients, DropoutSpec,
-                    split_route)
+from ..spec import (ALPHA_VARIANTS, EMA_ROUTES, PER_PARAMETER_ROUTES, PORT_ROUTE, Case, ClipSpec, Coefficients,
+                    DropoutSpec, split_route)
 
 # Where the training cases run: EQUIVALENCE_DEVICE=cuda puts the models, the data and the GradScalers of both
 # frameworks on the GPU (Paddle's GradScaler refuses a CPU place); default cpu. Dropout probes stay on the CPU.
@@ -171,7 +172,34 @@ def penalty_terms(case: Case) -> list[tuple[str, str, float]]:
 # schedules, scaling and ema. So a quantity cannot mean one thing in Paddle and another in Torch because two
 # loops drifted apart.
 
+def port(case: Case, framework: str) -> tuple[Case, str]:
+    """(the case as a user's natural port writes it in ``framework``, the route that runs it).
+
+    What the framework cannot express is dropped, the way a user porting the call drops it: an optimizer
+    argument it has no counterpart of (Torch Adagrad's lr_decay in Paddle, Paddle ASGD's batch_num in Torch),
+    Paddle's dropout mode downscale_in_infer in Torch (which always upscales in training), Paddle's
+    decr_every_n_nan_or_inf in Torch's GradScaler (which backs off on every overflow). A GradScaler that
+    disables itself (Paddle's on a CPU place) is kept disabled, as the documented calls leave it. Where the
+    framework has the feature the port is the faithful call."""
+    changes: dict = {}
+    if case.optimizer is not None:
+        info = REGISTRY[case.optimizer.name]
+        kept = {k: v for k, v in case.optimizer.hyper.items() if info.hypers[k].side(framework).name is not None
+                or v == info.hypers[k].side(framework).default}
+        changes["optimizer"] = dataclasses.replace(case.optimizer, hyper=kept)
+    if case.dropout is not None and framework == "torch" and case.dropout.mode == "downscale_in_infer":
+        changes["dropout"] = dataclasses.replace(case.dropout, mode="upscale_in_train")
+    if case.loss_scaling is not None:
+        interval = 1 if framework == "torch" else case.loss_scaling.backoff_interval
+        changes["loss_scaling"] = dataclasses.replace(case.loss_scaling, backoff_interval=interval,
+                                                      keep_disabled=True)
+    route = {"training": "optimizer", "loss": "functional"}.get(case.kind, "layer")
+    return dataclasses.replace(case, **changes), route
+
+
 def run(case: Case, route: str, fw) -> Trajectory:
+    if route == PORT_ROUTE:
+        case, route = port(case, fw.NAME)
     if case.kind == "dropout":
         return _run_dropout_probe(case, route, fw)
     if case.kind == "normalization":

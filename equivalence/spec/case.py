@@ -22,7 +22,8 @@ from .model import LOSSES, ModelSpec
 from .normalization import NORMALIZATION_ROUTES, NormalizationSpec, _validate_normalization
 from .optimizer import OptimizerSpec, _validate_optimizer
 from .regularization import Coefficients, RegularizationSpec
-from .routes import CLIP_ROUTES, EMA_ROUTES, PER_PARAMETER_ROUTES, TRAINING_ROUTE_NAMES, TRAINING_ROUTES, clipped_route
+from .routes import (CLIP_ROUTES, EMA_ROUTES, PER_PARAMETER_ROUTES, PORT_ROUTE, TRAINING_ROUTE_NAMES, TRAINING_ROUTES,
+                     clipped_route)
 from .scaling import EmaSpec, LossScalingSpec, _validate_step_extensions
 from .schedule import ScheduleSpec
 
@@ -72,8 +73,9 @@ class Case:
         "Routes to run in each framework; default: optimizer, plus per_parameter and loss_penalty when "
         "there is regularization, or the per-parameter routes when there are lr_multipliers, each with both "
         "clip routes when there is a [clip] table, or the ema routes with an [ema] table (training); layer and "
-        "functional (dropout, normalization, loss).",
-        TRAINING_ROUTE_NAMES + EMA_ROUTES + DROPOUT_ROUTES))
+        "functional (dropout, normalization, loss). port (any kind): the natural port a user writes, the "
+        "other framework's closest call with the argument it lacks dropped (README, Natural ports).",
+        TRAINING_ROUTE_NAMES + EMA_ROUTES + DROPOUT_ROUTES + (PORT_ROUTE,)))
     steps: int = field(default=1, metadata=_doc("Optimizer steps to record, >= 1."))
     dtype: str = field(default="float64", metadata=_doc("Floating point type of params and data.", DTYPES))
     reference: ReferenceFlavour = field(default_factory=ReferenceFlavour, metadata=_doc(
@@ -229,7 +231,7 @@ def validate(case: Case) -> None:
     need(case.kind == "training" or case.loss_weight == 1, "loss_weight", f"a {case.kind} case has no loss",
          "loss_weight only in training cases")
     routes = {"training": TRAINING_ROUTE_NAMES + EMA_ROUTES, "dropout": DROPOUT_ROUTES,
-              "loss": LOSS_ROUTES}.get(case.kind, NORMALIZATION_ROUTES)
+              "loss": LOSS_ROUTES}.get(case.kind, NORMALIZATION_ROUTES) + (PORT_ROUTE,)
     for r in case.selected_routes:
         need(r in routes, "routes", f"route {r!r} does not apply to a {case.kind} case", ", ".join(routes))
     tol = case.tolerance

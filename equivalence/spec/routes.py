@@ -13,6 +13,10 @@ PER_PARAMETER_ROUTES = ("per_parameter",) + GROUP_ROUTES
 CLIP_ROUTES = ("clip_function", "clip_argument")
 BASE_ROUTES = TRAINING_ROUTES + GROUP_ROUTES
 EMA_ROUTES = ("ema_module", "ema_manual")
+# The natural port a user writes: the other framework's closest call, an argument it lacks dropped, its public
+# API called as documented (a GradScaler that disables itself stays disabled). Where a framework has the
+# feature, its port is the faithful call. Any kind of case may run it (equivalence/backends/common.py, port).
+PORT_ROUTE = "port"
 
 
 def clipped_route(base: str, clip: str) -> str:

@@ -6,7 +6,7 @@ import typing
 from dataclasses import dataclass, field
 
 from .base import _doc
-from .routes import EMA_ROUTES, TRAINING_ROUTES
+from .routes import EMA_ROUTES, PORT_ROUTE, TRAINING_ROUTES
 from .schedule import _validate_schedule
 
 if typing.TYPE_CHECKING:  # for annotations only: case.py imports this module
@@ -39,6 +39,8 @@ class LossScalingSpec:
         "off on every overflow), >= 1."))
     inject: tuple[Injection, ...] = field(default=(), metadata=_doc(
         "Overflows to inject, e.g. [{step = 3, value = 'inf'}]: the step is skipped and the scale backs off."))
+    # The port route: a GradScaler that disables itself (Paddle's on a CPU place) is used as it is, not refused.
+    keep_disabled: bool = field(default=False, metadata={"internal": True})
     unscale: str = field(default="exact", metadata=_doc(
         "Reference flavour of the unscaling: exact (the true gradient); float32_inverse: the scaled gradient "
         "times 1/scale rounded to float32, as Torch's GradScaler.unscale_ does.", UNSCALE_FORMS))
@@ -79,9 +81,9 @@ def _validate_step_extensions(case: Case, need) -> None:
         _validate_schedule(case, need)
     if case.loss_scaling is not None:
         ls = case.loss_scaling
-        need(case.selected_routes == ("optimizer",), "routes",
+        need(set(case.selected_routes) <= {"optimizer", PORT_ROUTE}, "routes",
              f"loss scaling runs through the optimizer route only, got {list(case.selected_routes)}",
-             "routes = ['optimizer']")
+             f"routes = ['optimizer'] or ['optimizer', '{PORT_ROUTE}']")
         need(ls.init_scale > 0, "loss_scaling.init_scale", f"{ls.init_scale} <= 0", "a number > 0")
         need(ls.growth_factor > 1, "loss_scaling.growth_factor", f"{ls.growth_factor} <= 1", "a number > 1")
         need(0 < ls.backoff_factor < 1, "loss_scaling.backoff_factor", f"{ls.backoff_factor} out of range",

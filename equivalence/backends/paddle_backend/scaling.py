@@ -25,30 +25,32 @@ def create(case: Case):
         scaler = paddle.amp.GradScaler(init_loss_scaling=ls.init_scale, incr_ratio=ls.growth_factor,
                                        decr_ratio=ls.backoff_factor, incr_every_n_steps=ls.growth_interval,
                                        decr_every_n_nan_or_inf=ls.backoff_interval)
-    if not scaler.is_enable():
+    if not scaler.is_enable() and not ls.keep_disabled:
         said = "; ".join(str(w.message) for w in caught) or "no warning"
         raise NotApplicable(f"paddle.amp.GradScaler disabled itself (paddle/amp/grad_scaler.py:128-136): {said}")
     return scaler
 
 
 def scale(scaler) -> float:
-    """The scale the next backward pass uses."""
-    return float(scaler._scale)
+    """The scale the next backward pass uses (1: a disabled scaler's scale() returns the loss as it is,
+    grad_scaler.py:256)."""
+    return float(scaler._scale) if scaler.is_enable() else 1.0
 
 
 def backward(scaler, loss, factor: float) -> None:
     """Backward of the scaled loss; ``factor`` (inf or nan) injects an overflow."""
+    was_enabled = scaler.is_enable()
     with paddle.amp.auto_cast(enable=False, dtype="float16"):
         scaled = scaler.scale(loss * factor if factor != 1.0 else loss)
-    if not scaler.is_enable():
+    if was_enabled and not scaler.is_enable():
         raise NotApplicable("paddle.amp.GradScaler.scale disabled the scaler (paddle/amp/grad_scaler.py:224-234)")
     scaled.backward()
 
 
 def unscale(scaler, optimizer) -> bool:
     """Unscale the gradients in place; whether GradScaler found inf/NaN (then step() skips the update)."""
-    scaler.unscale_(optimizer)
-    return bool(scaler._found_inf)
+    scaler.unscale_(optimizer)  # disabled: returns at once (grad_scaler.py:363), finding nothing
+    return scaler.is_enable() and bool(scaler._found_inf)
 
 
 def step(scaler, optimizer) -> None:
