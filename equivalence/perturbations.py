@@ -72,7 +72,7 @@ APPLICABILITY = (
     "schedule-shift ([schedule]), loss-scale-growth, loss-scale-backoff, loss-scale-interval "
     "([loss_scaling]), ema-decay ([ema]), decay-exclude-ignored / lr-ratio-ignored (with "
     "optimizer.decay_exclude / lr_ratio), loss-input-scale, loss-target-scale (bce) and loss-option (an "
-    "option the case sets) ([loss_probe])")
+    "option the case sets) ([loss_probe]), autocast-flavour (with autocast)")
 
 
 # ------------------------------------------------------------------------------------------ dropout probes
@@ -345,3 +345,14 @@ _register_dropped_setting("decay-exclude-ignored", "decay_exclude",
                           "decoupled decay applied to the parameters optimizer.decay_exclude excludes")
 _register_dropped_setting("lr-ratio-ignored", "lr_ratio",
                           "per-parameter learning-rate ratios ignored (the base lr everywhere)")
+
+
+# ----------------------------------------------------------------------------------------------- autocast
+
+@register("autocast-flavour", "the other autocast arithmetic (bfloat16 roundings added or dropped)",
+          default=lambda case: case.autocast is not None)
+def _autocast_flavour(case: Case) -> Case | None:
+    if case.autocast is None:
+        return None
+    flipped = "off" if case.reference.autocast != "off" else case.autocast
+    return replace(case, reference=replace(case.reference, autocast=flipped))

@@ -167,7 +167,7 @@ def penalty_terms(case: Case) -> list[tuple[str, str, float]]:
 
 # ------------------------------------------------------------------------------------- the shared loops
 # One loop records every quantity, in the same order, for every framework: a backend module supplies only
-# its primitives (``fw`` below): seed, tensor, canonical, backward, build, activation, dropout, loss,
+# its primitives (``fw`` below): seed, tensor, canonical, backward, build, autocast, activation, dropout, loss,
 # penalty, lr, param_lr, clip_gradients, state, step, dropout_probe, normalization_layer and loss_probe, and its submodules
 # schedules, scaling and ema. So a quantity cannot mean one thing in Paddle and another in Torch because two
 # loops drifted apart.
@@ -253,8 +253,9 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
     for step_index in range(1, case.steps + 1):
         step = traj.new_step()
         x, y = batches[data.batch_for_step(case, step_index)]
-        out = _forward(case, layers, fw.tensor(x, case.dtype), step, fw)
-        loss = fw.loss(case, out, y)
+        with fw.autocast(case):
+            out = _forward(case, layers, fw.tensor(x, case.dtype), step, fw)
+            loss = fw.loss(case, out, y)
         if case.loss_weight != 1:  # a tensor of the case dtype: a Python float may become a float32 attribute
             loss = loss * fw.tensor(np.asarray(case.loss_weight), case.dtype)
         skipped = False

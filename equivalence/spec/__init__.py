@@ -31,7 +31,7 @@ from .normalization import (
 from .loss_probe import (
     CLASS_LOSSES, LOSS_MAPPINGS, LOSS_NAMES, LOSS_OPTIONS, LOSS_REDUCTIONS, LOSS_ROUTES, LossProbeSpec)
 from .clip import CLIP_ACTIVITY, CLIP_KINDS, CLIP_NORM_FORMULAS, CLIP_ORDERS, NORM_TYPES, ClipSpec
-from .flavour import ATTRIBUTE_PRECISIONS, DECAY_FORMS, FLAVOURS, MOMENTUM_FORMS, ReferenceFlavour
+from .flavour import ATTRIBUTE_PRECISIONS, AUTOCAST_FLAVOURS, DECAY_FORMS, FLAVOURS, MOMENTUM_FORMS, ReferenceFlavour
 from .schedule import (
     ANNEAL_STRATEGIES, CYCLIC_MODES, LAMBDA_FUNCTIONS, PLATEAU_MODES, SCHEDULES, SCHEDULE_MAPPINGS,
     SCHEDULE_PARAMETERS, THRESHOLD_MODES, WARMUP_AFTER, ScheduleSpec)
@@ -39,4 +39,4 @@ from .scaling import EMA_INITS, EMA_WARMUPS, INJECTED_VALUES, UNSCALE_FORMS, Ema
 from .expectations import (
     PERTURBATIONS, SWEEP_SCALES, Divergence, ExpectSpec, SweepRange, SweepSpec, Tolerance, ToleranceSpec)
 from .case import (
-    DTYPES, KINDS, Case, case_from_dict, discover, load_case, read_raw, validate, validate_sweep, variant)
+    AUTOCAST_DTYPES, DTYPES, KINDS, Case, case_from_dict, discover, load_case, read_raw, validate, validate_sweep, variant)

@@ -28,6 +28,7 @@ from .scaling import EmaSpec, LossScalingSpec, _validate_step_extensions
 from .schedule import ScheduleSpec
 
 DTYPES = ("float32", "float64")
+AUTOCAST_DTYPES = ("bfloat16",)
 KINDS = ("training", "dropout", "normalization", "loss")
 
 
@@ -82,6 +83,12 @@ class Case:
         "Formula flavours of the NumPy reference."))
     tolerance: ToleranceSpec = field(default_factory=ToleranceSpec, metadata=_doc("Tolerance overrides."))
     expect: ExpectSpec = field(default_factory=ExpectSpec, metadata=_doc("What is expected."))
+    autocast: str | None = field(default=None, metadata=_doc(
+        "Run the forward pass and the loss under each framework's autocast to this dtype: "
+        "paddle.amp.auto_cast(dtype=...) (a no-op with a warning on a CPU place, paddle/amp/auto_cast.py:594-601) "
+        "and torch.autocast(device, dtype=...) (Linear in the lower precision, mse_loss and cross_entropy in "
+        "float32). float32 cases with loss mse or cross_entropy and no dropout; reference.autocast says whose "
+        "arithmetic the reference follows.", AUTOCAST_DTYPES))
     loss_weight: float = field(default=1.0, metadata=_doc(
         "Multiplies the data loss (and so every gradient of it; regularization is not scaled) in the reference "
         "and every framework alike: a gradient-scale knob, e.g. for a sweep towards tiny gradients. > 0."))
@@ -251,6 +258,11 @@ def validate(case: Case) -> None:
              "at least one 'framework/file.py:line' or URL")
         _validate_ranges(f, f"{key}.versions", d.versions)
     _validate_ranges(f, "requires", case.requires)
+    need(case.autocast is None or case.kind == "training", "autocast", f"a {case.kind} case has no model to autocast",
+         "autocast only in training cases")
+    need(case.reference.autocast == "off" or case.autocast == case.reference.autocast, "reference.autocast",
+         f"the reference follows {case.reference.autocast} autocast and the case runs with autocast = "
+         f"{case.autocast!r}", f"autocast = {case.reference.autocast!r}, or reference.autocast = 'off'")
 
     if case.kind == "dropout":
         _validate_dropout(case, need)
@@ -298,6 +310,12 @@ def validate(case: Case) -> None:
             need(any(fnmatch.fnmatchcase(n, pattern) for n in names), key,
                  f"{pattern!r} matches no parameter", ", ".join(names))
     _validate_clip_and_lr(case, need)
+    if case.autocast is not None:
+        need(case.dtype == "float32", "autocast", f"autocasts a {case.dtype} model", "dtype = 'float32'")
+        need(case.loss in ("mse", "cross_entropy"), "autocast",
+             f"loss {case.loss!r} runs in bfloat16 under Torch's autocast (its value is not a float32 loss)",
+             "loss = 'mse' or 'cross_entropy' (float32 under autocast)")
+        need(m.dropout == 0, "autocast", "dropout masks under autocast are not modelled", "model.dropout = 0")
 
 
 def validate_sweep(sweep: SweepSpec, raw: dict, path: str | Path) -> None:

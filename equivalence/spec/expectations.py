@@ -13,7 +13,7 @@ PERTURBATIONS = ("lr", "no-regularization", "ignore-overrides", "dropout-p", "dr
                  "clip-ignored", "clip-threshold", "clip-unclamped", "clip-kind-swapped", "clip-order-swapped",
                  "ignore-lr-multipliers", "schedule-shift", "loss-scale-growth", "loss-scale-backoff",
                  "loss-scale-interval", "ema-decay", "decay-exclude-ignored", "lr-ratio-ignored",
-                 "loss-input-scale", "loss-target-scale", "loss-option")
+                 "loss-input-scale", "loss-target-scale", "loss-option", "autocast-flavour")
 SWEEP_SCALES = ("linear", "log")
 
 

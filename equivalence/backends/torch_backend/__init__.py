@@ -6,6 +6,7 @@ transposed on the way in and on the way out (``to_canonical`` / ``from_canonical
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import numpy as np
@@ -111,6 +112,14 @@ def tensor(array: np.ndarray, dtype: str):
 
 def backward(value) -> None:
     value.backward()
+
+
+def autocast(case: Case):
+    """torch.autocast(device, dtype=case.autocast): Linear in the lower precision, mse_loss and cross_entropy
+    in float32 (torch/include/ATen/autocast_mode.h:840, 884-891)."""
+    if case.autocast is None:
+        return contextlib.nullcontext()
+    return torch.autocast(DEVICE, dtype=getattr(torch, case.autocast))
 
 
 def activation(name: str, z):
