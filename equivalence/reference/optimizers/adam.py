@@ -77,9 +77,16 @@ def _adam_hypers(paddle_file: str, torch_file: str, lines: dict[str, tuple[int, 
 ADAM = OptimizerInfo(
     name="adam", doc="Adam; AMSGrad with amsgrad = true. Coupled L2 decay is [regularization] l2.",
     paddle="Adam", torch="Adam", update=adam_update,
-    hypers=_adam_hypers("paddle/optimizer/adam.py", "torch/optim/adam.py",
-                        {"lr": (203, 38), "beta1": (204, 39), "beta2": (205, 39), "epsilon": (206, 40),
-                         "amsgrad": (215, 42)}))
+    hypers={
+        **_adam_hypers("paddle/optimizer/adam.py", "torch/optim/adam.py",
+                       {"lr": (203, 38), "beta1": (204, 39), "beta2": (205, 39), "epsilon": (206, 40),
+                        "amsgrad": (215, 42)}),
+        # Dense gradients have every element, so the lazy update (moments only where the gradient has rows,
+        # paddle/optimizer/adam.py:112-118) is the full update: Torch has no such argument and needs none.
+        "lazy_mode": Hyper("Paddle: update the moments only for rows a sparse gradient has (a no-op for the dense "
+                           "gradients of these models).", Arg("lazy_mode", False, "paddle/optimizer/adam.py:212"),
+                           Arg(None, False), kind="boolean"),
+    })
 
 ADAMW = OptimizerInfo(
     name="adamw", doc="Adam with decoupled weight decay (AdamW).",

@@ -1,0 +1,42 @@
+"""Configurations of issue 12 section 4: the reference of each new setting by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from equivalence.reference.optimizers import ReferenceOptimizer
+
+from .casefiles import load, tiny
+
+pytestmark = pytest.mark.harness
+
+G1, G2 = np.array([1.0, -2.0]), np.array([0.5, 4.0])
+
+
+def two_steps(tmp_path, optimizer: dict):
+    case = load(tmp_path, tiny(optimizer=optimizer))
+    opt = ReferenceOptimizer(case, np.dtype("float64"))
+    w = np.zeros(2)
+    w1 = opt.step("linear0.bias", w, G1, 0.1)
+    w2 = opt.step("linear0.bias", w1, G2, 0.1)
+    return w1, w2, opt.states["linear0.bias"]
+
+
+def test_dampening_starts_at_the_second_step(tmp_path):
+    w1, w2, state = two_steps(tmp_path, {"name": "momentum", "lr": 0.1, "momentum": 0.9, "dampening": 0.5})
+    assert np.allclose(w1, -0.1 * G1, rtol=0, atol=1e-15), "Torch's first buffer is the gradient, undampened"
+    v2 = 0.9 * G1 + 0.5 * G2
+    assert np.allclose(state["velocity"], v2, rtol=0, atol=1e-15) and np.allclose(w2, w1 - 0.1 * v2, atol=1e-15)
+
+
+def test_rescale_grad_scales_every_gradient(tmp_path):
+    w1, w2, state = two_steps(tmp_path, {"name": "momentum", "lr": 0.1, "momentum": 0.9, "rescale_grad": 0.25})
+    v2 = 0.9 * 0.25 * G1 + 0.25 * G2
+    assert np.allclose(w1, -0.1 * 0.25 * G1, atol=1e-15) and np.allclose(state["velocity"], v2, atol=1e-15)
+
+
+def test_lazy_mode_is_plain_adam_on_dense_gradients(tmp_path):
+    lazy = two_steps(tmp_path, {"name": "adam", "lr": 0.1, "lazy_mode": True})
+    plain = two_steps(tmp_path, {"name": "adam", "lr": 0.1})
+    assert np.array_equal(lazy[1], plain[1])
