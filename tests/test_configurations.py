@@ -40,3 +40,17 @@ def test_lazy_mode_is_plain_adam_on_dense_gradients(tmp_path):
     lazy = two_steps(tmp_path, {"name": "adam", "lr": 0.1, "lazy_mode": True})
     plain = two_steps(tmp_path, {"name": "adam", "lr": 0.1})
     assert np.array_equal(lazy[1], plain[1])
+
+
+def test_squared_penalty_gradient_is_twice_the_decay(tmp_path):
+    from equivalence.reference import regularization_grad
+    w = np.array([[0.5, -2.0]])
+    for form, factor in (("half_squared", 1.0), ("squared", 2.0)):
+        case = load(tmp_path, tiny(regularization={"l2": 0.1, "penalty_form": form}))
+        g = regularization_grad(case, "linear0.weight", w, case.coefficients())
+        assert np.allclose(g, factor * 0.1 * w, rtol=0, atol=1e-17), (form, g)
+        # the gradient of the penalty as written, by central differences
+        penalty = (lambda v: 0.1 * np.sum(v ** 2) * (0.5 if form == "half_squared" else 1.0))
+        h = 1e-6
+        numeric = [(penalty(w + h * e) - penalty(w - h * e)) / (2 * h) for e in np.eye(2).reshape(2, 1, 2)]
+        assert np.allclose(g.reshape(-1), numeric, rtol=1e-8), (form, g, numeric)

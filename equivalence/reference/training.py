@@ -16,8 +16,8 @@ from .schedules import Schedule
 
 
 def regularization_grad(case: Case, name: str, w, coefficients) -> np.ndarray:
-    """Gradient of the penalty on one parameter: l1*sign(w) + l2*w, or l2*w/norm(w) for the 'norm'
-    form (the gradient of l2*norm(w, 2), which is not the L2Decay rule)."""
+    """Gradient of the penalty on one parameter: l1*sign(w) + l2*w, 2*l2*w for the 'squared' form (no 1/2),
+    or l2*w/norm(w) for the 'norm' form (the gradient of l2*norm(w, 2), which is not the L2Decay rule)."""
     c = coefficients[name]
     g = np.zeros_like(w)
     if c.l1:
@@ -26,6 +26,8 @@ def regularization_grad(case: Case, name: str, w, coefficients) -> np.ndarray:
         if case.regularization.penalty_form == "norm":
             norm = np.sqrt((w * w).sum())
             g = g + (w.dtype.type(c.l2) * w / norm if norm > 0 else np.zeros_like(w))
+        elif case.regularization.penalty_form == "squared":  # d/dw c*sum(w**2)
+            g = g + w.dtype.type(2 * c.l2) * w
         else:
             g = g + w.dtype.type(coefficient_attribute(case, c.l2)) * w
     return g

@@ -23,7 +23,7 @@ from .routes import (
 from .model import ACTIVATIONS, LOSSES, ModelSpec
 from .data import DISTRIBUTIONS, DataSpec
 from .optimizer import OPTIMIZERS, OptimizerSpec
-from .regularization import PENALTY_FORMS, Coefficients, RegularizationSpec
+from .regularization import PADDLE_DECAY_ARGUMENTS, PENALTY_FORMS, Coefficients, RegularizationSpec
 from .dropout import ALPHA_VARIANTS, CHANNEL_VARIANTS, DROPOUT_MODES, DROPOUT_ROUTES, DROPOUT_VARIANTS, DropoutSpec
 from .normalization import (
     DEFAULT_NORM_EPSILON, DEFAULT_NORM_MOMENTUM, MOMENTUM_MAPPINGS, NORMALIZATION_LAYERS, NORMALIZATION_ROUTES,

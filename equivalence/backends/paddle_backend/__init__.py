@@ -75,6 +75,10 @@ def _regularization_plan(case: Case, base: str):
         return None, {}
     if base == "optimizer":
         c = optimizer_decay(case)
+        if c and case.regularization.paddle_argument == "float":
+            if c.l1:
+                raise NotApplicable("a float weight_decay is an L2 coefficient (paddle/optimizer/optimizer.py:269-270)")
+            return float(c.l2), {}
         return (_regularizer(c.l1, c.l2) if c else None), {}
     return _param_attr_plan(case)
 
@@ -208,6 +212,8 @@ def penalty(kind: str, form: str, w, c: float):
         return c * paddle.sum(paddle.abs(w))
     if form == "norm":
         return c * paddle.linalg.norm(w.flatten(), p=2)
+    if form == "squared":
+        return c * paddle.sum(w * w)
     return 0.5 * c * paddle.sum(w * w)
 
 

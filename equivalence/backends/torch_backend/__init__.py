@@ -143,6 +143,8 @@ def penalty(kind: str, form: str, w, c: float):
         return c * w.abs().sum()
     if form == "norm":
         return c * torch.linalg.vector_norm(w)
+    if form == "squared":
+        return c * (w * w).sum()
     return 0.5 * c * (w * w).sum()
 
 
