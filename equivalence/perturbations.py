@@ -11,6 +11,7 @@ its own here, under its family, and lists the name in ``PERTURBATIONS`` of equiv
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -125,8 +126,14 @@ def _norm_momentum(case: Case) -> Case | None:
     return replace(case, normalization=replace(n, momentum=_moved_p(m)))
 
 
+def _several_values_per_channel(case: Case) -> bool:
+    """The two variance estimators differ only with more than one value per channel (one gives 0 for both)."""
+    n = case.normalization
+    return _updates_running_stats(case) and math.prod(n.shape[i] for i in n.normalized_axes()) > 1
+
+
 @register("running-var-bias", "running variance fed the other estimator (biased <-> unbiased)",
-          default=_updates_running_stats)
+          default=_several_values_per_channel)
 def _running_var_bias(case: Case) -> Case | None:
     n = case.normalization
     if n is None or not n.tracks_running_stats():

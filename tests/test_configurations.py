@@ -7,7 +7,7 @@ import pytest
 
 from equivalence.reference.optimizers import ReferenceOptimizer
 
-from .casefiles import load, tiny
+from .casefiles import load, tiny, write
 
 pytestmark = pytest.mark.harness
 
@@ -54,3 +54,29 @@ def test_squared_penalty_gradient_is_twice_the_decay(tmp_path):
         h = 1e-6
         numeric = [(penalty(w + h * e) - penalty(w - h * e)) / (2 * h) for e in np.eye(2).reshape(2, 1, 2)]
         assert np.allclose(g.reshape(-1), numeric, rtol=1e-8), (form, g, numeric)
+
+
+def one_value_case(tmp_path, **reference):
+    doc = {"id": "one", "description": "one value per channel", "kind": "normalization", "steps": 2,
+           "normalization": {"layer": "batch_norm1d", "shape": [1, 3], "seed": 1, "momentum": 0.25}}
+    if reference:
+        doc["reference"] = reference
+    return doc
+
+
+def test_one_value_per_channel_normalizes_to_the_shift(tmp_path):
+    from equivalence import data, reference
+    case = load(tmp_path, one_value_case(tmp_path, batch_norm_running_var="biased"))
+    traj = reference.run(case)
+    out = traj.steps[0]["output"]["norm"]
+    shift = data.normalization_inputs(case)["bias"]
+    assert np.array_equal(out, shift.reshape(out.shape)), "(x - mean(x)) / sqrt(0 + eps) = 0, times the scale, plus the shift"
+    assert np.array_equal(traj.steps[0]["input_grad"]["norm"], np.zeros_like(out)), "the output does not depend on x"
+    assert np.array_equal(traj.steps[0]["running_var"]["norm"], np.full(3, 0.75)), \
+        "0.75 * 1 + 0.25 * biased variance 0"
+
+
+def test_one_value_per_channel_needs_the_biased_running_variance(tmp_path):
+    from .test_spec import spec_error
+    path = write(tmp_path, one_value_case(tmp_path))
+    spec_error(path, key="normalization.shape", says=["divides by n - 1 = 0", "batch_norm_running_var = 'biased'"])
