@@ -137,9 +137,9 @@ def loss_inputs(case: Case) -> dict:
     elif lp.name == "bce_with_logits":
         x = z
         target = _rounded(lp.target_scale * rng.uniform(0.0, 1.0, lp.shape), case.dtype)
-    elif lp.name == "hinge_embedding":
+    elif lp.name in ("hinge_embedding", "soft_margin"):
         x = z
-        target = _rounded(rng.choice([-1.0, 1.0], lp.shape), case.dtype)
+        target = _rounded(rng.choice(list(lp.target_values or (-1.0, 1.0)), lp.shape), case.dtype)
     else:  # regression losses
         x = z
         target = _rounded(rng.standard_normal(lp.shape), case.dtype)

@@ -158,7 +158,7 @@ def _moved_option(lp) -> dict | None:
     if lp.label_smoothing:
         return {"label_smoothing": lp.label_smoothing * f}
     for key in ("beta", "delta", "margin"):
-        if getattr(lp, key) is not None:
+        if getattr(lp, key):  # a 0 (smooth_l1's beta = 0, the L1 loss) does not move by a factor
             return {key: getattr(lp, key) * f}
     for key in ("weight", "pos_weight"):
         if getattr(lp, key) is not None:

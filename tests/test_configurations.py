@@ -80,3 +80,20 @@ def test_one_value_per_channel_needs_the_biased_running_variance(tmp_path):
     from .test_spec import spec_error
     path = write(tmp_path, one_value_case(tmp_path))
     spec_error(path, key="normalization.shape", says=["divides by n - 1 = 0", "batch_norm_running_var = 'biased'"])
+
+
+def test_new_losses_by_hand(tmp_path):
+    from equivalence.reference import losses as loss_ref
+    from .test_losses import literal, loss_doc
+    hinge = load(tmp_path, loss_doc(name="hinge_embedding", shape=[1, 4], reduction="none",
+                                    target_values=[-1.0, 0.0, 1.0, 2.0]), "h.toml")
+    loss, grad = loss_ref.loss_and_input_grad(hinge, literal(hinge, [[0.3, -1.2, 0.4, 0.5]], [[0.0, 2.0, -1.0, 1.0]],
+                                                             np.ones((1, 4))))
+    assert np.allclose(loss, [[0.0, 0.0, 0.6, 0.5]]) and np.allclose(grad, [[0, 0, -1, 1]]), (loss, grad)
+    soft = load(tmp_path, loss_doc(name="soft_margin", shape=[1, 2], reduction="sum"), "s.toml")
+    loss, grad = loss_ref.loss_and_input_grad(soft, literal(soft, [[0.0, 2.0]], [[1.0, -1.0]]))
+    assert np.isclose(loss, np.log(2) + np.log1p(np.exp(2.0))), loss
+    assert np.allclose(grad, [[-0.5, 1 / (1 + np.exp(-2.0))]]), grad
+    l1 = load(tmp_path, loss_doc(name="smooth_l1", shape=[1, 2], beta=0.0, reduction="none"), "l.toml")
+    loss, grad = loss_ref.loss_and_input_grad(l1, literal(l1, [[0.5, -2.0]], [[0.0, 0.0]], np.ones((1, 2))))
+    assert np.allclose(loss, [[0.5, 2.0]]) and np.allclose(grad, [[1, -1]]), (loss, grad)

@@ -13,7 +13,7 @@ Conventions, each the documented definition (torch/nn/modules/loss.py docstrings
   its gradient (x - y) / max(x (1 - x), 1e-12) is the derivative of the unclamped loss with the denominator
   kept away from 0, the form both frameworks' docs leave out; it is only ever compared where x(1-x) > 0 or
   against a framework that made the same choice.
-- smooth_l1 (beta): 0.5 d^2 / beta for |d| < beta, else |d| - 0.5 beta; huber (delta): 0.5 d^2 for
+- smooth_l1 (beta): 0.5 d^2 / beta for |d| < beta, else |d| - 0.5 beta (beta = 0: |d|); huber (delta): 0.5 d^2 for
   |d| <= delta, else delta (|d| - 0.5 delta). huber(delta) = delta * smooth_l1(beta=delta).
 """
 
@@ -105,6 +105,8 @@ def _elementwise(lp, x, t, dt):
         return np.abs(x - t), np.sign(x - t)
     if name == "smooth_l1":
         beta, d = dt.type(lp.option("beta")), x - t
+        if beta == 0:  # the limit of the smooth L1 loss as beta -> 0 is the L1 loss
+            return np.abs(d), np.sign(d)
         small = np.abs(d) < beta
         return np.where(small, 0.5 * d * d / beta, np.abs(d) - 0.5 * beta), np.where(small, d / beta, np.sign(d))
     if name == "huber":
@@ -118,19 +120,23 @@ def _elementwise(lp, x, t, dt):
         return loss, (x - t) / np.maximum(x * (1 - x), dt.type(BCE_GRAD_EPSILON))
     if name == "bce_with_logits":
         pw = np.ones(lp.shape[-1], dtype=dt) if lp.pos_weight is None else np.asarray(lp.pos_weight, dtype=dt)
+        w = np.ones(lp.shape[-1], dtype=dt) if lp.weight is None else np.asarray(lp.weight, dtype=dt)
         loss = pw * t * _softplus(-x) + (1 - t) * _softplus(x)
         s = _sigmoid(x)
-        return loss, -pw * t * (1 - s) + (1 - t) * s
+        return w * loss, w * (-pw * t * (1 - s) + (1 - t) * s)
     if name == "kl_div":
         if lp.log_target:
             return np.exp(t) * (t - x), -np.exp(t)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(t > 0, t * (np.log(t) - x), 0), -t
-    if name == "hinge_embedding":
+    if name == "hinge_embedding":  # x for label 1, max(0, margin - x) for label -1, nothing for other labels
         margin = dt.type(lp.option("margin"))
-        positive = t == 1
-        loss = np.where(positive, x, np.maximum(0, margin - x))
-        return loss, np.where(positive, 1, np.where(margin - x > 0, -1, 0)).astype(dt)
+        positive, negative = t == 1, t == -1
+        hinge = negative & (margin - x > 0)
+        loss = np.where(positive, x, 0) + np.where(negative, np.maximum(0, margin - x), 0)
+        return loss.astype(dt), (positive.astype(dt) - hinge.astype(dt))
+    if name == "soft_margin":  # log(1 + exp(-y x))
+        return _softplus(-t * x), -t * _sigmoid(-t * x)
     raise ValueError(f"no reference for loss {name!r}")
 
 

@@ -14,7 +14,7 @@ if typing.TYPE_CHECKING:  # for annotations only: case.py imports this module
 
 # Loss probes (the [loss_probe] table): one loss function's value and input gradient.
 LOSS_NAMES = ("mse", "l1", "cross_entropy", "nll", "bce", "bce_with_logits", "smooth_l1", "huber", "kl_div",
-              "hinge_embedding", "multi_margin")
+              "hinge_embedding", "multi_margin", "soft_margin")
 LOSS_REDUCTIONS = ("none", "mean", "sum", "batchmean")
 LOSS_ROUTES = ("layer", "functional")
 LOSS_MAPPINGS = ("right", "by_name")
@@ -27,7 +27,7 @@ class LossProbeSpec:
         "The loss, by a neutral name: mse, l1, smooth_l1 (Torch's parameterisation, `beta`), huber (`delta`; "
         "what Paddle's smooth_l1_loss computes), cross_entropy (logits), nll (log-probabilities), bce "
         "(probabilities), bce_with_logits, kl_div (log-probability input), hinge_embedding (targets +-1), "
-        "multi_margin (integer targets).", LOSS_NAMES))
+        "multi_margin (integer targets), soft_margin (targets +-1: log(1 + exp(-y x))).", LOSS_NAMES))
     shape: tuple[int, ...] = field(metadata=_doc(
         "Input shape; [N, C] for cross_entropy, nll, multi_margin and kl_div (classes / distribution on the last axis)."))
     seed: int = field(default=0, metadata=_doc("Seed of the input, the targets and the upstream gradient."))
@@ -38,7 +38,8 @@ class LossProbeSpec:
     reduction: str = field(default="mean", metadata=_doc(
         "none (per element / per sample), mean, sum, batchmean (kl_div only: sum / N).", LOSS_REDUCTIONS))
     weight: tuple[float, ...] | None = field(default=None, metadata=_doc(
-        "Class weights, one per class (cross_entropy, nll, multi_margin)."))
+        "Class weights, one per class (cross_entropy, nll, multi_margin; bce_with_logits: a weight per element "
+        "of the last axis, multiplying its loss)."))
     ignore_index: int | None = field(default=None, metadata=_doc(
         "Class index to ignore (cross_entropy, nll with hard labels): the targets of the first third of the "
         "samples are set to it. May be outside [0, C) (both frameworks default to -100)."))
@@ -49,13 +50,17 @@ class LossProbeSpec:
     pos_weight: tuple[float, ...] | None = field(default=None, metadata=_doc(
         "bce_with_logits: weight of the positive term, one per class (last axis)."))
     beta: float | None = field(default=None, metadata=_doc(
-        "smooth_l1: 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (Torch smooth_l1_loss); default 1."))
+        "smooth_l1: 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (Torch smooth_l1_loss); default 1; "
+        "beta = 0 is the L1 loss, its limit."))
     delta: float | None = field(default=None, metadata=_doc(
         "huber: 0.5 d^2 where |d| <= delta, else delta * (|d| - 0.5 delta) (Torch huber_loss, Paddle "
         "smooth_l1_loss); default 1."))
     log_target: bool = field(default=False, metadata=_doc("kl_div: the target is given as log-probabilities."))
     margin: float | None = field(default=None, metadata=_doc("hinge_embedding, multi_margin: the margin; default 1."))
     p: int = field(default=1, metadata=_doc("multi_margin: exponent of the hinge, 1 or 2."))
+    target_values: tuple[float, ...] | None = field(default=None, metadata=_doc(
+        "hinge_embedding: the values the targets are drawn from; default [-1, 1], the documented labels. The "
+        "reference applies the documented terms to labels 1 and -1 and none to any other label."))
     mapping: str = field(default="right", metadata=_doc(
         "How the backends call the loss where the names mislead: right (the call that computes the neutral "
         "loss: Paddle smooth_l1_loss(is_huber=False) for smooth_l1, Torch huber_loss for huber) or by_name "
@@ -76,9 +81,10 @@ class LossProbeSpec:
 LOSS_OPTIONS = {
     "mse": (), "l1": (), "bce": (), "kl_div": ("log_target",),
     "cross_entropy": ("weight", "ignore_index", "label_smoothing", "soft_labels"),
-    "nll": ("weight", "ignore_index"), "bce_with_logits": ("pos_weight",),
+    "nll": ("weight", "ignore_index"), "bce_with_logits": ("pos_weight", "weight"),
     "smooth_l1": ("beta", "mapping"), "huber": ("delta", "mapping"),
-    "hinge_embedding": ("margin",), "multi_margin": ("weight", "margin", "p"),
+    "hinge_embedding": ("margin", "target_values"), "multi_margin": ("weight", "margin", "p"),
+    "soft_margin": (),
 }
 
 
@@ -94,7 +100,7 @@ def _validate_loss_probe(case: Case, need) -> None:
     defaults = {f.name: f.default for f in dataclasses.fields(LossProbeSpec)}
     taken = LOSS_OPTIONS[lp.name]
     for key in ("weight", "ignore_index", "label_smoothing", "soft_labels", "pos_weight", "beta", "delta",
-                "log_target", "margin", "p", "mapping"):
+                "log_target", "margin", "p", "mapping", "target_values"):
         need(key in taken or getattr(lp, key) == defaults[key], f"loss_probe.{key}",
              f"{lp.name} takes no {key}", ", ".join(taken) or "no options")
     need(lp.reduction != "batchmean" or lp.name == "kl_div", "loss_probe.reduction",
@@ -110,7 +116,8 @@ def _validate_loss_probe(case: Case, need) -> None:
          "0 <= label_smoothing < 1")
     need(lp.ignore_index is None or not lp.soft_labels, "loss_probe.ignore_index",
          "ignore_index applies to class-index targets, and soft_labels gives probabilities", "leave it out")
-    for key in ("beta", "delta"):
-        value = getattr(lp, key)
-        need(value is None or value > 0, f"loss_probe.{key}", f"{value} <= 0", "a number > 0")
+    need(lp.beta is None or lp.beta >= 0, "loss_probe.beta", f"{lp.beta} < 0", "a number >= 0 (0: the L1 loss)")
+    need(lp.delta is None or lp.delta > 0, "loss_probe.delta", f"{lp.delta} <= 0", "a number > 0")
+    need(lp.target_values is None or len(lp.target_values) >= 1, "loss_probe.target_values", "is empty",
+         "at least one label value")
     need(lp.p in (1, 2), "loss_probe.p", f"{lp.p} is not a multi-margin exponent", "1, 2")

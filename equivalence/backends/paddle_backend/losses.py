@@ -32,7 +32,7 @@ _CALLS = {
     "bce_with_logits": ("binary_cross_entropy_with_logits", "BCEWithLogitsLoss"),
     "smooth_l1": ("smooth_l1_loss", "SmoothL1Loss"), "huber": ("smooth_l1_loss", "SmoothL1Loss"),
     "kl_div": ("kl_div", "KLDivLoss"), "hinge_embedding": ("hinge_embedding_loss", "HingeEmbeddingLoss"),
-    "multi_margin": ("multi_margin_loss", "MultiMarginLoss"),
+    "multi_margin": ("multi_margin_loss", "MultiMarginLoss"), "soft_margin": ("soft_margin_loss", "SoftMarginLoss"),
 }
 
 
