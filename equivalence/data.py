@@ -61,6 +61,8 @@ def dropout_inputs(case: Case) -> tuple[np.ndarray, np.ndarray]:
     x = rng.standard_normal(d.shape)
     x[rng.uniform(size=d.shape) < d.zero_fraction] = 0.0
     upstream = rng.uniform(0.5, 1.5, d.shape) * rng.choice([-1.0, 1.0], d.shape)
+    if d.values is not None:
+        x = np.asarray(d.values, dtype=np.float64).reshape(d.shape)
     return _rounded(x, case.dtype), _rounded(upstream, case.dtype)
 
 
@@ -143,6 +145,10 @@ def loss_inputs(case: Case) -> dict:
     else:  # regression losses
         x = z
         target = _rounded(rng.standard_normal(lp.shape), case.dtype)
+    if lp.inputs is not None:  # scaled like a draw, so the loss-input-scale perturbation moves it too
+        x = lp.scale * np.asarray(lp.inputs, dtype=np.float64).reshape(lp.shape)
+    if lp.targets is not None:
+        target = _rounded(np.asarray(lp.targets, dtype=np.float64).reshape(lp.shape), case.dtype)
     if lp.reduction == "none":
         shape = loss_output_shape(case)
         upstream = rng.uniform(0.5, 1.5, shape) * rng.choice([-1.0, 1.0], shape)

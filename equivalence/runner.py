@@ -263,7 +263,8 @@ def evaluate(cr: CaseRun, check: Check, installed: dict[str, str] | None = None)
                 return Result(observed="not-applicable", status="not-applicable",
                               message="random dropout masks differ between frameworks; each is compared with the "
                                       "reference replaying its own mask", **base)
-            quantities = {"eval_output"}  # the only mask-free quantity
+            # eval_output is the only mask-free quantity, unless p = 0 or 1 leaves the frameworks no draw
+            quantities = None if case.dropout.p in (0.0, 1.0) else {"eval_output"}
         elif check.compared_with == REFERENCE and check.backend is not None:
             expected = reference.run(case, recorded=actual)
             quantities = actual.quantities() - {"dropout_mask"}  # replayed, equal by construction

@@ -97,3 +97,21 @@ def test_new_losses_by_hand(tmp_path):
     l1 = load(tmp_path, loss_doc(name="smooth_l1", shape=[1, 2], beta=0.0, reduction="none"), "l.toml")
     loss, grad = loss_ref.loss_and_input_grad(l1, literal(l1, [[0.5, -2.0]], [[0.0, 0.0]], np.ones((1, 2))))
     assert np.allclose(loss, [[0.5, 2.0]]) and np.allclose(grad, [[1, -1]]), (loss, grad)
+
+
+def test_literal_inputs_take_nonfinite_numbers_and_are_checked(tmp_path):
+    from equivalence import data
+    from .test_spec import spec_error
+    doc = {"id": "lit", "description": "literal dropout input", "kind": "dropout",
+           "dropout": {"p": 1.0, "shape": [1, 3], "values": [float("nan"), float("inf"), 1.0], "evaluate": False}}
+    case = load(tmp_path, doc)
+    x, _ = data.dropout_inputs(case)
+    assert np.isnan(x[0, 0]) and np.isposinf(x[0, 1]) and x[0, 2] == 1.0, x
+    doc["dropout"]["values"] = [1.0, 2.0]
+    spec_error(write(tmp_path, doc), key="dropout.values", says=["2 numbers for shape [1, 3]", "3 numbers"])
+    loss = {"id": "lit", "description": "literal class targets", "kind": "loss",
+            "loss_probe": {"name": "nll", "shape": [2, 3], "targets": [0.0] * 6}}
+    spec_error(write(tmp_path, loss), key="loss_probe.targets", says=["nll takes class targets"])
+    # everywhere else a non-finite number is still refused
+    spec_error(write(tmp_path, tiny(optimizer={"name": "sgd", "lr": float("inf")})), key="optimizer.lr",
+               says=["not finite"])

@@ -312,7 +312,8 @@ def _run_dropout_probe(case: Case, route: str, fw) -> Trajectory:
     put(step, "dropout_mask", "dropout", mask)
     put(step, "output", "dropout", out)
     put(step, "input_grad", "dropout", input_grad)
-    put(step, "eval_output", "dropout", evaluated)
+    if case.dropout.evaluate:
+        put(step, "eval_output", "dropout", evaluated)
     put(step, "keep_ratio", SCALAR, np.mean(mask))
     if mask.shape[0] > 1:  # a mask drawn once and shared across the batch agrees with itself everywhere
         put(step, "batch_agreement", SCALAR, np.mean(mask[1:] == mask[:-1]))

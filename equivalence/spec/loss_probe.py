@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 
-from .base import _doc, _only_table
+from .base import _doc, _only_table, literal_numbers
 
 if typing.TYPE_CHECKING:  # for annotations only: case.py imports this module
     from .case import Case
@@ -61,6 +62,13 @@ class LossProbeSpec:
     target_values: tuple[float, ...] | None = field(default=None, metadata=_doc(
         "hinge_embedding: the values the targets are drawn from; default [-1, 1], the documented labels. The "
         "reference applies the documented terms to labels 1 and -1 and none to any other label."))
+    inputs: tuple[float, ...] | None = field(default=None, metadata=_doc(
+        "A literal input instead of the drawn one (what the loss takes: logits, log-probabilities, ...), row-major, "
+        "prod(shape) numbers; TOML writes nan, inf and -inf. `scale` multiplies it as it does a draw.",
+        parse=literal_numbers))
+    targets: tuple[float, ...] | None = field(default=None, metadata=_doc(
+        "Literal targets of the same shape, for the element-wise losses (not the class-index ones).",
+        parse=literal_numbers))
     mapping: str = field(default="right", metadata=_doc(
         "How the backends call the loss where the names mislead: right (the call that computes the neutral "
         "loss: Paddle smooth_l1_loss(is_huber=False) for smooth_l1, Torch huber_loss for huber) or by_name "
@@ -121,3 +129,10 @@ def _validate_loss_probe(case: Case, need) -> None:
     need(lp.target_values is None or len(lp.target_values) >= 1, "loss_probe.target_values", "is empty",
          "at least one label value")
     need(lp.p in (1, 2), "loss_probe.p", f"{lp.p} is not a multi-margin exponent", "1, 2")
+    size = math.prod(lp.shape)
+    for key in ("inputs", "targets"):
+        value = getattr(lp, key)
+        need(value is None or len(value) == size, f"loss_probe.{key}",
+             f"{len(value or ())} numbers for shape {list(lp.shape)}", f"{size} numbers (the product of shape)")
+    need(lp.targets is None or (lp.name not in CLASS_LOSSES and not lp.soft_labels), "loss_probe.targets",
+         f"{lp.name} takes class targets, drawn by the probe", "leave it out")
