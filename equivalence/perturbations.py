@@ -73,7 +73,8 @@ APPLICABILITY = (
     "schedule-shift ([schedule]), loss-scale-growth, loss-scale-backoff, loss-scale-interval "
     "([loss_scaling]), ema-decay ([ema]), decay-exclude-ignored / lr-ratio-ignored (with "
     "optimizer.decay_exclude / lr_ratio), loss-input-scale, loss-target-scale (bce) and loss-option (an "
-    "option the case sets) ([loss_probe]), autocast-flavour (with autocast)")
+    "option the case sets) ([loss_probe]), autocast-flavour (with autocast), gradient-reset-swapped and "
+    "frozen-ignored ([gradients] with unused_after / frozen)")
 
 
 # ------------------------------------------------------------------------------------------ dropout probes
@@ -363,3 +364,23 @@ def _autocast_flavour(case: Case) -> Case | None:
         return None
     flipped = "off" if case.reference.autocast != "off" else case.autocast
     return replace(case, reference=replace(case.reference, autocast=flipped))
+
+
+# ---------------------------------------------------------------------------------------- gradient lifecycle
+
+@register("gradient-reset-swapped", "gradients cleared the other way (zero <-> None) between steps",
+          default=lambda case: case.gradients is not None and bool(case.gradients.unused_after))
+def _gradient_reset_swapped(case: Case) -> Case | None:
+    g = case.gradients
+    if g is None or not g.unused_after:
+        return None
+    return replace(case, gradients=replace(g, reset="none" if g.reset == "zero" else "zero"))
+
+
+@register("frozen-ignored", "frozen parameters trained like the others",
+          default=lambda case: case.gradients is not None and bool(case.gradients.frozen))
+def _frozen_ignored(case: Case) -> Case | None:
+    g = case.gradients
+    if g is None or not g.frozen:
+        return None
+    return replace(case, gradients=replace(g, frozen=()))

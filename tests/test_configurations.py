@@ -115,3 +115,41 @@ def test_literal_inputs_take_nonfinite_numbers_and_are_checked(tmp_path):
     # everywhere else a non-finite number is still refused
     spec_error(write(tmp_path, tiny(optimizer={"name": "sgd", "lr": float("inf")})), key="optimizer.lr",
                says=["not finite"])
+
+
+def lifecycle_case(tmp_path, gradients, optimizer=None, **top):
+    return load(tmp_path, tiny(steps=4, optimizer=optimizer or {"name": "adam", "lr": 0.1}, gradients=gradients,
+                               routes=["optimizer", "port"], **top))
+
+
+def test_unused_parameter_moves_under_adam_only_with_zeroed_gradients(tmp_path):
+    from equivalence import reference
+    for reset, moves in (("zero", True), ("none", False)):
+        traj = reference.run(lifecycle_case(tmp_path, {"unused_after": {"linear1.bias": 2}, "reset": reset}))
+        late = traj.steps[2]  # step 3: the bias gets no data gradient
+        assert np.any(late["update"]["linear1.bias"] != 0) == moves, (reset, late["update"]["linear1.bias"])
+        assert ("linear1.bias" in late["grad"]) == moves, reset
+        if moves:
+            assert np.array_equal(late["grad"]["linear1.bias"], np.zeros(2)), "a detached parameter's gradient is 0"
+        assert np.any(late["update"]["linear0.weight"] != 0), "the others keep training"
+
+
+def test_frozen_parameter_is_never_updated_even_with_weight_decay(tmp_path):
+    from equivalence import reference
+    case = lifecycle_case(tmp_path, {"frozen": ["linear0.*"]}, {"name": "momentum", "lr": 0.1, "momentum": 0.9},
+                          regularization={"l2": 0.5})
+    traj = reference.run(case)
+    for step in traj.steps:
+        for name in ("linear0.weight", "linear0.bias"):
+            assert not np.any(step["update"][name]) and name not in step["grad"], name
+        assert np.any(step["update"]["linear1.weight"])
+
+
+def test_gradients_spec_errors(tmp_path):
+    from .test_spec import spec_error
+    doc = tiny(steps=3, gradients={"unused_after": {"linear1.bias": 3}}, routes=["optimizer"])
+    spec_error(write(tmp_path, doc), key="gradients.unused_after.linear1.bias", says=["leaves no step without it"])
+    doc = tiny(steps=3, gradients={"frozen": ["conv*"]}, routes=["optimizer"])
+    spec_error(write(tmp_path, doc), key="gradients.frozen[0]", says=["matches no parameter"])
+    doc = tiny(steps=3, gradients={"frozen": ["linear0.bias"]}, regularization={"l2": 0.1})
+    spec_error(write(tmp_path, doc), key="routes", says=["optimizer route (and its port)"])

@@ -167,7 +167,7 @@ def penalty_terms(case: Case) -> list[tuple[str, str, float]]:
 
 # ------------------------------------------------------------------------------------- the shared loops
 # One loop records every quantity, in the same order, for every framework: a backend module supplies only
-# its primitives (``fw`` below): seed, tensor, canonical, backward, build, autocast, activation, dropout, loss,
+# its primitives (``fw`` below): seed, tensor, canonical, backward, build, autocast, freeze, linear, activation, dropout, loss,
 # penalty, lr, param_lr, clip_gradients, state, step, dropout_probe, normalization_layer and loss_probe, and its submodules
 # schedules, scaling and ema. So a quantity cannot mean one thing in Paddle and another in Torch because two
 # loops drifted apart.
@@ -178,7 +178,8 @@ def port(case: Case, framework: str) -> tuple[Case, str]:
     What the framework cannot express is dropped, the way a user porting the call drops it: an optimizer
     argument it has no counterpart of (Torch Adagrad's lr_decay in Paddle, Paddle ASGD's batch_num in Torch),
     Paddle's dropout mode downscale_in_infer in Torch (which always upscales in training), Paddle's
-    decr_every_n_nan_or_inf in Torch's GradScaler (which backs off on every overflow). A GradScaler that
+    decr_every_n_nan_or_inf in Torch's GradScaler (which backs off on every overflow); gradients are cleared by
+    each framework's default call (Paddle clear_grad() zeroes them, Torch zero_grad() sets them to None). A GradScaler that
     disables itself (Paddle's on a CPU place) is kept disabled, as the documented calls leave it. Where the
     framework has the feature the port is the faithful call."""
     changes: dict = {}
@@ -189,6 +190,8 @@ def port(case: Case, framework: str) -> tuple[Case, str]:
         changes["optimizer"] = dataclasses.replace(case.optimizer, hyper=kept)
     if case.dropout is not None and framework == "torch" and case.dropout.mode == "downscale_in_infer":
         changes["dropout"] = dataclasses.replace(case.dropout, mode="upscale_in_train")
+    if case.gradients is not None:  # each framework's default clearing call
+        changes["gradients"] = dataclasses.replace(case.gradients, reset="zero" if framework == "paddle" else "none")
     if case.loss_scaling is not None:
         interval = 1 if framework == "torch" else case.loss_scaling.backoff_interval
         changes["loss_scaling"] = dataclasses.replace(case.loss_scaling, backoff_interval=interval,
@@ -209,10 +212,12 @@ def run(case: Case, route: str, fw) -> Trajectory:
     return _run_training(case, route, fw)
 
 
-def _forward(case: Case, layers, x, step, fw):
+def _forward(case: Case, layers, x, step, fw, detached: set[str] = frozenset()):
+    """The model's output; the parameters named in ``detached`` enter it detached (no gradient reaches them)."""
     h = x
     for i, layer in enumerate(layers):
-        z = layer(h)
+        cut = {part for part in ("weight", "bias") if f"linear{i}.{part}" in detached}
+        z = fw.linear(layer, h, cut) if cut else layer(h)
         if i == len(layers) - 1:
             return z
         a = fw.activation(case.model.activation, z)
@@ -250,11 +255,16 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
     ema = fw.ema.create(case, route, layers, params) if route in EMA_ROUTES else None
     batches = data.batches(case)
     traj = Trajectory(initial={n: fw.canonical(n, p) for n, p in params.items()})
+    lifecycle = case.gradients
+    if lifecycle is not None:
+        for n in lifecycle.frozen_set(params):
+            fw.freeze(params[n])
     for step_index in range(1, case.steps + 1):
         step = traj.new_step()
         x, y = batches[data.batch_for_step(case, step_index)]
+        detached = lifecycle.unused_at(step_index, params) if lifecycle is not None else set()
         with fw.autocast(case):
-            out = _forward(case, layers, fw.tensor(x, case.dtype), step, fw)
+            out = _forward(case, layers, fw.tensor(x, case.dtype), step, fw, detached)
             loss = fw.loss(case, out, y)
         if case.loss_weight != 1:  # a tensor of the case dtype: a Python float may become a float32 attribute
             loss = loss * fw.tensor(np.asarray(case.loss_weight), case.dtype)
@@ -270,7 +280,9 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
                 put(step, "param_lr", n, fw.param_lr(optimizer, p))
         before = {n: fw.canonical(n, p) for n, p in params.items()}
         for n, p in params.items():
-            if not skipped:  # inf/NaN never compare equal; the skip itself is recorded
+            # inf/NaN never compare equal, so a skipped step records the skip; a parameter without a gradient
+            # (frozen, or cleared to None and unused) records none
+            if not skipped and p.grad is not None:
                 put(step, "grad", n, fw.canonical(n, p.grad))
         if base == "loss_penalty" and (penalty := _penalty(case, params, fw)) is not None:
             fw.backward(penalty)  # gradients accumulate onto the data-loss gradients
@@ -282,7 +294,7 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
             for n, p in params.items():
                 put(step, "grad_clipped", n, fw.canonical(n, p.grad))
         if scaler is None:
-            fw.step(optimizer)
+            fw.step(optimizer, lifecycle.reset if lifecycle is not None else None)
         else:
             fw.scaling.step(scaler, optimizer)
         for key, value in fw.hyper(optimizer).items():

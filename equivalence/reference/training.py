@@ -57,6 +57,12 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
         if case.loss_weight != 1:  # in the case dtype, as the frameworks multiply by a tensor of it
             loss, grad_out = loss * np_dtype.type(case.loss_weight), grad_out * np_dtype.type(case.loss_weight)
         grads = backward(case, params, cache, grad_out)
+        lifecycle = case.gradients
+        skipped_params: set[str] = set()
+        if lifecycle is not None:
+            for name in lifecycle.unused_at(step_index, params) | lifecycle.frozen_set(params):
+                grads[name] = np.zeros_like(grads[name])  # detached in the forward: no data gradient
+            skipped_params = lifecycle.without_gradient(step_index, params)
         if schedule is not None:
             if schedule.shifted:  # the perturbation: the scheduler stepped before the optimizer
                 schedule.step(loss)
@@ -80,11 +86,14 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
             put(step, "dropout_mask", name, mask)
         regularized, final = _regularize_and_clip(case, params, grads, coefficients, step, engaged_steps)
         for name, w in params.items():
-            new = w if skipped else optimizer.step(name, w, final[name], param_lr[name])
-            if not skipped:  # an overflowed gradient is inf/NaN, never equal: the skip itself is recorded
+            # a parameter without a gradient (frozen, or unused with gradients reset to None) is skipped by the
+            # optimizer, weight decay included
+            no_gradient = name in skipped_params
+            new = w if skipped or no_gradient else optimizer.step(name, w, final[name], param_lr[name])
+            if not skipped and not no_gradient:  # an overflowed gradient is inf/NaN, never equal: the skip is recorded
                 put(step, "grad", name, grads[name])
                 put(step, "grad_regularized", name, regularized[name])
-            for key, value in optimizer.states[name].items():
+            for key, value in optimizer.states.get(name, {}).items():
                 put(step, f"state.{key}", name, value)
             put(step, "update", name, new - w)
             put(step, "param", name, new)

@@ -128,7 +128,7 @@ def literal_numbers(value, file, key) -> tuple[float, ...]:
 def _only_table(case: Case, table: str, need) -> None:
     need(getattr(case, table) is not None, table, f"a {case.kind} case needs a [{table}] table", f"[{table}]")
     for key in ("model", "data", "optimizer", "regularization", "dropout", "normalization", "clip", "schedule",
-                "loss_scaling", "ema", "loss_probe"):
+                "loss_scaling", "ema", "loss_probe", "gradients"):
         if key != table:
             need(getattr(case, key) is None, key, f"does not apply to a {case.kind} case", f"[{table}] only")
     need(not case.lr_multipliers, "lr_multipliers", f"does not apply to a {case.kind} case", f"[{table}] only")

@@ -17,6 +17,7 @@ from .data import DataSpec
 from .dropout import DROPOUT_ROUTES, DropoutSpec, _validate_dropout
 from .expectations import ExpectSpec, SweepSpec, ToleranceSpec, _validate_ranges
 from .flavour import ReferenceFlavour
+from .gradients import GradientSpec, _validate_gradients
 from .loss_probe import LOSS_ROUTES, LossProbeSpec, _validate_loss_probe
 from .model import LOSSES, ModelSpec
 from .normalization import NORMALIZATION_ROUTES, NormalizationSpec, _validate_normalization
@@ -70,6 +71,9 @@ class Case:
     ema: EmaSpec | None = field(default=None, metadata=_doc(
         "Exponential moving average of the parameters, recorded as 'ema' by the routes ema_module "
         "(Torch AveragedModel, Paddle ExponentialMovingAverage) and ema_manual (the rule in framework ops)."))
+    gradients: GradientSpec | None = field(default=None, metadata=_doc(
+        "A gradient's lifecycle between steps: frozen parameters, parameters that stop receiving gradients, "
+        "and how gradients are cleared (training cases)."))
     routes: tuple[str, ...] | None = field(default=None, metadata=_doc(
         "Routes to run in each framework; default: optimizer, plus per_parameter and loss_penalty when "
         "there is regularization, or the per-parameter routes when there are lr_multipliers, each with both "
@@ -310,6 +314,8 @@ def validate(case: Case) -> None:
             need(any(fnmatch.fnmatchcase(n, pattern) for n in names), key,
                  f"{pattern!r} matches no parameter", ", ".join(names))
     _validate_clip_and_lr(case, need)
+    if case.gradients is not None:
+        _validate_gradients(case, need)
     if case.autocast is not None:
         need(case.dtype == "float32", "autocast", f"autocasts a {case.dtype} model", "dtype = 'float32'")
         need(case.loss in ("mse", "cross_entropy"), "autocast",

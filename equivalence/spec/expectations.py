@@ -13,7 +13,8 @@ PERTURBATIONS = ("lr", "no-regularization", "ignore-overrides", "dropout-p", "dr
                  "clip-ignored", "clip-threshold", "clip-unclamped", "clip-kind-swapped", "clip-order-swapped",
                  "ignore-lr-multipliers", "schedule-shift", "loss-scale-growth", "loss-scale-backoff",
                  "loss-scale-interval", "ema-decay", "decay-exclude-ignored", "lr-ratio-ignored",
-                 "loss-input-scale", "loss-target-scale", "loss-option", "autocast-flavour")
+                 "loss-input-scale", "loss-target-scale", "loss-option", "autocast-flavour",
+                 "gradient-reset-swapped", "frozen-ignored")
 SWEEP_SCALES = ("linear", "log")
 
 

@@ -191,6 +191,19 @@ def _quiet(context):
             yield
 
 
+def freeze(param) -> None:
+    param.stop_gradient = True
+
+
+def linear(layer, h, detached: set[str]):
+    """The layer's forward with the named parts ('weight', 'bias') detached."""
+    weight = layer.weight.detach() if "weight" in detached else layer.weight
+    bias = layer.bias
+    if bias is not None and "bias" in detached:
+        bias = bias.detach()
+    return F.linear(h, weight, bias)
+
+
 def activation(name: str, z):
     return _ACTIVATIONS[name](z)
 
@@ -240,7 +253,8 @@ def clip_gradients(spec: ClipSpec, params: dict) -> dict:
     return {}
 
 
-def step(optimizer) -> None:
+def step(optimizer, reset: str | None = None) -> None:
+    """optimizer.step(), then clear_grad(): set_to_zero=True (Paddle's default) unless ``reset`` is 'none'."""
     try:
         optimizer.step()
     except RuntimeError as exc:
@@ -250,7 +264,7 @@ def step(optimizer) -> None:
         if "(NotFound) The kernel with key" not in message:
             raise
         raise NotApplicable("Paddle refuses this configuration on CPU: " + message.split("[Hint")[0].strip()) from None
-    optimizer.clear_grad()
+    optimizer.clear_grad(set_to_zero=reset != "none")
 
 
 def normalization_layer(case: Case, route: str, inputs: dict):

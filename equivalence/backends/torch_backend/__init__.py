@@ -122,6 +122,19 @@ def autocast(case: Case):
     return torch.autocast(DEVICE, dtype=getattr(torch, case.autocast))
 
 
+def freeze(param) -> None:
+    param.requires_grad_(False)
+
+
+def linear(layer, h, detached: set[str]):
+    """The layer's forward with the named parts ('weight', 'bias') detached."""
+    weight = layer.weight.detach() if "weight" in detached else layer.weight
+    bias = layer.bias
+    if bias is not None and "bias" in detached:
+        bias = bias.detach()
+    return F.linear(h, weight, bias)
+
+
 def activation(name: str, z):
     return _ACTIVATIONS[name](z)
 
@@ -176,9 +189,10 @@ def clip_gradients(spec: ClipSpec, params: dict) -> dict:
     return {}
 
 
-def step(optimizer) -> None:
+def step(optimizer, reset: str | None = None) -> None:
+    """optimizer.step(), then zero_grad(): set_to_none=True (Torch's default) unless ``reset`` is 'zero'."""
     optimizer.step()
-    optimizer.zero_grad()
+    optimizer.zero_grad(set_to_none=reset != "zero")
 
 
 def normalization_layer(case: Case, route: str, inputs: dict):
