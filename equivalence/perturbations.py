@@ -74,7 +74,7 @@ APPLICABILITY = (
     "([loss_scaling]), ema-decay ([ema]), decay-exclude-ignored / lr-ratio-ignored (with "
     "optimizer.decay_exclude / lr_ratio), loss-input-scale, loss-target-scale (bce) and loss-option (an "
     "option the case sets) ([loss_probe]), autocast-flavour (with autocast), gradient-reset-swapped and "
-    "frozen-ignored ([gradients] with unused_after / frozen)")
+    "frozen-ignored ([gradients] with unused_after / frozen), clip-exclude-ignored (with clip.exclude)")
 
 
 # ------------------------------------------------------------------------------------------ dropout probes
@@ -384,3 +384,11 @@ def _frozen_ignored(case: Case) -> Case | None:
     if g is None or not g.frozen:
         return None
     return replace(case, gradients=replace(g, frozen=()))
+
+
+@register("clip-exclude-ignored", "the parameters clip.exclude leaves out clipped with the others",
+          default=lambda case: case.clip is not None and bool(case.clip.exclude))
+def _clip_exclude_ignored(case: Case) -> Case | None:
+    if case.clip is None or not case.clip.exclude:
+        return None
+    return replace(case, clip=replace(case.clip, exclude=()))

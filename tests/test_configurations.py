@@ -153,3 +153,15 @@ def test_gradients_spec_errors(tmp_path):
     spec_error(write(tmp_path, doc), key="gradients.frozen[0]", says=["matches no parameter"])
     doc = tiny(steps=3, gradients={"frozen": ["linear0.bias"]}, regularization={"l2": 0.1})
     spec_error(write(tmp_path, doc), key="routes", says=["optimizer route (and its port)"])
+
+
+def test_clip_exclude_leaves_parameters_out_of_the_norm(tmp_path):
+    from equivalence.reference.clipping import clip_gradients
+    case = load(tmp_path, tiny(clip={"kind": "global_norm", "max_norm": 1.0, "active": "some_steps",
+                                     "exclude": ["*.bias"]}, routes=["clip_function"]))
+    grads = {"linear0.weight": np.full((3, 4), 1.0), "linear0.bias": np.full(4, 100.0),
+             "linear1.weight": np.zeros((4, 2)), "linear1.bias": np.full(2, -100.0)}
+    clipped = clip_gradients(case, grads)
+    assert np.allclose(clipped.norms["-"], np.sqrt(12)), "the norm counts the weights only"
+    assert np.allclose(clipped.grads["linear0.weight"], 1 / np.sqrt(12))
+    assert np.array_equal(clipped.grads["linear0.bias"], grads["linear0.bias"]), "an excluded gradient passes as is"

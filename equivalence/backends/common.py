@@ -289,7 +289,8 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
             for n, p in params.items():
                 put(step, "grad_regularized", n, fw.canonical(n, p.grad))
         if clip == "clip_function":  # the user's clip, between backward and step (clip_argument: in step)
-            for n, norm in fw.clip_gradients(case.clip, params).items():
+            clipped = {n: p for n, p in params.items() if n not in case.clip.excluded(params)}
+            for n, norm in fw.clip_gradients(case.clip, clipped).items():
                 put(step, "grad_norm", n, fw.canonical(n, norm))
             for n, p in params.items():
                 put(step, "grad_clipped", n, fw.canonical(n, p.grad))

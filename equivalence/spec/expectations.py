@@ -14,7 +14,7 @@ PERTURBATIONS = ("lr", "no-regularization", "ignore-overrides", "dropout-p", "dr
                  "ignore-lr-multipliers", "schedule-shift", "loss-scale-growth", "loss-scale-backoff",
                  "loss-scale-interval", "ema-decay", "decay-exclude-ignored", "lr-ratio-ignored",
                  "loss-input-scale", "loss-target-scale", "loss-option", "autocast-flavour",
-                 "gradient-reset-swapped", "frozen-ignored")
+                 "gradient-reset-swapped", "frozen-ignored", "clip-exclude-ignored")
 SWEEP_SCALES = ("linear", "log")
 
 

@@ -121,10 +121,13 @@ def _build(case: Case, route: str):
     weight_decay, regularizers = _regularization_plan(case, base)
     with_attrs = base in ("per_parameter", "param_attr_in_groups")
 
+    no_clip = case.clip.excluded(case.parameter_names()) if clip == "clip_argument" else set()
+
     def attr(name):
-        if not with_attrs or (name not in regularizers and multipliers[name] == 1.0):
-            return None
-        return paddle.ParamAttr(regularizer=regularizers.get(name), learning_rate=multipliers[name])
+        options = {"need_clip": False} if name in no_clip else {}  # grad_clip= leaves it out
+        if with_attrs and (name in regularizers or multipliers[name] != 1.0):
+            options.update(regularizer=regularizers.get(name), learning_rate=multipliers[name])
+        return paddle.ParamAttr(**options) if options else None
 
     layers = []
     for i, (fan_in, fan_out) in enumerate(zip(case.model.sizes[:-1], case.model.sizes[1:])):
