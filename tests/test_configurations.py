@@ -165,3 +165,14 @@ def test_clip_exclude_leaves_parameters_out_of_the_norm(tmp_path):
     assert np.allclose(clipped.norms["-"], np.sqrt(12)), "the norm counts the weights only"
     assert np.allclose(clipped.grads["linear0.weight"], 1 / np.sqrt(12))
     assert np.array_equal(clipped.grads["linear0.bias"], grads["linear0.bias"]), "an excluded gradient passes as is"
+
+
+def test_as_tensor_wraps_whole_tuple_arguments(tmp_path):
+    from equivalence.backends.common import optimizer_kwargs
+    from .test_spec import spec_error
+    case = load(tmp_path, tiny(optimizer={"name": "adam", "lr": 0.1, "beta1": 0.8, "as_tensor": ["beta1"]}))
+    wrap = lambda v: ("tensor", v)  # noqa: E731
+    assert optimizer_kwargs(case, "torch", tensor=wrap)["betas"] == (("tensor", 0.8), ("tensor", 0.999))
+    assert optimizer_kwargs(case, "paddle", tensor=wrap)["beta1"] == ("tensor", 0.8)
+    path = write(tmp_path, tiny(optimizer={"name": "adam", "lr": 0.1, "as_tensor": ["beta2"]}))
+    spec_error(path, key="optimizer.as_tensor[0]", says=["'beta2' is not a number hyper-parameter the case sets"])

@@ -97,12 +97,13 @@ def symmetric_clip_value(spec: ClipSpec, function: str, source: str) -> float:
     return high
 
 
-def optimizer_kwargs(case: Case, framework: str) -> dict:
+def optimizer_kwargs(case: Case, framework: str, tensor=None) -> dict:
     """Constructor arguments for the hyper-parameters the case sets, under the framework's names from the
     registry; what the case leaves out is not passed, so the framework's own default applies. A tuple
     argument (``betas[0]``) is passed whole, its other elements at the framework's defaults. Per-parameter
     settings (patterns, ratios) are left to the backend. NotApplicable for a hyper-parameter the framework
-    does not have, unless its algorithm behaves as that value anyway."""
+    does not have, unless its algorithm behaves as that value anyway. ``tensor`` makes the framework's
+    tensor of a value, for the hyper-parameters the case passes as tensors (optimizer.as_tensor)."""
     info = REGISTRY[case.optimizer.name]
     given = dict(case.optimizer.hyper)
     if case.optimizer.lr is not None:
@@ -128,6 +129,11 @@ def optimizer_kwargs(case: Case, framework: str) -> dict:
                         for h in info.hypers.values() if split_index(h.side(framework).name or "")[0] == name}
             kwargs[name] = [elements[i] for i in range(len(elements))]
         kwargs[name][index] = value
+    # optimizer.as_tensor: the framework's tensor of the value; a tuple argument gets tensors throughout
+    wrapped = {split_index(info.hypers[k].side(framework).name or "")[0] for k in case.optimizer.as_tensor}
+    for name in wrapped & set(kwargs):
+        value = kwargs[name]
+        kwargs[name] = [tensor(v) for v in value] if isinstance(value, list) else tensor(value)
     return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
 
 

@@ -88,7 +88,7 @@ def create(case: Case, parameters: list, weight_decay, grad_clip=None, names: di
     cls = getattr(paddle.optimizer, info.paddle, None)
     if cls is None:  # an optimizer newer than the installed Paddle (NAdam, RAdam, ASGD, Rprop after 2.6)
         raise NotApplicable(f"paddle.optimizer.{info.paddle} does not exist in paddle {paddle.__version__}")
-    kwargs = optimizer_kwargs(case, "paddle")
+    kwargs = optimizer_kwargs(case, "paddle", tensor=paddle.to_tensor)
     if learning_rate is not None:
         kwargs["learning_rate"] = learning_rate
     if weight_decay is not None:
