@@ -176,3 +176,14 @@ def test_as_tensor_wraps_whole_tuple_arguments(tmp_path):
     assert optimizer_kwargs(case, "paddle", tensor=wrap)["beta1"] == ("tensor", 0.8)
     path = write(tmp_path, tiny(optimizer={"name": "adam", "lr": 0.1, "as_tensor": ["beta2"]}))
     spec_error(path, key="optimizer.as_tensor[0]", says=["'beta2' is not a number hyper-parameter the case sets"])
+
+
+def test_loop_index_epoch_repeats_epoch_zero(tmp_path):
+    from equivalence import reference
+    schedule = {"name": "exponential", "gamma": 0.5}
+    lrs = {}
+    for argument in ("none", "completed", "loop_index"):
+        case = load(tmp_path, tiny(steps=4, schedule=dict(schedule, epoch_argument=argument)))
+        lrs[argument] = [float(s["lr"]["-"]) for s in reference.run(case).steps]
+    assert lrs["none"] == lrs["completed"] == [0.1, 0.05, 0.025, 0.0125], lrs
+    assert lrs["loop_index"] == [0.1, 0.1, 0.05, 0.025], lrs

@@ -316,7 +316,8 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
             for n, value in fw.ema.update(ema, step_index, params).items():
                 put(step, "ema", n, fw.canonical(n, value))
         if scheduler is not None:
-            fw.schedules.step(scheduler, loss)  # after the optimizer step, as both frameworks document
+            # after the optimizer step, as both frameworks document; with the case's explicit epoch, if any
+            fw.schedules.step(scheduler, loss, case.schedule.explicit_epoch(step_index))
     return traj
 
 

@@ -153,6 +153,7 @@ class Schedule:
     def __init__(self, case: Case):
         self.case = case
         self.epoch = 0
+        self.steps = 0  # scheduler steps taken
         self.plateau = Plateau(case) if case.schedule.name == "reduce_on_plateau" else None
 
     @property
@@ -164,6 +165,8 @@ class Schedule:
         return self.plateau.lr if self.plateau else closed_form(self.case, self.epoch)
 
     def step(self, loss: float) -> None:
-        self.epoch += 1
+        self.steps += 1
+        explicit = self.case.schedule.explicit_epoch(self.steps)  # scheduler.step(epoch=...) sets the epoch
+        self.epoch = self.epoch + 1 if explicit is None else explicit
         if self.plateau:
             self.plateau.step(float(loss))

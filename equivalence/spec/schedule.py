@@ -14,6 +14,7 @@ if typing.TYPE_CHECKING:  # for annotations only: case.py imports this module
 
 SCHEDULES = ("step", "multi_step", "exponential", "cosine", "cosine_warm_restarts", "cyclic", "one_cycle",
              "linear_warmup", "linear", "polynomial", "lambda", "multiplicative", "reduce_on_plateau")
+EPOCH_ARGUMENTS = ("none", "completed", "loop_index")
 SCHEDULE_MAPPINGS = ("parity", "defaults")
 CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
 ANNEAL_STRATEGIES = ("cos", "linear")
@@ -131,7 +132,16 @@ class ScheduleSpec:
     cooldown_tracks_best: bool | None = field(default=None, metadata=_sdoc(
         "Reference flavour: true, the best metric keeps being tracked during the cooldown (Torch); false, "
         "the metric is ignored during the cooldown (Paddle)" + _for("reduce_on_plateau")))
+    epoch_argument: str = field(default="none", metadata=_doc(
+        "How the training loop steps the scheduler after each optimizer step: none, scheduler.step(); completed, "
+        "step(epoch=t) after step t (the same epochs); loop_index, step(epoch=t-1), the 0-based index of a "
+        "`for epoch in range(n)` loop, which sets epoch 0 twice and lags one step behind. Not for "
+        "reduce_on_plateau.", EPOCH_ARGUMENTS))
     shift: int = field(default=0, metadata={"internal": True})  # the schedule-shift perturbation
+
+    def explicit_epoch(self, step: int) -> int | None:
+        """The epoch passed to scheduler.step() after optimizer step ``step`` (from 1); None: no argument."""
+        return {"none": None, "completed": step, "loop_index": step - 1}[self.epoch_argument]
 
     def factor_at(self, epoch: int) -> float:
         """f(epoch) of the lambda and multiplicative schedules: a listed factor or a named function."""
@@ -163,10 +173,12 @@ def _validate_schedule(case: Case, need) -> None:
     taken = SCHEDULE_PARAMETERS[sch.name]
     public = [f.name for f in dataclasses.fields(ScheduleSpec) if not f.metadata.get("internal")]
     for key in public:
-        if key in ("name", "mapping") or not sch.given(key):
+        if key in ("name", "mapping", "epoch_argument") or not sch.given(key):
             continue
         need(key in taken, f"schedule.{key}", f"does not apply to schedule {sch.name!r}",
              ", ".join(taken) or "no parameters")
+    need(sch.epoch_argument == "none" or sch.name != "reduce_on_plateau", "schedule.epoch_argument",
+         "reduce_on_plateau steps on the metric", "none")
     for key, default in taken.items():
         need(default is not _REQUIRED or sch.given(key), f"schedule.{key}",
              f"missing: schedule {sch.name!r} needs it", _type_name(typing.get_type_hints(ScheduleSpec)[key]))

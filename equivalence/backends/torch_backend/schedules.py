@@ -6,6 +6,8 @@ the arguments the case gives and leaves the rest at Torch's defaults (a direct p
 
 from __future__ import annotations
 
+import warnings
+
 from torch.optim import lr_scheduler as lrs
 
 from ...spec import Case, ScheduleSpec
@@ -106,10 +108,15 @@ def create(case: Case, optimizer):
     return _construct(cls, optimizer, **_kwargs(sch, names))
 
 
-def step(scheduler, loss) -> None:
-    """After the optimizer step; reduce-on-plateau watches the step's loss."""
+def step(scheduler, loss, epoch: int | None = None) -> None:
+    """After the optimizer step; reduce-on-plateau watches the step's loss. ``epoch``: scheduler.step(epoch),
+    deprecated in Torch (its warning is silenced; lr_scheduler.py uses the closed form where there is one)."""
     if isinstance(scheduler, lrs.ReduceLROnPlateau):
         scheduler.step(loss.detach())
-    else:
+    elif epoch is None:
         scheduler.step()
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scheduler.step(epoch)
 
