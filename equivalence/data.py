@@ -102,6 +102,8 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
 def loss_output_shape(case: Case) -> tuple[int, ...]:
     """Shape of the loss with reduction none: one value per sample for the class losses, else per element."""
     lp = case.loss_probe
+    if lp.nd_classes():
+        return lp.shape[:1] + lp.shape[2:]
     return lp.shape[:1] if lp.name in ("cross_entropy", "nll", "multi_margin") else lp.shape
 
 
@@ -116,14 +118,14 @@ def loss_inputs(case: Case) -> dict:
     lp = case.loss_probe
     rng = np.random.default_rng([lp.seed, 5])
     z = lp.scale * rng.standard_normal(lp.shape)
-    classes = lp.shape[-1]
+    classes = lp.classes()
     n = lp.shape[0]
     ignored = np.zeros(n, dtype=bool)
     if lp.name in ("cross_entropy", "nll", "multi_margin"):
         if lp.soft_labels:
             target = _rounded(np.exp(_log_softmax(rng.standard_normal(lp.shape))), case.dtype)
         else:
-            target = rng.integers(0, classes, n).astype(np.int64)
+            target = rng.integers(0, classes, loss_output_shape(case) if lp.nd_classes() else n).astype(np.int64)
             if lp.ignore_index is not None:
                 target[: max(1, n // 3)] = lp.ignore_index
                 ignored = target == lp.ignore_index  # drawn labels equal to a valid ignore_index count too

@@ -19,6 +19,8 @@ Conventions, each the documented definition (torch/nn/modules/loss.py docstrings
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .. import data
@@ -148,6 +150,17 @@ def loss_and_input_grad(case: Case, inputs: dict, dtype: str = "float64") -> tup
     target = inputs["target"] if inputs["target"].dtype.kind == "i" else inputs["target"].astype(dt)
     upstream = inputs["upstream"].astype(dt)
     denominator = None
+    if lp.nd_classes():  # [N, C, L]: the classes of each (sample, position), as [N*L, C] rows
+        n, c, length = lp.shape
+        flat = dataclasses.replace(case, loss_probe=dataclasses.replace(lp, shape=(n * length, c), reduction="none"))
+        rows = {"input": np.moveaxis(x, 1, -1).reshape(-1, c), "target": target.reshape(-1),
+                "upstream": np.ones(n * length, dtype=dt), "ignored": np.zeros(n * length, dtype=bool)}
+        loss, dl = loss_and_input_grad(flat, rows, dtype)
+        loss, dl = loss.reshape(n, length), np.moveaxis(dl.reshape(n, length, c), -1, 1)
+        if lp.reduction == "none":
+            return loss, upstream[:, None, :] * dl
+        scale = dt.type(1) if lp.reduction == "sum" else dt.type(1) / dt.type(n * length)
+        return np.asarray(loss.sum() * scale), dl * scale
     if lp.name == "cross_entropy":
         loss, dl, denominator = _cross_entropy(lp, x, target, inputs["ignored"], dt)
     elif lp.name == "nll":

@@ -30,7 +30,8 @@ class LossProbeSpec:
         "(probabilities), bce_with_logits, kl_div (log-probability input), hinge_embedding (targets +-1), "
         "multi_margin (integer targets), soft_margin (targets +-1: log(1 + exp(-y x))).", LOSS_NAMES))
     shape: tuple[int, ...] = field(metadata=_doc(
-        "Input shape; [N, C] for cross_entropy, nll, multi_margin and kl_div (classes / distribution on the last axis)."))
+        "Input shape; [N, C] for cross_entropy, nll, multi_margin and kl_div (classes / distribution on the last "
+        "axis); cross_entropy also takes [N, C, L], classes on axis 1 (Torch's layout), targets [N, L]."))
     seed: int = field(default=0, metadata=_doc("Seed of the input, the targets and the upstream gradient."))
     scale: float = field(default=1.0, metadata=_doc(
         "Multiplies the drawn logits (cross_entropy, bce_with_logits, multi_margin, hinge_embedding, the logits "
@@ -73,7 +74,8 @@ class LossProbeSpec:
         "How the backends call the loss where the names mislead: right (the call that computes the neutral "
         "loss: Paddle smooth_l1_loss(is_huber=False) for smooth_l1, Torch huber_loss for huber) or by_name "
         "(the natural port by name: Paddle smooth_l1_loss(delta=beta) for smooth_l1, Torch "
-        "smooth_l1_loss(beta=delta) for huber).", LOSS_MAPPINGS))
+        "smooth_l1_loss(beta=delta) for huber). N-D cross_entropy: right passes Paddle axis=1, by_name keeps "
+        "Paddle's default axis=-1.", LOSS_MAPPINGS))
     target_scale: float = field(default=1.0, metadata={"internal": True})  # the loss-target-scale perturbation
 
     def option(self, key: str) -> float:
@@ -82,13 +84,17 @@ class LossProbeSpec:
         return 1.0 if value is None else value
 
     def classes(self) -> int:
-        return self.shape[-1]
+        return self.shape[1] if self.nd_classes() else self.shape[-1]
+
+    def nd_classes(self) -> bool:
+        """Cross entropy on [N, C, L]: classes on axis 1, one target per (sample, position)."""
+        return self.name == "cross_entropy" and len(self.shape) == 3
 
 
 # Which options each loss takes; an option given to a loss that does not take it is a SpecError.
 LOSS_OPTIONS = {
     "mse": (), "l1": (), "bce": (), "kl_div": ("log_target",),
-    "cross_entropy": ("weight", "ignore_index", "label_smoothing", "soft_labels"),
+    "cross_entropy": ("weight", "ignore_index", "label_smoothing", "soft_labels", "mapping"),
     "nll": ("weight", "ignore_index"), "bce_with_logits": ("pos_weight", "weight"),
     "smooth_l1": ("beta", "mapping"), "huber": ("delta", "mapping"),
     "hinge_embedding": ("margin", "target_values"), "multi_margin": ("weight", "margin", "p"),
@@ -101,7 +107,12 @@ def _validate_loss_probe(case: Case, need) -> None:
     lp = case.loss_probe
     need(len(lp.shape) >= 1 and all(s >= 1 for s in lp.shape), "loss_probe.shape", f"{list(lp.shape)} is not a shape",
          "positive integers")
-    if lp.name in CLASS_LOSSES or lp.name == "kl_div":
+    if lp.nd_classes():
+        need(lp.shape[1] >= 2 and lp.weight is None and lp.ignore_index is None and not lp.label_smoothing
+             and not lp.soft_labels, "loss_probe.shape",
+             f"cross_entropy on {list(lp.shape)} is probed with C >= 2 and hard labels only",
+             "[N, C] for weights, ignore_index, label smoothing or soft labels")
+    elif lp.name in CLASS_LOSSES or lp.name == "kl_div":
         need(len(lp.shape) == 2 and lp.shape[1] >= 2, "loss_probe.shape",
              f"{lp.name} takes [N, C] with C >= 2, not {list(lp.shape)}", "[N, C]")
     need(lp.scale > 0, "loss_probe.scale", f"{lp.scale} is not a scale", "a number > 0")

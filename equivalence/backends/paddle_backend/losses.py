@@ -55,6 +55,8 @@ def _keywords(case: Case) -> dict:
             kw["is_huber"] = False
     if lp.name == "huber":
         kw["delta"] = lp.option("delta")
+    if lp.nd_classes() and lp.mapping == "right":
+        kw["axis"] = 1  # Paddle's classes default to the last axis (paddle/nn/functional/loss.py:2705)
     if lp.log_target:
         kw["log_target"] = True
     if lp.name in ("hinge_embedding", "multi_margin"):
