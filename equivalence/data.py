@@ -110,7 +110,7 @@ def loss_output_shape(case: Case) -> tuple[int, ...]:
 def loss_inputs(case: Case) -> dict:
     """Inputs of a loss case: ``input`` (what the loss takes: logits, log-probabilities, probabilities or
     predictions, from logits drawn N(0, 1) times ``scale``), ``target`` (int64 class indices, probabilities,
-    +-1 or N(0, 1) values), ``upstream`` (the gradient seeded into the loss: 1 for a reduced loss, else drawn
+    +-1 or N(0, 1) values), ``other`` (margin_ranking's second input), ``upstream`` (the gradient seeded into the loss: 1 for a reduced loss, else drawn
     with |g| in [0.5, 1.5] and no zeros) and ``ignored`` (the samples whose target is ignore_index, set or drawn).
 
     bce probabilities are sigmoid(scale * z), so a large scale gives exact 0s and 1s; targets of the ignored
@@ -121,6 +121,7 @@ def loss_inputs(case: Case) -> dict:
     classes = lp.classes()
     n = lp.shape[0]
     ignored = np.zeros(n, dtype=bool)
+    extra = {}  # margin_ranking's second input
     if lp.name in ("cross_entropy", "nll", "multi_margin"):
         if lp.soft_labels:
             target = _rounded(np.exp(_log_softmax(rng.standard_normal(lp.shape))), case.dtype)
@@ -141,6 +142,10 @@ def loss_inputs(case: Case) -> dict:
     elif lp.name == "bce_with_logits":
         x = z
         target = _rounded(lp.target_scale * rng.uniform(0.0, 1.0, lp.shape), case.dtype)
+    elif lp.name == "margin_ranking":
+        x = z
+        target = _rounded(rng.choice([-1.0, 1.0], lp.shape), case.dtype)
+        extra["other"] = _rounded(lp.scale * rng.standard_normal(lp.shape), case.dtype)
     elif lp.name in ("hinge_embedding", "soft_margin"):
         x = z
         target = _rounded(rng.choice(list(lp.target_values or (-1.0, 1.0)), lp.shape), case.dtype)
@@ -157,4 +162,4 @@ def loss_inputs(case: Case) -> dict:
     else:
         upstream = np.array(1.0)
     return {"input": _rounded(x, case.dtype), "target": target, "upstream": _rounded(upstream, case.dtype),
-            "ignored": ignored}
+            "ignored": ignored, **extra}

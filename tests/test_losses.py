@@ -97,7 +97,7 @@ SCENARIOS = [
     dict(name="multi_margin", shape=[6, 5], weight=[0.5, 2, 1, 3, 0.25]),
     dict(name="soft_margin"), dict(name="bce_with_logits", weight=[0.5, 2, 1, 3], pos_weight=[1, 2, 0.5, 1]),
     dict(name="smooth_l1", beta=0.0), dict(name="hinge_embedding", target_values=[-1.0, 0.0, 1.0, 2.0]),
-    dict(name="cross_entropy", shape=[2, 3, 4]),
+    dict(name="cross_entropy", shape=[2, 3, 4]), dict(name="margin_ranking", shape=[8], margin=0.3),
 ]
 
 

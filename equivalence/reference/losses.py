@@ -167,6 +167,9 @@ def loss_and_input_grad(case: Case, inputs: dict, dtype: str = "float64") -> tup
         loss, dl, denominator = _nll(lp, x, target, inputs["ignored"], dt)
     elif lp.name == "multi_margin":
         loss, dl = _multi_margin(lp, x, target, dt)
+    elif lp.name == "margin_ranking":  # max(0, -y (x - other) + margin), differentiated w.r.t. x
+        h = -target * (x - inputs["other"].astype(dt)) + dt.type(lp.option("margin"))
+        loss, dl = np.maximum(h, 0), np.where(h > 0, -target, 0).astype(dt)
     else:
         loss, dl = _elementwise(lp, x, target, dt)
     per_sample = loss.ndim < x.ndim  # class losses: one value per row, dl per element of the row

@@ -15,7 +15,7 @@ if typing.TYPE_CHECKING:  # for annotations only: case.py imports this module
 
 # Loss probes (the [loss_probe] table): one loss function's value and input gradient.
 LOSS_NAMES = ("mse", "l1", "cross_entropy", "nll", "bce", "bce_with_logits", "smooth_l1", "huber", "kl_div",
-              "hinge_embedding", "multi_margin", "soft_margin")
+              "hinge_embedding", "multi_margin", "soft_margin", "margin_ranking")
 LOSS_REDUCTIONS = ("none", "mean", "sum", "batchmean")
 LOSS_ROUTES = ("layer", "functional")
 LOSS_MAPPINGS = ("right", "by_name")
@@ -28,7 +28,9 @@ class LossProbeSpec:
         "The loss, by a neutral name: mse, l1, smooth_l1 (Torch's parameterisation, `beta`), huber (`delta`; "
         "what Paddle's smooth_l1_loss computes), cross_entropy (logits), nll (log-probabilities), bce "
         "(probabilities), bce_with_logits, kl_div (log-probability input), hinge_embedding (targets +-1), "
-        "multi_margin (integer targets), soft_margin (targets +-1: log(1 + exp(-y x))).", LOSS_NAMES))
+        "multi_margin (integer targets), soft_margin (targets +-1: log(1 + exp(-y x))), margin_ranking (a second "
+        "input x2 of the same shape, targets +-1: max(0, -y (x - x2) + margin); the gradient is w.r.t. x).",
+        LOSS_NAMES))
     shape: tuple[int, ...] = field(metadata=_doc(
         "Input shape; [N, C] for cross_entropy, nll, multi_margin and kl_div (classes / distribution on the last "
         "axis); cross_entropy also takes [N, C, L], classes on axis 1 (Torch's layout), targets [N, L]."))
@@ -58,7 +60,8 @@ class LossProbeSpec:
         "huber: 0.5 d^2 where |d| <= delta, else delta * (|d| - 0.5 delta) (Torch huber_loss, Paddle "
         "smooth_l1_loss); default 1."))
     log_target: bool = field(default=False, metadata=_doc("kl_div: the target is given as log-probabilities."))
-    margin: float | None = field(default=None, metadata=_doc("hinge_embedding, multi_margin: the margin; default 1."))
+    margin: float | None = field(default=None, metadata=_doc(
+        "hinge_embedding, multi_margin: the margin, default 1; margin_ranking: default 0 (both frameworks)."))
     p: int = field(default=1, metadata=_doc("multi_margin: exponent of the hinge, 1 or 2."))
     target_values: tuple[float, ...] | None = field(default=None, metadata=_doc(
         "hinge_embedding: the values the targets are drawn from; default [-1, 1], the documented labels. The "
@@ -79,9 +82,11 @@ class LossProbeSpec:
     target_scale: float = field(default=1.0, metadata={"internal": True})  # the loss-target-scale perturbation
 
     def option(self, key: str) -> float:
-        """beta, delta or margin with its default (1)."""
+        """beta, delta or margin with its default (1; margin_ranking's margin: 0)."""
         value = getattr(self, key)
-        return 1.0 if value is None else value
+        if value is None:
+            return 0.0 if self.name == "margin_ranking" else 1.0
+        return value
 
     def classes(self) -> int:
         return self.shape[1] if self.nd_classes() else self.shape[-1]
@@ -98,7 +103,7 @@ LOSS_OPTIONS = {
     "nll": ("weight", "ignore_index"), "bce_with_logits": ("pos_weight", "weight"),
     "smooth_l1": ("beta", "mapping"), "huber": ("delta", "mapping"),
     "hinge_embedding": ("margin", "target_values"), "multi_margin": ("weight", "margin", "p"),
-    "soft_margin": (),
+    "soft_margin": (), "margin_ranking": ("margin",),
 }
 
 
