@@ -14,6 +14,7 @@ if typing.TYPE_CHECKING:  # for annotations only: case.py imports this module
 
 INJECTED_VALUES = ("inf", "nan")
 UNSCALE_FORMS = ("exact", "float32_inverse")
+PADDLE_SCALERS = ("GradScaler", "AmpScaler")
 EMA_INITS = ("first_update", "initial_params", "zero")
 EMA_WARMUPS = ("none", "thres_steps")
 
@@ -39,6 +40,12 @@ class LossScalingSpec:
         "off on every overflow), >= 1."))
     inject: tuple[Injection, ...] = field(default=(), metadata=_doc(
         "Overflows to inject, e.g. [{step = 3, value = 'inf'}]: the step is skipped and the scale backs off."))
+    paddle_class: str = field(default="GradScaler", metadata=_doc(
+        "Paddle's scaler: GradScaler (scale, unscale_, step, update) or the legacy AmpScaler (scale, then "
+        "minimize(optimizer, scaled_loss), which unscales, skips or steps, and updates). Both take every policy "
+        "argument the case gives; their own defaults differ (AmpScaler 2**15 and 1000 steps, "
+        "paddle/amp/grad_scaler.py:114-117; GradScaler 2**16 and 2000, :712-715). Torch has one GradScaler.",
+        PADDLE_SCALERS))
     # The port route: a GradScaler that disables itself (Paddle's on a CPU place) is used as it is, not refused.
     keep_disabled: bool = field(default=False, metadata={"internal": True})
     unscale: str = field(default="exact", metadata=_doc(
