@@ -36,12 +36,6 @@ def test_rescale_grad_scales_every_gradient(tmp_path):
     assert np.allclose(w1, -0.1 * 0.25 * G1, atol=1e-15) and np.allclose(state["velocity"], v2, atol=1e-15)
 
 
-def test_lazy_mode_is_plain_adam_on_dense_gradients(tmp_path):
-    lazy = two_steps(tmp_path, {"name": "adam", "lr": 0.1, "lazy_mode": True})
-    plain = two_steps(tmp_path, {"name": "adam", "lr": 0.1})
-    assert np.array_equal(lazy[1], plain[1])
-
-
 def test_squared_penalty_gradient_is_twice_the_decay(tmp_path):
     from equivalence.reference import regularization_grad
     w = np.array([[0.5, -2.0]])
