@@ -131,6 +131,15 @@ def _unscale(case: Case) -> dict[str, Case]:
             for v in ("exact", "float32_inverse") if v != ls.unscale}
 
 
+@register("autocast", "precision",
+          "the model's matmuls and activations rounded to bfloat16 where torch.autocast rounds them, or not at all "
+          "(Paddle's auto_cast on a CPU place)")
+def _autocast(case: Case) -> dict[str, Case]:
+    if case.kind != "training" or getattr(case, "autocast", "off") == "off":
+        return {}
+    return _reference_field(case, "autocast", ("off", case.autocast))
+
+
 # ---------------------------------------------------------------------------------------------- formula
 
 @register("follows", "formula", "the other framework's optimizer defaults and update formula")

@@ -153,7 +153,7 @@ SAMPLE_CASES = ["cases/clipping/clip-then-decay.toml", "cases/clipping/clip-glob
                 "cases/dropout/alpha-dropout-default-training.toml", "cases/textbook/momentum-as-ema.toml",
                 "cases/textbook/adamw-as-adam-l2.toml", "cases/textbook/l2-penalty-as-norm.toml",
                 "cases/optimizers/rmsprop/rmsprop-mapped-float64.toml",
-                "cases/schedules/reduce-on-plateau-cooldown.toml"]
+                "cases/schedules/reduce-on-plateau-cooldown.toml", "cases/autocast/autocast-bfloat16-cpu.toml"]
 
 
 def _reproduces(case):
