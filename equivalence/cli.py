@@ -22,7 +22,7 @@ from .plan import plan
 from .record import QUANTITY_DOCS, QUANTITY_ORDER
 from .report import results_table, summary_line, update_readme, write_atomic, write_reports
 from .runner import Runner, load_all
-from .spec import Case, SpecError, _type_name
+from .spec import Case, SpecError, _type_name, discover
 
 DEFAULT_CASES = "cases"
 
@@ -112,13 +112,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def is_full_default_run(paths: list[str]) -> bool:
+    """Whether a run covers exactly the case files of the default folder: only such a run may rewrite the
+    catalogue, which describes every case (a ``--cases SUBSET`` run must leave the checkout as it was)."""
+    default = Path(DEFAULT_CASES)
+    if not default.is_dir():
+        return False
+    return {p.resolve() for p in discover(paths)} == {p.resolve() for p in discover([default])}
+
+
 def cmd_run(args) -> int:
     items = load_all(args.cases)
     with Runner(in_process=args.in_process, timeout=args.timeout) as runner:
         report = runner.run(items)
     cases = [i for i in items if isinstance(i, Case)]
     paths = write_reports(report, args.out, stem=args.stem, cases=cases)
-    paths.append(catalogue.write(items, Path(args.out) / catalogue.DEFAULT_PATH.name))
+    if is_full_default_run(args.cases):
+        paths.append(catalogue.write(items, Path(args.out) / catalogue.DEFAULT_PATH.name))
     if args.readme:
         update_readme(report, args.readme)
     for r in report.results:

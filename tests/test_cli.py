@@ -47,10 +47,11 @@ def load_json(out_dir) -> dict:
 
 # ------------------------------------------------------------------------------------------------ run
 
-def test_run_all_pass_exits_0_and_writes_the_reports_and_catalogue(fake_only, tmp_path, capsys):
+def test_run_all_pass_exits_0_and_writes_the_reports_and_catalogue(fake_only, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # ./cases is the default folder: this is the full default run
     cases, out = tmp_path / "cases", tmp_path / "out"
     good_case(cases)
-    code, stdout, stderr = run_cli(capsys, "run", "--cases", cases, "--out", out)
+    code, stdout, stderr = run_cli(capsys, "run", "--out", out)
     assert code == 0, f"exit {code}\n{stdout}\n{stderr}"
     assert sorted(p.name for p in out.iterdir()) == ["catalogue.md", "latest.html", "latest.json", "latest.md"], \
         list(out.iterdir())
@@ -64,6 +65,22 @@ def test_run_all_pass_exits_0_and_writes_the_reports_and_catalogue(fake_only, tm
     assert "FAIL" not in stdout and "ERROR" not in stdout, stdout
     md = (out / "latest.md").read_text(encoding="utf-8")
     assert "good" in md and "fake/loss_penalty" in md, md
+
+
+def test_only_the_full_default_run_writes_the_catalogue(fake_only, tmp_path, capsys, monkeypatch):
+    """The catalogue describes every case: a run of a subset (or of another folder) must not rewrite it,
+    while naming every case of ./cases explicitly is still the full run."""
+    monkeypatch.chdir(tmp_path)
+    good_case(tmp_path / "cases" / "a")
+    write(tmp_path / "cases" / "b", tiny(id="other"), "other.toml")
+    runs = ((["--cases", "cases/a"], False), (["--cases", tmp_path / "cases" / "b"], False),
+            (["--cases", "cases/a", "cases/b"], True), ([], True))
+    for i, (argv, written) in enumerate(runs):
+        out = tmp_path / f"out{i}"
+        code, stdout, stderr = run_cli(capsys, "run", "--out", out, *argv)
+        assert code == 0, f"exit {code}\n{stdout}\n{stderr}"
+        assert (out / "catalogue.md").exists() == written, (argv, sorted(p.name for p in out.iterdir()))
+        assert (out / "latest.json").exists(), argv
 
 
 def test_run_with_readme_refreshes_its_block(fake_only, tmp_path, capsys):
