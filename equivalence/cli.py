@@ -88,9 +88,16 @@ def _add_upgrade_commands(sub) -> None:
     d.add_argument("new", metavar="NEW.json")
     d.add_argument("--format", choices=("text", "markdown"), default="text", help="what to print (default text)")
     d.add_argument("--markdown", metavar="PATH", help="also write the diff as Markdown to PATH")
+    d.add_argument("--fail-on-change", action="store_true",
+                   help="exit 1 when the frameworks' behaviour changed, even where the cases expect the change")
+    d.add_argument("--cases", nargs="+", metavar="PATH",
+                   help="case files or folders that name the API and the reasons of the behaviour changes "
+                        f"(default: {DEFAULT_CASES} when it exists; baselines keep no reasons)")
     dr = with_noise(sub.add_parser("drift", help="case x version matrix of where behaviour changed"))
     dr.add_argument("reports", nargs="+", metavar="REPORT", help="report or baseline files, or folders of them")
     dr.add_argument("--out", metavar="PATH", help="write the Markdown here instead of printing it")
+    dr.add_argument("--readme", metavar="PATH",
+                    help="also refresh the README's generated summary of the behaviour changes (drift block)")
     b = sub.add_parser("baseline", help="compact baselines (reports/baselines) of full reports")
     b.add_argument("reports", nargs="+", metavar="REPORT", help="reports written by run (e.g. reports/paddle331.json)")
     b.add_argument("--out", required=True, metavar="DIR", help="folder for the baselines (same file names)")
@@ -294,17 +301,19 @@ def cmd_sweep(args) -> int:
 def cmd_diff(args) -> int:
     from .baseline import load
     from .diff import diff, render
+    paths = args.cases if args.cases is not None else [DEFAULT_CASES] if Path(DEFAULT_CASES).is_dir() else []
+    cases = {i.id: i for i in load_all(paths) if isinstance(i, Case)}  # a broken case file only loses context
     try:
-        result = diff(load(args.old), load(args.new), factor=args.factor, floor=args.floor)
+        result = diff(load(args.old), load(args.new), factor=args.factor, floor=args.floor, cases=cases)
     except ValueError as exc:
         if isinstance(exc, ReportError):
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(render(result, markdown=args.format == "markdown"))
+    print(render(result, markdown=args.format == "markdown", fail_on_change=args.fail_on_change))
     if args.markdown:
-        write_atomic({Path(args.markdown): render(result, markdown=True)})
-    return 1 if result.regressions else 0
+        write_atomic({Path(args.markdown): render(result, markdown=True, fail_on_change=args.fail_on_change)})
+    return result.exit_code(args.fail_on_change)
 
 
 def cmd_drift(args) -> int:
@@ -314,10 +323,18 @@ def cmd_drift(args) -> int:
         print(f"error: no reports in {' '.join(args.reports)}", file=sys.stderr)
         return 2
     text = matrix(reports, factor=args.factor, floor=args.floor)
+    if args.readme:
+        from .drift import update_readme
+        try:
+            update_readme(reports, args.readme, factor=args.factor, floor=args.floor)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"behaviour summary of {len(reports)} reports: {args.readme}")
     if args.out:
         write_atomic({Path(args.out): text})
         print(f"drift matrix of {len(reports)} reports: {args.out}")
-    else:
+    elif not args.readme:
         print(text)
     return 0
 
