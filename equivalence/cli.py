@@ -20,7 +20,7 @@ from .backends import BACKENDS
 from .baseline import ReportError
 from .plan import plan
 from .record import QUANTITY_DOCS, QUANTITY_ORDER
-from .report import results_table, summary_line, update_readme, write_atomic, write_reports
+from .report import summary_line, update_readme, write_atomic, write_reports
 from .runner import Runner, load_all
 from .spec import Case, SpecError, _type_name, discover
 
@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     with_cases(sub.add_parser("list", help="list cases with their tags and checks"))
     show = with_execution(with_cases(sub.add_parser("show", help="run one case and print every comparison")))
     show.add_argument("case_id")
+    show.add_argument("--step", type=int, nargs="+", metavar="N", help="rows of these steps only (0: initial)")
+    show.add_argument("--quantity", nargs="+", metavar="NAME",
+                      help="rows of these quantities only (a dotted prefix matches: state -> state.velocity)")
+    show.add_argument("--failing", action="store_true", help="only the checks that fail or err")
+    show.add_argument("--all", action="store_true", dest="every",
+                      help="every row of every check (default: the first diverging step's mismatching rows)")
     sub.add_parser("schema", help="print every key a case file may hold")
     cat = with_cases(sub.add_parser("catalogue", help="write the catalogue of known differences and coverage"))
     cat.add_argument("--out", default=str(catalogue.DEFAULT_PATH), metavar="FILE",
@@ -169,22 +175,9 @@ def cmd_show(args) -> int:
         return 2
     with Runner(in_process=args.in_process, timeout=args.timeout) as runner:
         report = runner.run(chosen)
-    case = chosen[0]
-    print(f"{case.id}: {case.description.strip()}\n({case.path})\n")
-    print(results_table(report.results, fmt="simple"))
-    for r in report.results:
-        print(f"\n## {r.test_id}: {r.status} ({r.observed}, expected {r.expected})\n{r.message}")
-        if r.comparison is None or not r.comparison.details:
-            continue
-        rows = [[d.step, d.quantity, d.name, d.size, d.mismatches, f"{d.max_abs_error:.3g}",
-                 f"{d.max_rel_error:.3g}", f"rtol={d.tolerance.rtol:g} atol={d.tolerance.atol:g}"]
-                for d in r.comparison.details]
-        print(tabulate(rows, headers=["step", "quantity", "parameter", "elements", "mismatches", "max abs err",
-                                      "max rel err", "tolerance"]))
-        if r.comparison.only_in_actual or r.comparison.only_in_expected:
-            print(f"not compared (recorded on one side only): {r.implementation}: "
-                  f"{', '.join(r.comparison.only_in_actual) or '-'}; {r.compared_with}: "
-                  f"{', '.join(r.comparison.only_in_expected) or '-'}")
+    from .show import render
+    print(render(chosen[0], report, steps=args.step, quantities=args.quantity, failing=args.failing,
+                 every=args.every))
     return 0 if report.ok else 1
 
 
