@@ -7,7 +7,7 @@
   (or sets one of its spec keys); a technique without cases is listed as a gap, and tags that count for no
   technique are listed so a misspelt tag shows;
 - every accepted value of the case schema (optimizer names, losses, dropout modes, ...) with the cases that
-  use it, read from the spec's field metadata, so a value added to spec.py appears here by itself.
+  use it, read from the spec's field metadata, so a value added to equivalence/spec/ appears here by itself.
 
 Deterministic: no timestamps, cases in id order, so regenerating an unchanged tree changes nothing.
 Regenerate with ``python -m equivalence catalogue`` (``run`` writes it next to its reports too).
@@ -37,7 +37,7 @@ class Technique:
 
 
 # What the issue names as training techniques. Tags are the contract with case authors; the keys catch cases
-# that use a technique without tagging it (keys absent from spec.py are ignored).
+# that use a technique without tagging it (keys absent from equivalence/spec/ are ignored).
 TECHNIQUES = (
     Technique("optimizers", ("optimizer", "optimizers", "sgd", "momentum", "nesterov", "adam", "adamw",
                              "rmsprop", "adagrad", "adadelta", "adamax", "lamb")),

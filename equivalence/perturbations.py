@@ -1,0 +1,347 @@
+"""Sensitivity perturbations: wrong mappings of a case that the case's tolerance must tell apart from the
+reference, proof that its "equal" verdicts can fail.
+
+Each perturbation is one registration: its name (the check ``perturbed/<name>`` and the value of
+``expect.sensitivity``), a one-line doc (the check's reason), when a case gets it without asking
+(``default``), and how it changes the case the reference runs (the decorated function; ``None`` when it does
+not apply to the case). Registration order is the order of the planned checks. A new layer or table registers
+its own here, under its family, and lists the name in ``PERTURBATIONS`` of equivalence/spec/expectations.py
+(the accepted values of ``expect.sensitivity``; a test checks that the two agree).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from .reference.optimizers import resolve
+from .spec import DEFAULT_NORM_EPSILON, DEFAULT_NORM_MOMENTUM, Case, SpecError
+
+LR_FACTOR = 1 + 1e-3
+CLIP_FACTOR = 1.01
+EPSILON_FACTOR = 10
+EMA_DECAY_SHIFT = 0.01  # of (1 - decay): 0.9 -> 0.901
+LOSS_OPTION_SHIFT = 0.01  # a loss option (label_smoothing, beta, delta, margin, a class weight) x 1.01
+SATURATING_SCALE = 100  # bce probabilities sigmoid(scale * z) at this scale are mostly exactly 0 or 1
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    name: str
+    doc: str
+    apply: Callable[[Case], Case | None]  # the case as the wrong mapping runs it; None: does not apply
+    default: Callable[[Case], bool]  # planned for this case without being asked for in expect.sensitivity
+
+
+REGISTRY: dict[str, Perturbation] = {}
+
+
+def register(name: str, doc: str, default: Callable[[Case], bool] = lambda case: False):
+    """Decorator: register the function as the perturbation ``name``."""
+    def add(apply: Callable[[Case], Case | None]):
+        if name in REGISTRY:
+            raise ValueError(f"perturbation {name!r} is registered twice")
+        REGISTRY[name] = Perturbation(name, doc, apply, default)
+        return apply
+    return add
+
+
+def perturbations(case: Case) -> list[str]:
+    """The perturbations planned for the case: every default one, then those expect.sensitivity adds."""
+    names = [p.name for p in REGISTRY.values() if p.default(case)]
+    names += [p for p in case.expect.sensitivity if p not in names]
+    return names
+
+
+def perturb(case: Case, name: str) -> Case:
+    """The case as a wrong mapping would run it. Each must change the trajectory."""
+    entry = REGISTRY.get(name)
+    perturbed = entry.apply(case) if entry is not None else None
+    if perturbed is None:
+        raise SpecError(case.path, "expect.sensitivity", f"perturbation {name!r} does not apply to this case",
+                        APPLICABILITY)
+    return perturbed
+
+
+# Where each perturbation applies, for the error above; a new perturbation adds its clause.
+APPLICABILITY = (
+    "lr and no-regularization (training), ignore-overrides (with overrides), dropout-p and "
+    "dropout-training (dropout), norm-epsilon, norm-momentum and running-var-bias (normalization), "
+    "ignore-lr-multipliers (with lr_multipliers), clip-ignored, clip-threshold, "
+    "clip-order-swapped (with [clip]), clip-unclamped and clip-kind-swapped (norm clips), "
+    "schedule-shift ([schedule]), loss-scale-growth, loss-scale-backoff, loss-scale-interval "
+    "([loss_scaling]), ema-decay ([ema]), decay-exclude-ignored / lr-ratio-ignored (with "
+    "optimizer.decay_exclude / lr_ratio), loss-input-scale, loss-target-scale (bce) and loss-option (an "
+    "option the case sets) ([loss_probe])")
+
+
+# ------------------------------------------------------------------------------------------ dropout probes
+
+def _moved_p(p: float) -> float:
+    return p + 0.01 * (1 - p) if p < 1 else p - 0.01
+
+
+# With training off, p changes nothing but a downscale_in_infer eval; the wrong mapping to catch there is a
+# training flag that is ignored.
+@register("dropout-p", "drop probability moved by 1% of (1-p) (down by 0.01 from p = 1)",
+          default=lambda case: case.kind == "dropout" and case.dropout.training)
+def _dropout_p(case: Case) -> Case | None:
+    if case.dropout is None:
+        return None
+    return replace(case, dropout=replace(case.dropout, p=_moved_p(case.dropout.p)))
+
+
+@register("dropout-training", "training flag flipped",
+          default=lambda case: case.kind == "dropout" and not case.dropout.training)
+def _dropout_training(case: Case) -> Case | None:
+    if case.dropout is None:
+        return None
+    return replace(case, dropout=replace(case.dropout, training=not case.dropout.training))
+
+
+# ------------------------------------------------------------------------------------ normalization probes
+
+def _updates_running_stats(case: Case) -> bool:
+    n = case.normalization
+    return case.kind == "normalization" and n.tracks_running_stats() and n.train_statistics == "batch"
+
+
+@register("norm-epsilon", f"epsilon x {EPSILON_FACTOR}", default=lambda case: case.kind == "normalization")
+def _norm_epsilon(case: Case) -> Case | None:
+    n = case.normalization
+    if n is None:
+        return None
+    eps = (DEFAULT_NORM_EPSILON if n.epsilon is None else n.epsilon) * EPSILON_FACTOR
+    return replace(case, normalization=replace(n, epsilon=eps))
+
+
+@register("norm-momentum", "momentum (weight of the new batch statistic) moved by 1% of (1-momentum)",
+          default=_updates_running_stats)
+def _norm_momentum(case: Case) -> Case | None:
+    n = case.normalization
+    if n is None or not n.tracks_running_stats():
+        return None
+    m = DEFAULT_NORM_MOMENTUM if n.momentum is None else n.momentum
+    return replace(case, normalization=replace(n, momentum=_moved_p(m)))
+
+
+@register("running-var-bias", "running variance fed the other estimator (biased <-> unbiased)",
+          default=_updates_running_stats)
+def _running_var_bias(case: Case) -> Case | None:
+    n = case.normalization
+    if n is None or not n.tracks_running_stats():
+        return None
+    flipped = "biased" if case.reference.batch_norm_running_var == "unbiased" else "unbiased"
+    return replace(case, reference=replace(case.reference, batch_norm_running_var=flipped))
+
+
+# ------------------------------------------------------------------------------------------- loss probes
+# The input scale, unless saturated probabilities hide it (then the targets), and an option the case sets.
+
+def _saturated_bce(case: Case) -> bool:
+    lp = case.loss_probe
+    return lp.name == "bce" and lp.scale >= SATURATING_SCALE
+
+
+def _moved_option(lp) -> dict | None:
+    """The first option the case sets, moved: label_smoothing, beta / delta / margin x (1 + LOSS_OPTION_SHIFT),
+    or class weights / pos_weight w_k x (1 + LOSS_OPTION_SHIFT * (k + 1)), unequal factors because a mean
+    divided by the summed weights cancels a common one; None when the case sets none of them."""
+    f = 1 + LOSS_OPTION_SHIFT
+    if lp.label_smoothing:
+        return {"label_smoothing": lp.label_smoothing * f}
+    for key in ("beta", "delta", "margin"):
+        if getattr(lp, key) is not None:
+            return {key: getattr(lp, key) * f}
+    for key in ("weight", "pos_weight"):
+        if getattr(lp, key) is not None:
+            return {key: tuple(v * (1 + LOSS_OPTION_SHIFT * (k + 1)) for k, v in enumerate(getattr(lp, key)))}
+    return None
+
+
+@register("loss-input-scale", f"loss input logits x {LR_FACTOR:g} (the scale of the drawn input)",
+          default=lambda case: case.kind == "loss" and not _saturated_bce(case))
+def _loss_input_scale(case: Case) -> Case | None:
+    lp = case.loss_probe
+    if lp is None:
+        return None
+    return replace(case, loss_probe=replace(lp, scale=lp.scale * LR_FACTOR))
+
+
+@register("loss-target-scale", f"bce targets x {2 - LR_FACTOR:g} (saturated probabilities hide an input scale)",
+          default=lambda case: case.kind == "loss" and _saturated_bce(case))
+def _loss_target_scale(case: Case) -> Case | None:
+    lp = case.loss_probe
+    if lp is None or lp.name not in ("bce", "bce_with_logits"):
+        return None
+    return replace(case, loss_probe=replace(lp, target_scale=1 - (LR_FACTOR - 1)))
+
+
+@register("loss-option", f"a loss option (label_smoothing, beta, delta, margin) x {1 + LOSS_OPTION_SHIFT:g}, or "
+          f"class weights / pos_weight w_k x (1 + {LOSS_OPTION_SHIFT:g} (k + 1))",
+          default=lambda case: case.kind == "loss" and _moved_option(case.loss_probe) is not None)
+def _loss_option(case: Case) -> Case | None:
+    lp = case.loss_probe
+    if lp is None or (moved := _moved_option(lp)) is None:
+        return None
+    return replace(case, loss_probe=replace(lp, **moved))
+
+
+# ------------------------------------------------------------------------------- training: lr, regularization
+
+def _regularized(case: Case) -> bool:
+    return any(c.l1 or c.l2 for c in case.coefficients().values())
+
+
+@register("lr", f"learning rate x {LR_FACTOR:g}", default=lambda case: case.kind == "training")
+def _lr(case: Case) -> Case | None:
+    if case.optimizer is None:
+        return None
+    lr = resolve(case)["lr"]  # the default the reference follows when the case leaves lr out
+    return replace(case, optimizer=replace(case.optimizer, lr=lr * LR_FACTOR))
+
+
+@register("no-regularization", "regularization dropped",
+          default=lambda case: case.regularization is not None and _regularized(case))
+def _no_regularization(case: Case) -> Case | None:
+    return None if case.regularization is None else replace(case, regularization=None)
+
+
+@register("ignore-overrides", "per-parameter overrides ignored (the case-wide coefficient everywhere)",
+          default=lambda case: case.regularization is not None and bool(case.regularization.overrides))
+def _ignore_overrides(case: Case) -> Case | None:
+    if case.regularization is None:
+        return None
+    return replace(case, regularization=replace(case.regularization, overrides={}))
+
+
+# ------------------------------------------------------------------------------------------ gradient clipping
+# A clip that acts at some step must be seen to act (clip-ignored) and with its threshold (clip-threshold);
+# one that never acts can only be told from a clip without the clamp to 1 (clip-unclamped): ignoring it
+# changes nothing, which is the point of such a case.
+
+def _clip_acts(case: Case) -> bool:
+    return case.clip is not None and case.clip.active != "never"
+
+
+def _clip_perturbed(case: Case, clip=None, **flavour) -> Case:
+    """The case with its clip changed (a perturbed clip keeps no claim about its activity) and the reference
+    flavour keys given."""
+    clip = replace(clip or case.clip, active="some_steps")
+    reference = replace(case.reference, **flavour) if flavour else case.reference
+    return replace(case, clip=clip, reference=reference)
+
+
+@register("clip-ignored", "gradient clipping dropped", default=_clip_acts)
+def _clip_ignored(case: Case) -> Case | None:
+    return None if case.clip is None else replace(case, clip=None)
+
+
+@register("clip-threshold", f"clip threshold (max_norm, or both value bounds) x {CLIP_FACTOR:g}", default=_clip_acts)
+def _clip_threshold(case: Case) -> Case | None:
+    clip = case.clip
+    if clip is None:
+        return None
+    if clip.kind == "value":
+        low, high = clip.bounds
+        return _clip_perturbed(case, replace(clip, min=low * CLIP_FACTOR, max=high * CLIP_FACTOR))
+    return _clip_perturbed(case, replace(clip, max_norm=clip.max_norm * CLIP_FACTOR))
+
+
+@register("clip-order-swapped", "weight decay and clipping applied in the other order",
+          default=lambda case: _clip_acts(case) and _regularized(case))
+def _clip_order_swapped(case: Case) -> Case | None:
+    if case.clip is None:
+        return None
+    order = "decay_then_clip" if case.reference.clip_order == "clip_then_decay" else "clip_then_decay"
+    return _clip_perturbed(case, clip_order=order)
+
+
+@register("clip-unclamped", "clip coefficient max_norm/norm not clamped at 1 (small gradients scaled up)",
+          default=lambda case: case.clip is not None and not _clip_acts(case) and case.clip.kind != "value")
+def _clip_unclamped(case: Case) -> Case | None:
+    if case.clip is None or case.clip.kind == "value":
+        return None
+    return _clip_perturbed(case, clip_norm_formula="unclamped")
+
+
+@register("clip-kind-swapped", "global-norm clip taken per tensor, or per-tensor clip taken globally")
+def _clip_kind_swapped(case: Case) -> Case | None:
+    clip = case.clip
+    if clip is None or clip.kind == "value":
+        return None
+    return _clip_perturbed(case, replace(clip, kind="norm" if clip.kind == "global_norm" else "global_norm"))
+
+
+@register("ignore-lr-multipliers", "per-parameter learning-rate multipliers ignored (optimizer lr everywhere)",
+          default=lambda case: any(m != 1.0 for m in case.lr_multiplier_of().values()))
+def _ignore_lr_multipliers(case: Case) -> Case | None:
+    return replace(case, lr_multipliers={}) if case.lr_multipliers else None
+
+
+# ---------------------------------------------------------------------- schedules, loss scaling, EMA of weights
+# Each wrong mapping that the case's steps can show.
+
+@register("schedule-shift", "the scheduler stepped before the optimizer: step t uses the lr of epoch t, not t-1",
+          default=lambda case: case.schedule is not None)
+def _schedule_shift(case: Case) -> Case | None:
+    return None if case.schedule is None else replace(case, schedule=replace(case.schedule, shift=1))
+
+
+def _scale_grows(case: Case) -> bool:
+    return case.loss_scaling is not None and case.loss_scaling.growth_interval < case.steps
+
+
+def _loss_scaling(case: Case, **changes) -> Case | None:
+    ls = case.loss_scaling
+    if ls is None:
+        return None
+    return replace(case, loss_scaling=replace(ls, **{k: f(ls) for k, f in changes.items()}))
+
+
+@register("loss-scale-growth", f"loss-scale growth factor x {LR_FACTOR:g}", default=_scale_grows)
+def _loss_scale_growth(case: Case) -> Case | None:
+    return _loss_scaling(case, growth_factor=lambda ls: ls.growth_factor * LR_FACTOR)
+
+
+@register("loss-scale-interval", "growth interval + 1 (an off-by-one in incr_every_n_steps vs growth_interval)",
+          default=_scale_grows)
+def _loss_scale_interval(case: Case) -> Case | None:
+    return _loss_scaling(case, growth_interval=lambda ls: ls.growth_interval + 1)
+
+
+@register("loss-scale-backoff", f"loss-scale backoff factor x {LR_FACTOR:g}",
+          default=lambda case: case.loss_scaling is not None and
+          any(item.step < case.steps for item in case.loss_scaling.inject))
+def _loss_scale_backoff(case: Case) -> Case | None:
+    return _loss_scaling(case, backoff_factor=lambda ls: ls.backoff_factor * LR_FACTOR)
+
+
+@register("ema-decay", f"EMA decay moved by {EMA_DECAY_SHIFT:g} of (1 - decay)",
+          default=lambda case: case.ema is not None)
+def _ema_decay(case: Case) -> Case | None:
+    if case.ema is None:
+        return None
+    return replace(case, ema=replace(case.ema, decay=case.ema.decay + EMA_DECAY_SHIFT * (1 - case.ema.decay)))
+
+
+# ------------------------------------------------------------------------- per-parameter optimizer settings
+# Each drops the optimizer setting it is named after; planned whenever the case sets it.
+
+def _register_dropped_setting(name: str, key: str, doc: str) -> None:
+    def sets_it(case: Case) -> bool:
+        return case.optimizer is not None and bool(case.optimizer.hyper.get(key))
+
+    def drop(case: Case) -> Case | None:
+        if not sets_it(case):
+            return None
+        hyper = {k: v for k, v in case.optimizer.hyper.items() if k != key}
+        return replace(case, optimizer=replace(case.optimizer, hyper=hyper))
+
+    register(name, doc, default=sets_it)(drop)
+
+
+_register_dropped_setting("decay-exclude-ignored", "decay_exclude",
+                          "decoupled decay applied to the parameters optimizer.decay_exclude excludes")
+_register_dropped_setting("lr-ratio-ignored", "lr_ratio",
+                          "per-parameter learning-rate ratios ignored (the base lr everywhere)")
