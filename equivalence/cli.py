@@ -57,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--failing", action="store_true", help="only the checks that fail or err")
     show.add_argument("--all", action="store_true", dest="every",
                       help="every row of every check (default: the first diverging step's mismatching rows)")
-    sub.add_parser("schema", help="print every key a case file may hold")
+    sch = sub.add_parser("schema", help="print every key a case file may hold, or a JSON Schema")
+    sch.add_argument("--json", choices=("case", "report"), help="print the JSON Schema of case files or reports")
+    sch.add_argument("--write", action="store_true", help="regenerate schemas/*.schema.json")
     cat = with_cases(sub.add_parser("catalogue", help="write the catalogue of known differences and coverage"))
     cat.add_argument("--out", default=str(catalogue.DEFAULT_PATH), metavar="FILE",
                      help=f"where to write it (default: {catalogue.DEFAULT_PATH}); '-' prints it")
@@ -213,6 +215,14 @@ def _schema_lines(cls, prefix: str = "") -> list[str]:
 
 
 def cmd_schema(args) -> int:
+    if args.json or args.write:
+        from . import schemas
+        if args.json:
+            print(schemas.render(args.json), end="")
+        if args.write:
+            write_atomic({path: schemas.render(name) for name, path in schemas.FILES.items()})
+            print(f"wrote {', '.join(map(str, schemas.FILES.values()))}", file=sys.stderr)
+        return 0
     print("Keys of a case file (TOML). Unknown keys are errors.\n")
     print("\n".join(_schema_lines(Case)))
     print("\nRecorded quantities (keys of tolerance.quantities; compared element-wise at every step):\n")

@@ -4,6 +4,7 @@ committed catalogue (which describes every case) is not rewritten by a subset ru
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -42,3 +43,7 @@ def test_a_subset_run_leaves_the_checkout_clean(checkout):
     assert (checkout / "reports" / "latest.json").is_file(), "the run wrote no report"
     assert "catalogue.md" not in done.stdout, done.stdout[-500:]
     assert git(checkout, "status", "--porcelain") == "", git(checkout, "status", "--porcelain")
+    # The real frameworks' report follows the published schema (tests/test_schemas.py for the rest).
+    from .test_schemas import errors
+    report = json.loads((checkout / "reports" / "latest.json").read_text(encoding="utf-8"))
+    assert not errors("report", report), errors("report", report)[:5]
