@@ -137,9 +137,16 @@ def is_full_default_run(paths: list[str]) -> bool:
 
 
 def cmd_run(args) -> int:
+    from .console import Progress, finish_log, start_log
     items = load_all(args.cases)
-    with Runner(in_process=args.in_process, timeout=args.timeout) as runner:
-        report = runner.run(items)
+    log = start_log(Path(args.out) / f"{args.stem}.log")
+    progress = Progress(sum(isinstance(i, Case) for i in items))
+    try:
+        with Runner(in_process=args.in_process, timeout=args.timeout, progress=progress) as runner:
+            report = runner.run(items)
+    finally:
+        progress.close()
+        log_lines = finish_log(log)
     cases = [i for i in items if isinstance(i, Case)]
     paths = write_reports(report, args.out, stem=args.stem, cases=cases)
     if is_full_default_run(args.cases):
@@ -149,7 +156,8 @@ def cmd_run(args) -> int:
     for r in report.results:
         if r.status in ("fail", "error"):
             print(f"{r.status.upper()} {r.test_id}: {r.message}")
-    print(f"{summary_line(report)}; reports: {', '.join(map(str, paths))}")
+    print(f"{summary_line(report)}; reports: {', '.join(map(str, paths))}"
+          + (f"; framework output ({log_lines} lines): {log}" if log_lines else ""))
     return 0 if report.ok else 1
 
 

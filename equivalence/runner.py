@@ -116,7 +116,10 @@ def case_id_of_error(error: SpecError) -> str:
 class Runner:
     """Owns one worker per backend for its lifetime, so each framework is imported once per run."""
 
-    def __init__(self, backends: dict[str, str] | None = None, in_process: bool = False, timeout: float = 300.0):
+    def __init__(self, backends: dict[str, str] | None = None, in_process: bool = False, timeout: float = 300.0,
+                 progress=None):
+        # progress(backend, cases_done): called from each backend's thread after each case (console.Progress).
+        self.progress = progress
         self.backend_modules = dict(BACKENDS if backends is None else backends)
         factory = InProcessBackend if in_process else WorkerBackend
         self.backends = {name: factory(name, module, timeout=timeout) for name, module in self.backend_modules.items()}
@@ -191,7 +194,9 @@ class Runner:
 
     def _run_backend(self, name: str, case_runs: list[CaseRun]) -> None:
         backend = self.backends[name]
-        for cr in case_runs:
+        for done, cr in enumerate(case_runs):
+            if self.progress is not None:
+                self.progress(name, done)
             outside = self._outside_range(name, cr.case)
             for b, route, impl in implementations(cr.case, [name]):
                 if outside:
