@@ -241,6 +241,9 @@ def render(groups: list[BehaviourChange], markdown: bool, code, shorten, upgrade
     """The behaviour changes as lines: every verdict flip and grown error in full, then the APIs that
     appeared or disappeared as one table (there can be many: every optimizer an old version lacks)."""
     from tabulate import tabulate
+
+    from .report import md_text
+    text = md_text if markdown else (lambda x: x)  # case-file text is inert in Markdown (no HTML, no tables)
     detailed = [g for g in groups if g.what in (NOW_DIVERGES, NOW_AGREES, ERROR_GREW)]
     availability = [g for g in groups if g.what in (NOW_RUNS, NO_LONGER_RUNS)]
     lines: list[str] = []
@@ -249,16 +252,16 @@ def render(groups: list[BehaviourChange], markdown: bool, code, shorten, upgrade
         routes = "; ".join(f"{framework} {', '.join(names)}" for framework, names in g.routes(upgraded).items())
         head = f"{code(g.case)}: {g.what.upper()}"
         where = {NOW_AGREES: f", where OLD parted first: {g.where}"}.get(g.what, f", first in {g.where}")
-        body = [f"API: {api}, through {routes}",
+        body = [f"API: {text(api)}, through {text(routes)}",
                 f"how much: worst abs error {error_text(g.old_error)} -> {error_text(g.new_error)}"
                 + (where if g.where else ""),
                 f"checks: {', '.join(code(i) for i in g.implementations)}"]
         if g.expectation:
-            body.append(shorten(g.expectation, 400))
+            body.append(text(shorten(g.expectation, 400)))
         if g.references:
-            body.append("source: " + shorten("; ".join(g.references), 300))
+            body.append("source: " + text(shorten("; ".join(g.references), 300)))
         if g.description:
-            body.append(f"case: {shorten(g.description, 200)}")
+            body.append(f"case: {text(shorten(g.description, 200))}")
         if markdown:
             lines += [f"- **{head}**"] + [f"  - {b}" for b in body]
         else:
@@ -268,10 +271,8 @@ def render(groups: list[BehaviourChange], markdown: bool, code, shorten, upgrade
     if availability:
         intro = ("APIs that appeared or disappeared (a framework check that now runs, or now is not applicable "
                  "or raises):")
-        rows = [[code(g.case), g.what, g.api or "-", ", ".join(code(i) for i in g.implementations),
-                 shorten(g.message, 120)] for g in availability]
-        if markdown:
-            rows = [[cell.replace("|", "\\|") for cell in row] for row in rows]
+        rows = [[code(g.case), g.what, text(g.api or "-"), ", ".join(code(i) for i in g.implementations),
+                 text(shorten(g.message, 120))] for g in availability]
         lines += [intro, "", tabulate(rows, headers=["case", "change", "API", "checks", "why it did not run"],
                                       tablefmt="github" if markdown else "simple", disable_numparse=True), ""]
     return lines

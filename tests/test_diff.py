@@ -242,6 +242,18 @@ def test_fail_on_change_exits_1_on_an_expected_change_only(tmp_path, capsys):
     assert code == 0 and "Behaviour unchanged" in out, out
 
 
+def test_behaviour_text_from_case_files_is_inert_in_markdown(tmp_path, capsys):
+    reason = "a | b <script>x</script>"
+    old = write_report(tmp_path / "old.json", [result("k", "paddle/layer")])
+    new = write_report(tmp_path / "new.json", [dict(result("k", "paddle/layer", "divergent", expected="divergent"),
+                                                    reason=reason, references=["<b>x.py:1</b>"])], paddle="3.3.1")
+    code, out, _ = run_cli(capsys, "diff", old, new, "--format", "markdown", "--cases", tmp_path)
+    assert code == 0 and "expected by the case: a \\| b &lt;script&gt;x&lt;/script&gt;" in out, out
+    assert "<script>" not in out and "<b>" not in out and "source: &lt;b&gt;x.py:1&lt;/b&gt;" in out, out
+    _, plain, _ = run_cli(capsys, "diff", old, new, "--cases", tmp_path)
+    assert f"expected by the case: {reason}" in plain, "the terminal shows the text as written"
+
+
 def test_the_committed_upgrade_diff_leads_with_the_behaviour_change(capsys):
     """Paddle 2.6.2 -> 3.3.1 on the committed baselines: the suite passes in both, but cross entropy's mean
     with the default ignore_index changed meaning; the diff says so first, with the case file's reason."""
