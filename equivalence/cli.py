@@ -312,15 +312,18 @@ def cmd_sweep(args) -> int:
 def cmd_diff(args) -> int:
     from .baseline import load
     from .diff import diff, render
-    paths = args.cases if args.cases is not None else [DEFAULT_CASES] if Path(DEFAULT_CASES).is_dir() else []
-    cases = {i.id: i for i in load_all(paths) if isinstance(i, Case)}  # a broken case file only loses context
+    from .behaviour import behaviour_changes
     try:
-        result = diff(load(args.old), load(args.new), factor=args.factor, floor=args.floor, cases=cases)
+        result = diff(load(args.old), load(args.new), factor=args.factor, floor=args.floor)
     except ValueError as exc:
         if isinstance(exc, ReportError):
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if result.behaviour:  # the case files name the APIs and, for baselines, the reasons
+        paths = args.cases if args.cases is not None else [DEFAULT_CASES] if Path(DEFAULT_CASES).is_dir() else []
+        cases = {i.id: i for i in load_all(paths) if isinstance(i, Case)}  # a broken file only loses context
+        result.behaviour = behaviour_changes(result, cases)
     print(render(result, markdown=args.format == "markdown", fail_on_change=args.fail_on_change))
     if args.markdown:
         write_atomic({Path(args.markdown): render(result, markdown=True, fail_on_change=args.fail_on_change)})
