@@ -194,9 +194,7 @@ class Runner:
 
     def _run_backend(self, name: str, case_runs: list[CaseRun]) -> None:
         backend = self.backends[name]
-        for done, cr in enumerate(case_runs):
-            if self.progress is not None:
-                self.progress(name, done)
+        for done, cr in enumerate(case_runs, start=1):
             outside = self._outside_range(name, cr.case)
             for b, route, impl in implementations(cr.case, [name]):
                 if outside:
@@ -207,6 +205,8 @@ class Runner:
                 except Exception as exc:  # a harness bug must still leave a result
                     cr.outcomes[impl] = Outcome("error", message=f"harness: {type(exc).__name__}: {exc}",
                                                 detail=traceback.format_exc())
+            if self.progress is not None:
+                self.progress(name, done)
 
     def _run_references(self, cr: CaseRun) -> None:
         case = cr.case

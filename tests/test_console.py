@@ -96,3 +96,18 @@ def test_a_run_keeps_framework_noise_off_the_terminal(tmp_path):
     assert "UserWarning: reduction: 'mean' divides the total loss" in log, log
     assert "INFO" in log and "paddle.ParamAttr" in log, log
     assert f"framework output ({log.count(chr(10))} lines): {tmp_path / 'latest.log'}" in done.stdout, done.stdout
+
+
+@pytest.mark.harness
+def test_the_runner_reports_progress_per_backend(tmp_path):
+    from equivalence.runner import Runner, load_all
+
+    from .casefiles import tiny, write
+    from .conftest import CRASHY
+    for i in range(3):
+        write(tmp_path, tiny(id=f"c{i}"), f"c{i}.toml")
+    calls = []
+    with Runner(backends={"fake": CRASHY}, timeout=60.0, progress=lambda name, done: calls.append((name, done))) \
+            as runner:
+        runner.run(load_all([tmp_path]))
+    assert calls == [("fake", 1), ("fake", 2), ("fake", 3)], calls
