@@ -84,6 +84,9 @@ SCENARIOS = {
     "expectation changed": (result("h", "paddle/optimizer", "divergent", expected="divergent"),
                             result("h", "paddle/optimizer", "divergent"), True),
     "error grew": (result("i", "paddle/optimizer", abs_err=1e-9), result("i", "paddle/optimizer", abs_err=2e-8), True),
+    # A wrong mapping moved further from the tolerance: easier to detect, no regression.
+    "error grew, sensitivity": (result("o", "perturbed/lr", "divergent", expected="divergent", abs_err=1e-4),
+                                result("o", "perturbed/lr", "divergent", expected="divergent", abs_err=1e-2), False),
     "still failing": (result("j", "paddle/optimizer", "divergent"), result("j", "paddle/optimizer", "divergent"),
                       False),
 }
@@ -161,7 +164,7 @@ def test_markdown_output(scenario, tmp_path, capsys):
     assert out == md_path.read_text(encoding="utf-8") + "\n", "the written Markdown differs from the printed one"
     assert out.startswith("# Upgrade diff: paddle 3.2.2, torch 2.13.0+cpu -> paddle 3.3.1"), out[:100]
     assert "**NOT SAFE: 6 regressions (exit code 1)**" in out, out
-    for heading in ("## Newly divergent (2)", "## Stale expectation (1)", "## Error grew (1)",
+    for heading in ("## Newly divergent (2)", "## Stale expectation (1)", "## Error grew (2)",
                     "## Checks added (1)", "## Checks removed (1)"):
         assert f"\n{heading}\n" in out, f"{heading} missing:\n{out}"
     assert "| check " in out and "|----" in out.replace(":", "-"), out
