@@ -41,13 +41,32 @@ def _jsonable(value):
     return dataclasses.MISSING  # a default the schema cannot state (a nested table's defaults are its own)
 
 
+# Tables that contain themselves (a schedule composed of schedules) are built once, under $defs, and referred
+# to by name from where they nest; the others are written in place, where editors show them best.
+_DEFS: dict[str, dict] = {}
+_BUILDING: list = []
+
+
 def _type(tp) -> dict:
+    if tp is typing.Any:  # a framework's own constructor argument: any TOML scalar, passed as written
+        return {"type": ["string", "number", "boolean"]}
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):  # Optional[X]: TOML has no null, a key is left out
         (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
         return _type(inner)
     if dataclasses.is_dataclass(tp):
-        return _table(tp)
+        if tp in _BUILDING:  # recursion: refer to the table by name
+            _DEFS.setdefault(tp.__name__, {})
+            return {"$ref": f"#/$defs/{tp.__name__}"}
+        _BUILDING.append(tp)
+        try:
+            table = _table(tp)
+        finally:
+            _BUILDING.pop()
+        if tp.__name__ in _DEFS:
+            _DEFS[tp.__name__] = table
+            return {"$ref": f"#/$defs/{tp.__name__}"}
+        return table
     if origin is tuple:
         return {"type": "array", "items": _type(typing.get_args(tp)[0])}
     if origin is dict:
@@ -59,7 +78,8 @@ def _type(tp) -> dict:
 
 
 HYPER_KINDS = {"number": {"type": "number"}, "integer": {"type": "integer"}, "boolean": {"type": "boolean"},
-               "patterns": {"type": "array", "items": {"type": "string"}}}
+               "text": {"type": "string"}, "patterns": {"type": "array", "items": {"type": "string"}},
+               "ratios": {"type": "object", "additionalProperties": {"type": "number"}}}
 
 
 def _hyper_properties() -> dict:
@@ -76,8 +96,7 @@ def _hyper_properties() -> dict:
                 f" ({hyper.valid_text})" if hyper.valid_text else ""))
     out = {}
     for key in sorted(kinds):
-        types_ = [HYPER_KINDS.get(k, {"type": "object", "additionalProperties": {"type": "number"}})
-                  for k in kinds[key]]
+        types_ = [HYPER_KINDS[k if k in HYPER_KINDS else "ratios"] for k in kinds[key]]  # as _convert_hyper
         schema = types_[0] if len(types_) == 1 else {"anyOf": types_}
         out[key] = {**schema, "description": "; ".join(docs[key])}
     return out
@@ -119,13 +138,16 @@ def _table(cls) -> dict:
 
 
 def case_schema() -> dict:
-    schema = _table(Case)
+    _DEFS.clear()
+    schema = _type(Case)
+    defs = {name: table for name, table in sorted(_DEFS.items())}
+    _DEFS.clear()
     return {"$schema": DRAFT, "$id": "https://equivalence.invalid/schemas/case.schema.json",
             "title": "equivalence case file",
             "description": "One case of the Paddle/Torch equivalence suite (a TOML file under cases/). Generated "
                            f"from equivalence/spec/ by `{COMMAND}`; `python -m equivalence schema` lists the "
                            "same keys as text. Rules between keys are checked by the loader.",
-            **{k: v for k, v in schema.items() if k != "description"}}
+            **{k: v for k, v in schema.items() if k != "description"}, **({"$defs": defs} if defs else {})}
 
 
 # ------------------------------------------------------------------------------------------------ reports
