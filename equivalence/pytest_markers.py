@@ -43,6 +43,7 @@ def register_case(config: pytest.Config, case: Case) -> None:
 
 
 def _tag_text(case_ids: list[str]) -> str:
+    case_ids = sorted(case_ids)
     shown = ", ".join(case_ids[:3]) + (", ..." if len(case_ids) > 3 else "")
     return f"case tag of {len(case_ids)} case{'s' if len(case_ids) != 1 else ''} ({shown})"
 
