@@ -1,6 +1,7 @@
 """Time ``pytest`` serial against ``pytest -n N`` (pytest-xdist), each repetition in a fresh process.
 
     python bench/pytest_xdist.py [--target PATHS ...] [--workers N] [--repeat N] [--warmup N] [--python EXE]
+                                  [--results PATH]
 
 A target is what follows ``python -m pytest -q -p no:cacheprovider`` (``default``: no path, pytest's
 ``testpaths``, i.e. tests/ and cases/). Default targets: ``cases`` (every case) and ``cases/regularization``.
@@ -112,11 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--results", type=Path, default=RESULTS, help=f"JSON output (default {RESULTS})")
     args = parser.parse_args(argv)
     result = measure(args.python, args.target or DEFAULT_TARGETS, args.workers, args.repeat, args.warmup,
                      progress=lambda line: print(line, file=sys.stderr, flush=True))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(markdown(result))
     if result["cpu_busy_before"] and result["cpu_busy_before"] > 0.2:
         print(f"warning: other processes kept {result['cpu_busy_before']:.0%} of the CPU busy before the runs",
