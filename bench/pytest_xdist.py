@@ -46,6 +46,7 @@ def run_pytest(python: str, target: str, workers: int) -> dict:
     sample["summary"] = dict(sorted((kind, int(n)) for n, kind in _COUNTS.findall(last)))
     sample["ok"] = sample["rc"] in (0, 1) and bool(sample["summary"])  # 1: some test failed, all ran
     sample["summary_line"] = last
+    sample["failed"] = [l for l in lines if l.startswith(("FAILED", "ERROR"))][:50]  # the -ra lines of addopts
     return sample
 
 
