@@ -60,13 +60,15 @@ def test_junitxml_times_each_item_and_records_the_case(project):
     times = {c.get("name"): float(c.get("time")) for c in cases}
     props = {c.get("name"): {p.get("name"): p.get("value") for p in c.iter("property")} for c in cases}
 
-    # Each check of a case carries an equal share of the case's run, not the first one all of it (the
-    # bounds leave room for a loaded machine: a third each, against all or nothing).
-    for case in ("my-case", "rounding-known", "stale-case"):
-        own = [t for name, t in times.items() if name.startswith(f"{case}[")]
+    # Each check of a case carries a share of the case's run, not the first one all of it and the others
+    # 0.000. Equal shares are checked on the case that started the worker (hundreds of ms, a third each),
+    # where a loaded machine's pauses of some ms cannot blur them.
+    shares = {case: [t for name, t in times.items() if name.startswith(f"{case}[")]
+              for case in ("my-case", "rounding-known", "stale-case")}
+    for case, own in shares.items():
         assert len(own) >= 2 and min(own) >= 0.001, (case, own)
-        if len(own) >= 3:
-            assert max(own) <= 0.6 * sum(own), (case, own)
+    longest = max(("my-case", "rounding-known"), key=lambda case: sum(shares[case]))
+    assert max(shares[longest]) <= 0.6 * sum(shares[longest]), shares
 
     assert props["rounding-known[reference/float32]"] == {
         "case": "rounding-known", "case_kind": "training", "tags": "beta", "check_kind": "rounding",
