@@ -50,7 +50,7 @@ def test_skip_points_at_the_case_file(project):
     result.assert_outcomes(skipped=1)
     line = next((l for l in result.outlines if l.startswith("SKIPPED")), "")
     # tests/casefiles.py writes the id on the file's first line
-    assert line.startswith("SKIPPED [1] cases/good.toml:1: not-applicable: fake has no loss penalty"), line
+    assert line.startswith("SKIPPED [1] cases/good.toml:1: not applicable: fake has no loss penalty"), line
 
 
 def test_junitxml_times_each_item_and_records_the_case(project):
