@@ -225,3 +225,12 @@ def test_narrow_interface_takes_the_trajectory_through_a_callable(tmp_path):
     assert (result.kind, result.flavours) == ("precision", ("attributes=float32",)), result
     assert result.text.startswith("The reference reproduces paddle/optimizer with attributes=float32")
     assert fetched == [1]
+
+
+def test_report_schema_knows_the_explanation(tmp_path):
+    from equivalence import schemas
+    from .test_schemas import errors
+    assert schemas.REPORT_SCHEMA_VERSION == SCHEMA_VERSION
+    doc = json.loads(json.dumps(report.to_json(run(momentum_case(tmp_path)))))
+    assert any(r["explanation"] for r in doc["results"])
+    assert not errors("report", doc), errors("report", doc)
