@@ -13,32 +13,14 @@ import numpy as np
 
 from .record import Trajectory, quantity_rank
 from .spec import Case, Tolerance
+from .tolerance import DEFAULT_TOLERANCES, HYPER_TOLERANCE, Bound, TableRule, tolerance_for
 
-# Defaults per dtype. float64: the frameworks and NumPy sum in different orders, which costs a few ulps
-# per op (~1e-16 relative), far below 1e-10. float32: a few ulps (6e-8) per op across a short training
-# run stays below 1e-5 relative; atol covers elements that cancel to ~0 (an update of a tiny gradient).
-# A lr perturbation of 1e-3 is 100x above either rtol, which the sensitivity check verifies per case.
-DEFAULT_TOLERANCES: dict[str, Tolerance] = {
-    "float64": Tolerance(rtol=1e-10, atol=1e-12),
-    "float32": Tolerance(rtol=1e-5, atol=1e-6),
-}
+__all__ = ["DEFAULT_TOLERANCES", "HYPER_TOLERANCE", "Accumulator", "Comparison", "Mismatch", "QuantityError",
+           "compare", "compare_arrays", "tolerance_for"]
 
-
-# Hyper-parameters are configuration read back from the optimizer, not computed: Python floats, or tensors
-# of the parameter dtype (Paddle Rprop's etas), so they agree to float32 rounding in any case dtype, and a
-# float32 case still tells eps 1e-6 from 1e-10. Every differing default differs by far more than 1e-7.
-HYPER_TOLERANCE = Tolerance(rtol=1e-7, atol=0.0)
-
-
-def tolerance_for(case: Case, quantity: str) -> Tolerance:
-    spec = case.tolerance
-    if quantity in spec.quantities:
-        return spec.quantities[quantity]
-    if quantity.startswith("hyper."):
-        return HYPER_TOLERANCE
-    if spec.rtol is not None:
-        return Tolerance(rtol=spec.rtol, atol=spec.atol)
-    return DEFAULT_TOLERANCES[case.dtype]
+# Entries smaller than this are batched into one vectorised pass (a tiny case has thousands of small
+# arrays); a larger one is compared on its own, without a concatenated copy.
+BATCH_ELEMENTS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -80,8 +62,12 @@ class QuantityError:
     size: int
     tolerance: Tolerance
     # max of |a - b| / (atol + rtol*|b|), the error in units of the allowed error: an element mismatches when
-    # its ratio exceeds 1 (NaN/Inf elements: inf). What the report's plots show.
+    # its ratio exceeds 1 (NaN/Inf elements: inf). Under a derived bound (see tolerance.py), the larger of
+    # the element ratio against the widened bound and the RMS error over its limit. What the plots show.
     max_tolerance_ratio: float = 0.0
+    rms_error: float = 0.0
+    allowed_rms: float | None = None  # set where a derived bound's RMS rule applied (some element beyond the table)
+    rule: str = "table"
 
 
 @dataclass
@@ -96,10 +82,11 @@ class Comparison:
     only_in_expected: tuple[str, ...] = ()
     details: list[QuantityError] = field(default_factory=list)
     structural: str = ""  # a difference of structure (step count, shapes, names), besides values
+    rms_failures: int = 0  # entries whose elements all pass but whose RMS error exceeds a derived limit
 
     @property
     def equal(self) -> bool:
-        return self.mismatches == 0 and not self.structural
+        return self.mismatches == 0 and self.rms_failures == 0 and not self.structural
 
     def summary(self) -> str:
         if self.equal:
@@ -111,6 +98,9 @@ class Comparison:
         if self.mismatches:
             parts.append(f"{self.mismatches} of {self.compared} elements differ; max abs error "
                          f"{self.max_abs_error:.3g}, max rel error {self.max_rel_error:.3g}")
+        elif self.rms_failures:
+            parts.append(f"{self.rms_failures} (step, quantity, parameter) entries over their RMS limit; max abs "
+                         f"error {self.max_abs_error:.3g}, max rel error {self.max_rel_error:.3g}")
         if self.first is not None:
             parts.append(f"first divergence at {self.first.describe()}")
         return "; ".join(parts)
@@ -141,64 +131,149 @@ def _nonfinite_problem(a: float, e: float) -> str:
 
 
 def compare(actual: Trajectory, expected: Trajectory, case: Case,
-            quantities: set[str] | None = None) -> Comparison:
-    """Compare every shared quantity at every step. ``quantities`` limits the comparison."""
-    result = Comparison()
-    q_actual, q_expected = actual.quantities(), expected.quantities()
-    shared = q_actual & q_expected
-    if quantities is not None:
-        shared &= quantities
-    result.quantities = tuple(sorted(shared, key=quantity_rank))
-    result.only_in_actual = tuple(sorted(q_actual - q_expected, key=quantity_rank))
-    result.only_in_expected = tuple(sorted(q_expected - q_actual, key=quantity_rank))
-    problems = []
-    entries = []  # (step, quantity, parameter, actual, expected, tolerance), in the order a step computes them
-    if len(actual.steps) != len(expected.steps):
-        problems.append(f"{len(actual.steps)} steps recorded vs {len(expected.steps)} expected")
-    if not shared:
-        problems.append("no quantity in common")
-    if actual.initial and expected.initial and (quantities is None or "param" in quantities):
-        # Step 0: the starting parameters, so a layout or conversion bug shows before any arithmetic.
-        if set(actual.initial) != set(expected.initial):
-            problems.append(f"initial params: names {sorted(actual.initial)} vs {sorted(expected.initial)}")
-        for name in sorted(set(actual.initial) & set(expected.initial)):
-            a, e = actual.initial[name], expected.initial[name]
-            if a.shape != e.shape:
-                problems.append(f"step 0 param of {name}: shape {list(a.shape)} vs expected {list(e.shape)}")
-                continue
-            entries.append((0, "param", name, a, e, tolerance_for(case, "param")))
+            quantities: set[str] | None = None, rule=None) -> Comparison:
+    """Compare every shared quantity at every step. ``quantities`` limits the comparison; ``rule`` gives
+    each entry's bound (default: the table, or the case's hand-set tolerance)."""
+    acc = Accumulator(case, quantities, rule)
+    acc.initial(actual.initial, expected.initial)
     for index, (step_a, step_e) in enumerate(zip(actual.steps, expected.steps), start=1):
-        for quantity in result.quantities:
-            names_a, names_e = step_a.get(quantity, {}), step_e.get(quantity, {})
+        acc.step(index, step_a, step_e)
+    for step in actual.steps[len(expected.steps):]:
+        acc.seen("actual", step)
+    for step in expected.steps[len(actual.steps):]:
+        acc.seen("expected", step)
+    return acc.finish(len(actual.steps), len(expected.steps))
+
+
+class Accumulator:
+    """One comparison fed step by step, in step order: ``initial`` (the step-0 parameters), ``step`` for
+    each step both runs recorded, ``seen`` for a step only one run has, then ``finish``. It keeps the
+    per-entry summaries (QuantityError), the counts and the first divergence, never the arrays: small
+    entries wait for a batched pass, but at most BATCH_ELEMENTS elements of them."""
+
+    def __init__(self, case: Case, quantities: set[str] | None = None, rule=None, exclude: set[str] | None = None):
+        self.case, self.only, self.exclude = case, quantities, exclude or set()
+        self.rule = rule or TableRule(case)
+        self.result = Comparison()
+        self.q_actual: set[str] = set()
+        self.q_expected: set[str] = set()
+        self._problems: list[tuple] = []  # (sort key, text), ordered at finish as a whole-run pass would
+        self._absent: list[tuple] = []  # (step, quantity, names_a, names_e): a problem if the quantity is shared
+        self._pending: list[tuple] = []
+        self._pending_size = 0
+
+    def initial(self, actual: dict, expected: dict) -> None:
+        if not (actual and expected and (self.only is None or "param" in self.only)):
+            return
+        # Step 0: the starting parameters, so a layout or conversion bug shows before any arithmetic.
+        if set(actual) != set(expected):
+            self._problem((1,), f"initial params: names {sorted(actual)} vs {sorted(expected)}")
+        for name in sorted(set(actual) & set(expected)):
+            a, e = actual[name], expected[name]
+            if a.shape != e.shape:
+                self._problem((1,), f"step 0 param of {name}: shape {list(a.shape)} vs expected {list(e.shape)}")
+                continue
+            self._add((0, "param", name, a, e, self.rule.bound(0, "param", name)))
+
+    def seen(self, side: str, step: dict) -> None:
+        (self.q_actual if side == "actual" else self.q_expected).update(step)
+
+    def step(self, index: int, step_a: dict, step_e: dict) -> None:
+        self.q_actual.update(step_a)
+        self.q_expected.update(step_e)
+        for quantity in set(step_a) ^ set(step_e):
+            self._absent.append((index, quantity, sorted(step_a.get(quantity, {})), sorted(step_e.get(quantity, {}))))
+        shared = (set(step_a) & set(step_e)) - self.exclude
+        if self.only is not None:
+            shared &= self.only
+        for quantity in sorted(shared, key=quantity_rank):
+            names_a, names_e = step_a[quantity], step_e[quantity]
+            key = (2, index, quantity_rank(quantity))
             if set(names_a) != set(names_e):
-                problems.append(f"step {index} {quantity}: names {sorted(names_a)} vs {sorted(names_e)}")
-            tol = tolerance_for(case, quantity)
+                self._problem(key, f"step {index} {quantity}: names {sorted(names_a)} vs {sorted(names_e)}")
             for name in sorted(set(names_a) & set(names_e)):
                 a, e = names_a[name], names_e[name]
                 if a.shape != e.shape:
-                    problems.append(f"step {index} {quantity} of {name}: shape {list(a.shape)} "
-                                    f"vs expected {list(e.shape)}")
+                    self._problem(key, f"step {index} {quantity} of {name}: shape {list(a.shape)} "
+                                       f"vs expected {list(e.shape)}")
                     continue
-                entries.append((index, quantity, name, a, e, tol))
-    _accumulate(result, entries)
-    result.structural = "; ".join(dict.fromkeys(problems))
-    return result
+                self._add((index, quantity, name, a, e, self.rule.bound(index, quantity, name)))
+
+    def finish(self, steps_actual: int, steps_expected: int) -> Comparison:
+        self._flush()
+        result = self.result
+        shared = (self.q_actual & self.q_expected) - self.exclude
+        if self.only is not None:
+            shared &= self.only
+        result.quantities = tuple(sorted(shared, key=quantity_rank))
+        result.only_in_actual = tuple(sorted(self.q_actual - self.q_expected, key=quantity_rank))
+        result.only_in_expected = tuple(sorted(self.q_expected - self.q_actual, key=quantity_rank))
+        if steps_actual != steps_expected:
+            self._problem((0, 0), f"{steps_actual} steps recorded vs {steps_expected} expected")
+        if not shared:
+            self._problem((0, 1), "no quantity in common")
+        for index, quantity, names_a, names_e in self._absent:
+            if quantity in shared:
+                self._problem((2, index, quantity_rank(quantity)), f"step {index} {quantity}: names {names_a} vs {names_e}")
+        ordered = [text for _, _, text in sorted(self._problems, key=lambda p: (p[0], p[1]))]
+        result.structural = "; ".join(dict.fromkeys(ordered))
+        return result
+
+    def _problem(self, key: tuple, text: str) -> None:
+        self._problems.append((key, len(self._problems), text))
+
+    def _add(self, entry: tuple) -> None:
+        size = entry[3].size
+        if size >= BATCH_ELEMENTS:
+            self._flush()
+            _accumulate(self.result, [entry])
+            return
+        self._pending.append(entry)
+        self._pending_size += size
+        if self._pending_size >= BATCH_ELEMENTS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            _accumulate(self.result, self._pending)
+        self._pending, self._pending_size = [], 0
+
+
+def _flat(arrays) -> np.ndarray:
+    """One float64 vector of the entries' values (a view-free copy only where there are several)."""
+    if len(arrays) == 1:
+        return np.asarray(arrays[0], dtype=np.float64).reshape(-1)
+    return np.concatenate([np.asarray(x, dtype=np.float64).reshape(-1) for x in arrays])
 
 
 def _accumulate(result: Comparison, entries: list) -> None:
-    """Compare every entry element-wise in one vectorised pass over all of them (a run has thousands of small
-    arrays), then reduce per entry. The first mismatch is the first bad element in entry order."""
-    if not entries:
-        return
+    """Compare the entries element-wise in one vectorised pass, then reduce per entry. An entry with an
+    element outside the table and a derived bound is settled on its own (``_derived``). The first mismatch
+    is the first bad element (or RMS failure) in entry order."""
     sizes = np.array([a.size for _, _, _, a, _, _ in entries])
-    actual = np.concatenate([np.asarray(a, dtype=np.float64).reshape(-1) for _, _, _, a, _, _ in entries])
-    expected = np.concatenate([np.asarray(e, dtype=np.float64).reshape(-1) for _, _, _, _, e, _ in entries])
-    atol = np.repeat([t.atol for *_, t in entries], sizes)
-    rtol = np.repeat([t.rtol for *_, t in entries], sizes)
-    bad, abs_err, rel_err = compare_arrays(actual, expected, Tolerance(rtol=rtol, atol=atol))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(abs_err == 0, 0.0, abs_err / (atol + rtol * np.abs(expected)))
-    ratio = np.where(np.isnan(ratio), np.inf, ratio)
+    actual = _flat([a for _, _, _, a, _, _ in entries])
+    expected = _flat([e for _, _, _, _, e, _ in entries])
+    one = len(entries) == 1
+    atol = entries[0][5].tolerance.atol if one else np.repeat([b.tolerance.atol for *_, b in entries], sizes)
+    rtol = entries[0][5].tolerance.rtol if one else np.repeat([b.tolerance.rtol for *_, b in entries], sizes)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        abs_err = np.abs(actual - expected)
+        abs_expected = np.abs(expected)
+        rel_err = abs_err / abs_expected
+        rel_err[abs_expected == 0] = np.inf
+        rel_err[abs_err == 0] = 0.0
+        table = abs_expected * rtol
+        table += atol
+        finite = np.isfinite(abs_err)  # NaN or Inf on either side makes the difference non-finite
+        bad = ~(abs_err <= table)
+        ratio = abs_err / table
+        ratio[abs_err == 0] = 0.0
+    if not finite.all():
+        abs_err[~finite] = np.inf
+        rel_err[~finite] = np.inf
+        ratio[~finite] = np.inf
+        bad |= ~finite
+    ratio[np.isnan(ratio)] = np.inf
     ends = np.cumsum(sizes)
     starts = ends - sizes
     nonempty = sizes > 0
@@ -209,24 +284,63 @@ def _accumulate(result: Comparison, entries: list) -> None:
         if nonempty.any():
             out[nonempty] = reduce.reduceat(values, starts[nonempty])
         per_entry[key] = out
-    for k, (step, quantity, name, a, _, tol) in enumerate(entries):
-        detail = QuantityError(step, quantity, name, float(per_entry["abs"][k]), float(per_entry["rel"][k]),
-                               int(per_entry["count"][k]), int(a.size), tol, float(per_entry["ratio"][k]))
-        result.details.append(detail)
+    first = None  # (entry, flat index within the entry, problem) of the first divergence in this batch
+    for k, (step, quantity, name, a, e, bound) in enumerate(entries):
+        count, ratio_k = int(per_entry["count"][k]), float(per_entry["ratio"][k])
+        rms, allowed, rms_failed, element_bad = 0.0, None, False, None
+        lo, hi = int(starts[k]), int(ends[k])
+        if count and bound.derived:
+            count, ratio_k, rms, allowed, element_bad = _derived(
+                bound, abs_err[lo:hi], expected[lo:hi], table[lo:hi], finite[lo:hi])
+            rms_failed = count == 0 and rms > allowed
+        elif count:
+            element_bad = bad[lo:hi]
+        result.details.append(QuantityError(step, quantity, name, float(per_entry["abs"][k]), float(per_entry["rel"][k]),
+                                            count, int(a.size), bound.tolerance, ratio_k, rms, allowed, bound.rule))
+        result.mismatches += count
+        result.rms_failures += int(rms_failed)
+        if first is None and result.first is None and (count or rms_failed):
+            if count:
+                local = int(np.argmax(element_bad))
+                first = (k, local, "")
+            else:
+                local = int(np.argmax(abs_err[lo:hi]))
+                first = (k, local, f"RMS error {rms:.3g} over the tensor > allowed {allowed:.3g} "
+                                   f"({bound.rule} bound; every element within its bound)")
     result.compared += int(sizes.sum())
-    result.mismatches += int(per_entry["count"].sum())
     result.max_abs_error = max(result.max_abs_error, float(per_entry["abs"].max(initial=0.0)))
     result.max_rel_error = max(result.max_rel_error, float(per_entry["rel"].max(initial=0.0)))
-    if result.first is None and bad.any():
-        flat = int(np.argmax(bad))
-        k = int(np.searchsorted(ends, flat, side="right"))
-        step, quantity, name, a, e, tol = entries[k]
-        local = flat - int(starts[k])
+    if first is not None:
+        k, local, problem = first
+        step, quantity, name, a, e, bound = entries[k]
+        flat = int(starts[k]) + local
         idx = tuple(int(i) for i in np.unravel_index(local, a.shape)) if a.shape else ()
         av, ev = float(actual[flat]), float(expected[flat])
-        problem = _nonfinite_problem(av, ev) or (
-            f"abs error {abs(av - ev):.3g} > atol {tol.atol:g} + rtol {tol.rtol:g} * |expected|")
+        tol = bound.tolerance
+        problem = problem or _nonfinite_problem(av, ev) or (
+            f"abs error {abs(av - ev):.3g} > atol {tol.atol:g} + rtol {tol.rtol:g} * |expected|"
+            + (f" and > {bound.element_floor:.3g} ({bound.rule} bound)" if bound.element_floor else ""))
         result.first = Mismatch(step, quantity, name, idx, av, ev, problem)
+
+
+def _derived(bound: Bound, abs_err, expected, table, finite):
+    """An entry with some element outside the table, under a derived bound: (elements beyond the widened
+    element bound, tolerance ratio, RMS error, allowed RMS, mask of the bad elements)."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        widened = np.maximum(table, bound.element_floor)
+        bad = ~(abs_err <= widened) | ~finite
+        count = int(np.count_nonzero(bad))
+        rms = float(np.sqrt(np.dot(abs_err, abs_err) / abs_err.size)) if finite.all() else np.inf
+        if bound.rms_relative is not None:
+            allowed = bound.rms_relative * float(np.sqrt(np.dot(expected, expected) / expected.size))
+        else:
+            allowed = bound.rms_limit
+        allowed = max(allowed, 0.0)
+        element_ratio = float(np.max(np.where(abs_err == 0, 0.0, abs_err / widened))) if np.isfinite(
+            bound.element_floor) else 0.0
+        rms_ratio = rms / allowed if allowed > 0 else (np.inf if rms > 0 else 0.0)
+    ratio = max(element_ratio, rms_ratio)
+    return count, (np.inf if np.isnan(ratio) else ratio), rms, allowed, bad
 
 
 def _json_float(x: float):

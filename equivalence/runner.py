@@ -1,11 +1,11 @@
-"""Run cases: framework runs in their workers, references here, then one Result per Check."""
+"""Run cases: framework runs in their workers, references here, compared step by step as the runs stream
+in (streaming.py), then one Result per Check."""
 
 from __future__ import annotations
 
 import datetime
 import platform
 import sys
-import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +15,10 @@ import numpy as np
 from . import reference, versions
 from .backends import BACKENDS
 from .backends.common import DEVICE
-from .compare import Comparison, Mismatch, compare
-from .plan import PERTURBED, REFERENCE, Check, for_versions, implementations, perturb, plan, uses_random_masks
-from .record import Trajectory
+from .compare import Comparison, Mismatch
+from .plan import PERTURBED, REFERENCE, Check, for_versions, implementations, plan, uses_random_masks
 from .spec import Case, SpecError, discover, load_case
+from .streaming import CaseStreams
 from .workers import InProcessBackend, Outcome, WorkerBackend
 
 SCHEMA_VERSION = 1
@@ -83,12 +83,18 @@ class RunReport:
 
 @dataclass
 class CaseRun:
-    """Everything computed for one case; kept so `show` can print per-step detail."""
+    """One case: its checks, and the streams that compared them (per-step summaries, never whole runs)."""
     case: Case
     checks: list[Check]
-    outcomes: dict[str, Outcome] = field(default_factory=dict)
-    references: dict[str, Trajectory] = field(default_factory=dict)
-    reference_error: str = ""
+    streams: CaseStreams | None = None
+
+    @property
+    def outcomes(self) -> dict[str, Outcome]:
+        return self.streams.outcomes if self.streams is not None else {}
+
+    @property
+    def reference_error(self) -> str:
+        return self.streams.reference_error if self.streams is not None else ""
 
 
 def load_all(paths) -> list[Case | SpecError]:
@@ -156,17 +162,15 @@ class Runner:
                 case_runs.append(CaseRun(item, plan(item, names)))
             except SpecError as exc:
                 errors.append(_spec_error_result(exc, item))
-        threads = [threading.Thread(target=self._run_backend, args=(name, case_runs), daemon=True) for name in names]
-        for t in threads:
-            t.start()
-        for cr in case_runs:  # references overlap with the framework workers
-            self._run_references(cr)
-        for t in threads:
-            t.join()
+        if case_runs:
+            for backend in self.backends.values():
+                backend.launch()  # both frameworks import in parallel while the first case is set up
         results = errors[:]
-        installed = self.installed_versions()
         for cr in case_runs:
+            self._run_case(cr, names)
+            installed = self.installed_versions()
             results += [evaluate(cr, check, installed) for check in cr.checks]
+            cr.streams = None  # the results hold what is kept: per-step summaries, no records
         return RunReport(results, self.environment())
 
     def installed_versions(self) -> dict[str, str]:
@@ -189,32 +193,39 @@ class Runner:
         missed = versions.misses({name: case.requires[name]}, backend.info.versions)
         return f"{missed[0]} (the case's requires.{name})" if missed else ""
 
-    def _run_backend(self, name: str, case_runs: list[CaseRun]) -> None:
-        backend = self.backends[name]
-        for cr in case_runs:
-            outside = self._outside_range(name, cr.case)
-            for b, route, impl in implementations(cr.case, [name]):
-                if outside:
-                    cr.outcomes[impl] = Outcome("skipped", message=outside)
-                    continue
-                try:
-                    cr.outcomes[impl] = backend.run(cr.case, route)
-                except Exception as exc:  # a harness bug must still leave a result
-                    cr.outcomes[impl] = Outcome("error", message=f"harness: {type(exc).__name__}: {exc}",
-                                                detail=traceback.format_exc())
-
-    def _run_references(self, cr: CaseRun) -> None:
+    def _run_case(self, cr: CaseRun, names: list[str]) -> None:
+        """Both frameworks' runs of the case at once, read alternately one event at a time, each event fed to
+        the case's streams as it arrives (the workers run ahead by at most what a pipe holds)."""
         case = cr.case
-        try:
-            cr.references[REFERENCE] = reference.run(case)
-            for check in cr.checks:
-                if check.kind == "rounding":
-                    cr.references[check.implementation] = reference.run(case, dtype=case.dtype)
-                elif check.kind == "sensitivity":
-                    name = check.implementation[len(PERTURBED):]
-                    cr.references[check.implementation] = reference.run(perturb(case, name))
-        except Exception as exc:
-            cr.reference_error = f"reference failed: {type(exc).__name__}: {exc}"
+        cr.streams = streams = CaseStreams(case, cr.checks)
+        interleave = not uses_random_masks(case)
+        events, impl_of = {}, {}
+        for name in names:
+            runs = implementations(case, [name])
+            outside = self._outside_range(name, case)
+            if outside:
+                for _, _, impl in runs:
+                    streams.feed("end", impl, Outcome("skipped", message=outside))
+                continue
+            if runs:
+                impl_of[name] = {route: impl for _, route, impl in runs}
+                events[name] = self.backends[name].events(case, [route for _, route, _ in runs], interleave)
+        while events:
+            for name in list(events):
+                try:
+                    kind, route, payload = next(events[name])
+                except StopIteration:
+                    del events[name]
+                    continue
+                except Exception as exc:  # a harness bug must still leave a result
+                    del events[name]
+                    for impl in impl_of[name].values():
+                        if impl not in streams.outcomes:
+                            streams.feed("end", impl, Outcome("error", message=f"harness: {type(exc).__name__}: {exc}",
+                                                              detail=traceback.format_exc()))
+                    continue
+                streams.feed(kind, impl_of[name][route], payload)
+        streams.finish()
 
 
 def _spec_error_result(error: SpecError, case: Case | None = None) -> Result:
@@ -223,13 +234,14 @@ def _spec_error_result(error: SpecError, case: Case | None = None) -> Result:
                   file=error.file, tags=case.tags if case else ())
 
 
-def _trajectory(cr: CaseRun, name: str) -> tuple[Trajectory | None, Outcome | None]:
-    if name in cr.references:
-        return cr.references[name], None
+def _problem(cr: CaseRun, name: str) -> Outcome | None:
+    """Why a run has nothing to compare (a framework run that failed, was skipped or did not run)."""
+    if name == REFERENCE or name.startswith((f"{REFERENCE}/", PERTURBED)):
+        return None
     outcome = cr.outcomes.get(name)
     if outcome is None:
-        return None, Outcome("error", message=f"{name} did not run")
-    return (outcome.trajectory, None) if outcome.status == "ok" else (None, outcome)
+        return Outcome("error", message=f"{name} did not run")
+    return None if outcome.status == "ok" else outcome
 
 
 def evaluate(cr: CaseRun, check: Check, installed: dict[str, str] | None = None) -> Result:
@@ -240,30 +252,21 @@ def evaluate(cr: CaseRun, check: Check, installed: dict[str, str] | None = None)
                 reason=check.reason, references=check.references)
     if cr.reference_error and (check.compared_with == REFERENCE or check.backend is None):
         return Result(observed="error", status="error", message=cr.reference_error, **base)
-    actual, problem = _trajectory(cr, check.implementation)
-    expected, other_problem = (None, None)
-    if actual is not None:
-        expected, other_problem = _trajectory(cr, check.compared_with)
-    problem = problem or other_problem
+    problem = _problem(cr, check.implementation)
+    side = check.implementation
+    if problem is None:
+        problem, side = _problem(cr, check.compared_with), check.compared_with
     if problem is not None:
-        side = check.implementation if actual is None else check.compared_with
         observed = {"not-applicable": "not-applicable", "skipped": "skipped"}.get(problem.status, "error")
         status = "error" if observed == "error" else "skipped"
         prefix = "" if side == check.implementation else f"{side}: "
         return Result(observed=observed, status=status, message=prefix + problem.message, **base)
-
-    quantities = None
-    if uses_random_masks(case):
-        if check.kind == "direct":
-            if case.kind != "dropout":
-                return Result(observed="not-applicable", status="skipped",
-                              message="random dropout masks differ between frameworks; each is compared with the "
-                                      "reference replaying its own mask", **base)
-            quantities = {"eval_output"}  # the only mask-free quantity
-        elif check.compared_with == REFERENCE and check.backend is not None:
-            expected = reference.run(case, recorded=actual)
-            quantities = actual.quantities() - {"dropout_mask"}  # replayed, equal by construction
-    comparison = compare(actual, expected, case, quantities)
+    reason = cr.streams.not_applicable.get((check.implementation, check.compared_with))
+    if reason:
+        return Result(observed="not-applicable", status="skipped", message=reason, **base)
+    comparison = cr.streams.comparison(check)
+    if comparison is None:
+        return Result(observed="error", status="error", message="harness: the check was never compared", **base)
     observed = "equal" if comparison.equal else "divergent"
     message = _message(check, comparison, observed)
     if observed != check.expected and version_note:
