@@ -1,8 +1,10 @@
-"""Element-wise comparison of two trajectories with dtype-aware tolerances.
+"""Element-wise comparison of two runs, streamed step by step, with dtype-aware tolerances.
 
 An element passes when ``|actual - expected| <= atol + rtol * |expected|`` (the rule of numpy.isclose and
-torch.testing.assert_close). NaN and Inf never pass, not even against themselves. Every element of every
-quantity at every step is compared; nothing is averaged.
+torch.testing.assert_close), or, for float32 cases, within the bound derived from the measured float32
+rounding (tolerance.py: an element bound and the RMS over the tensor, applied only where the table is
+exceeded). NaN and Inf never pass, not even against themselves. Every element of every quantity at every
+step is compared; what is kept per (step, quantity, parameter) is its summary (QuantityError).
 """
 
 from __future__ import annotations
@@ -219,6 +221,11 @@ class Accumulator:
         result.structural = "; ".join(dict.fromkeys(ordered))
         return result
 
+    def flushed_details(self) -> list[QuantityError]:
+        """Every entry compared so far, pending ones included (for a pair whose errors others read)."""
+        self._flush()
+        return self.result.details
+
     def _problem(self, key: tuple, text: str) -> None:
         self._problems.append((key, len(self._problems), text))
 
@@ -226,7 +233,8 @@ class Accumulator:
         size = entry[3].size
         if size >= BATCH_ELEMENTS:
             self._flush()
-            _accumulate(self.result, [entry])
+            if not _accumulate_large(self.result, entry):
+                _accumulate(self.result, [entry])
             return
         self._pending.append(entry)
         self._pending_size += size
@@ -284,14 +292,22 @@ def _accumulate(result: Comparison, entries: list) -> None:
         if nonempty.any():
             out[nonempty] = reduce.reduceat(values, starts[nonempty])
         per_entry[key] = out
+    with np.errstate(invalid="ignore", over="ignore"):
+        if one:
+            rms_all = np.array([np.sqrt(np.dot(abs_err, abs_err) / max(abs_err.size, 1))])
+        else:
+            sumsq = np.zeros(len(entries))
+            if nonempty.any():
+                sumsq[nonempty] = np.add.reduceat(abs_err * abs_err, starts[nonempty])
+            rms_all = np.sqrt(sumsq / np.maximum(sizes, 1))
     first = None  # (entry, flat index within the entry, problem) of the first divergence in this batch
     for k, (step, quantity, name, a, e, bound) in enumerate(entries):
         count, ratio_k = int(per_entry["count"][k]), float(per_entry["ratio"][k])
-        rms, allowed, rms_failed, element_bad = 0.0, None, False, None
+        rms, allowed, rms_failed, element_bad = float(rms_all[k]), None, False, None
         lo, hi = int(starts[k]), int(ends[k])
         if count and bound.derived:
             count, ratio_k, rms, allowed, element_bad = _derived(
-                bound, abs_err[lo:hi], expected[lo:hi], table[lo:hi], finite[lo:hi])
+                bound, abs_err[lo:hi], expected[lo:hi], table[lo:hi], finite[lo:hi], rms)
             rms_failed = count == 0 and rms > allowed
         elif count:
             element_bad = bad[lo:hi]
@@ -323,24 +339,78 @@ def _accumulate(result: Comparison, entries: list) -> None:
         result.first = Mismatch(step, quantity, name, idx, av, ev, problem)
 
 
-def _derived(bound: Bound, abs_err, expected, table, finite):
+def _accumulate_large(result: Comparison, entry: tuple) -> bool:
+    """One large entry in as few passes over memory as the verdict allows (at 1M parameters a step has
+    dozens of them); False, leaving it to ``_accumulate``, when some value is not finite."""
+    step, quantity, name, a, e, bound = entry
+    tol = bound.tolerance
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        err = np.subtract(a, e, dtype=np.float64).reshape(-1)
+        np.abs(err, out=err)
+        sumsq = float(np.dot(err, err))
+        if not np.isfinite(sumsq):
+            return False
+        expected = np.asarray(e, dtype=np.float64).reshape(-1)
+        table = np.abs(expected)
+        scratch = np.divide(err, table)
+        max_rel = float(np.fmax.reduce(scratch))  # 0/0 (an exact zero) is NaN, which fmax skips
+        table *= tol.rtol
+        table += tol.atol
+        count = int(np.count_nonzero(np.greater(err, table, out=scratch.view(bool)[:err.size])))
+        rms, allowed = float(np.sqrt(sumsq / err.size)), None
+        if count and bound.derived:
+            count, ratio, rms, allowed, bad = _derived(bound, err, expected, table, None, rms)
+        else:
+            np.divide(err, table, out=scratch)
+            ratio = float(np.fmax.reduce(scratch)) if err.size else 0.0
+            bad = np.greater(err, table) if count else None
+        ratio = 0.0 if np.isnan(ratio) else ratio
+        max_abs = float(err.max(initial=0.0))
+    rms_failed = allowed is not None and count == 0 and rms > allowed
+    result.details.append(QuantityError(step, quantity, name, max_abs, 0.0 if np.isnan(max_rel) else max_rel, count,
+                                        int(a.size), tol, ratio, rms, allowed, bound.rule))
+    result.compared += int(a.size)
+    result.mismatches += count
+    result.rms_failures += int(rms_failed)
+    result.max_abs_error = max(result.max_abs_error, max_abs)
+    result.max_rel_error = max(result.max_rel_error, 0.0 if np.isnan(max_rel) else max_rel)
+    if result.first is None and (count or rms_failed):
+        local = int(np.argmax(bad)) if count else int(np.argmax(err))
+        idx = tuple(int(i) for i in np.unravel_index(local, a.shape)) if a.shape else ()
+        av, ev = float(np.asarray(a).reshape(-1)[local]), float(expected[local])
+        if count:
+            problem = (f"abs error {abs(av - ev):.3g} > atol {tol.atol:g} + rtol {tol.rtol:g} * |expected|"
+                       + (f" and > {bound.element_floor:.3g} ({bound.rule} bound)" if bound.element_floor else ""))
+        else:
+            problem = (f"RMS error {rms:.3g} over the tensor > allowed {allowed:.3g} ({bound.rule} bound; "
+                       f"every element within its bound)")
+        result.first = Mismatch(step, quantity, name, idx, av, ev, problem)
+    return True
+
+
+def _derived(bound: Bound, abs_err, expected, table, finite, rms: float):
     """An entry with some element outside the table, under a derived bound: (elements beyond the widened
-    element bound, tolerance ratio, RMS error, allowed RMS, mask of the bad elements)."""
+    element bound, tolerance ratio, RMS error, allowed RMS, mask of the bad elements). ``finite`` is None
+    when every value is finite."""
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         widened = np.maximum(table, bound.element_floor)
-        bad = ~(abs_err <= widened) | ~finite
+        bad = np.greater(abs_err, widened)
+        if finite is not None:
+            bad |= ~finite
         count = int(np.count_nonzero(bad))
-        rms = float(np.sqrt(np.dot(abs_err, abs_err) / abs_err.size)) if finite.all() else np.inf
         if bound.rms_relative is not None:
-            allowed = bound.rms_relative * float(np.sqrt(np.dot(expected, expected) / expected.size))
+            allowed = bound.rms_relative * float(np.sqrt(np.dot(expected, expected) / max(expected.size, 1)))
         else:
             allowed = bound.rms_limit
         allowed = max(allowed, 0.0)
-        element_ratio = float(np.max(np.where(abs_err == 0, 0.0, abs_err / widened))) if np.isfinite(
-            bound.element_floor) else 0.0
+        if np.isfinite(bound.element_floor):
+            np.divide(abs_err, widened, out=widened)
+            element_ratio = float(np.fmax.reduce(widened)) if widened.size else 0.0
+        else:
+            element_ratio = 0.0
         rms_ratio = rms / allowed if allowed > 0 else (np.inf if rms > 0 else 0.0)
-    ratio = max(element_ratio, rms_ratio)
-    return count, (np.inf if np.isnan(ratio) else ratio), rms, allowed, bad
+    ratio = max(0.0 if np.isnan(element_ratio) else element_ratio, rms_ratio)
+    return count, ratio, rms, allowed, bad
 
 
 def _json_float(x: float):

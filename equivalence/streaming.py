@@ -8,9 +8,9 @@ once every open pair that reads it has passed it. References never run ahead of 
 pair, so the harness holds a step or two of each stream, whatever the number of steps, and keeps only the
 per-entry error summaries the reports need.
 
-For float32 cases, the error of the float32 reference against the float64 one is measured at each step
-as both references produce it (``RoundingErrors``), before any implementation's step is compared against
-it: it sets the derived bounds of ``tolerance.py``. An implementation whose random dropout masks the
+For float32 cases, the rounding check (float32 reference against float64) is compared first at each step;
+its per-entry RMS and worst-element errors are the measured rounding (``RoundingErrors``) that sets the
+derived bounds of ``tolerance.py`` for every other pair at that step. An implementation whose random dropout masks the
 reference must replay gets its own float64 reference, fed its masks one step at a time.
 """
 
@@ -82,7 +82,7 @@ class CaseStreams:
         self.pairs: list[Pair] = []
         self.not_applicable: dict[tuple[str, str], str] = {}
         self.reference_error = ""
-        self._measured: set[int] = set()
+        self._rounding_read = 0  # details of the rounding check already recorded into self.rounding
         try:
             self.streams[REFERENCE] = Stream(REFERENCE, reference.stream(case))
             if self.rounding_name:
@@ -176,40 +176,27 @@ class CaseStreams:
             self._fail_references(exc)
             return False
         stream.add(item)
-        if stream.name in (REFERENCE, self.rounding_name):
-            self._measure_rounding(stream.produced)
         return True
-
-    def _measure_rounding(self, t: int) -> None:
-        if not self.derived or self.rounding_name is None or t in self._measured:
-            return
-        exact, rounded = self.streams[REFERENCE].buffer.get(t), self.streams[self.rounding_name].buffer.get(t)
-        if exact is None or rounded is None:
-            return
-        self._measured.add(t)
-        if t == 0:
-            entries = [("param", n, rounded.get(n), v) for n, v in exact.items()]
-        else:
-            entries = [(q, n, rounded.get(q, {}).get(n), v) for q, names in exact.items() for n, v in names.items()]
-        for quantity, name, r, e in entries:
-            if r is None or r.shape != e.shape or not e.size:
-                continue
-            err = np.abs(np.subtract(r, e, dtype=np.float64)).reshape(-1)
-            if np.isfinite(err).all():
-                self.rounding.record(t, quantity, name, float(np.sqrt(np.dot(err, err) / err.size)), float(err.max()))
 
     def _reach(self, stream: Stream, t: int) -> None:
         while stream.generated and stream.produced < t and self._pull(stream):
             pass
 
     def _frontier(self) -> float:
-        """The step up to which references may run: the slowest open pair that reads a framework run."""
+        """The step up to which pairs of two references may run: the furthest open pair that reads a
+        framework run (so the references are at most as far ahead as the framework runs themselves)."""
         open_framework = [p.next for p in self.pairs if not p.closed and not (
             self.streams[p.actual].generated and self.streams[p.expected].generated)]
-        return min(open_framework, default=math.inf)
+        return max(open_framework, default=math.inf)
+
+    def _rounding_pair(self) -> Pair | None:
+        if not self.derived:
+            return None
+        return next((p for p in self.pairs if p.check.kind == "rounding"), None)
 
     def _advance(self) -> None:
         progress = True
+        rounding = self._rounding_pair()
         while progress:
             progress = False
             frontier = self._frontier()
@@ -220,11 +207,10 @@ class CaseStreams:
                 actual, expected = self.streams[pair.actual], self.streams[pair.expected]
                 if actual.generated and expected.generated and t > frontier:
                     continue
+                if rounding is not None and pair is not rounding and not rounding.closed and rounding.next <= t:
+                    continue  # its derived bounds at step t are not measured yet
                 self._reach(actual, t)
                 self._reach(expected, t)
-                if self.derived and self.rounding_name is not None:
-                    self._reach(self.streams[REFERENCE], t)
-                    self._reach(self.streams[self.rounding_name], t)
                 if t in actual.buffer and t in expected.buffer:
                     self._compare(pair, t)
                     pair.next += 1
@@ -240,6 +226,17 @@ class CaseStreams:
             pair.accumulator.initial(a, e)
         else:
             pair.accumulator.step(t, a, e)
+        if pair is self._rounding_pair():
+            self._record_rounding(pair.accumulator)
+
+    def _record_rounding(self, accumulator: Accumulator) -> None:
+        """The rounding check's per-entry errors are the measured float32 rounding: each (RMS, worst element)
+        becomes the scale of the derived bounds at that step (non-finite ones are not a scale)."""
+        details = accumulator.flushed_details()
+        for d in details[self._rounding_read:]:
+            if np.isfinite(d.rms_error) and np.isfinite(d.max_abs_error):
+                self.rounding.record(d.step, d.quantity, d.name, d.rms_error, d.max_abs_error)
+        self._rounding_read = len(details)
 
     def _drop(self) -> None:
         """Forget every item that no open pair (and no replaying reference) still needs."""
@@ -251,10 +248,6 @@ class CaseStreams:
         for stream in self.streams.values():
             if stream.source is not None and not stream.ended:
                 needs[stream.source] = min(needs.get(stream.source, math.inf), max(stream.produced + 1, 1))
-        if self.derived and self.rounding_name is not None:  # unmeasured steps wait for the other reference
-            unmeasured = [t for t in self.streams[REFERENCE].buffer if t not in self._measured]
-            for name in (REFERENCE, self.rounding_name):
-                needs[name] = min([needs.get(name, math.inf), *unmeasured])
         for stream in self.streams.values():
             keep_from = needs.get(stream.name, math.inf)
             for t in [t for t in stream.buffer if t < keep_from]:
