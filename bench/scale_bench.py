@@ -4,7 +4,7 @@
                                 [--skip 1e7x100] [--python EXE] [--out bench/results/scale.json]
 
 For each (parameters, optimizer, steps) it writes one float32 case, Linear(n, n) with a bias (n^2 + n
-parameters, n = sqrt(parameters) rounded), batch 32, loss = mean of the output, and runs, each as a fresh
+parameters, n = sqrt(parameters) rounded), batch 32, MSE loss against seeded targets, and runs, each as a fresh
 process timed from outside:
 (a) the suite, ``python -m equivalence run --cases CASE --out TMP``: both workers, the float64, float32 and
     perturbed references, every comparison, the reports;
@@ -39,7 +39,7 @@ def case_text(params: float, optimizer: str, steps: int) -> tuple[str, str]:
     case_id = f"scale-{optimizer}-{n}x{n}-{steps}"
     hyper = 'lr = 0.001' if optimizer == "adam" else 'lr = 0.01\nmomentum = 0.9'
     text = (f'id = "{case_id}"\ndescription = "Linear({n}, {n}), {optimizer}, float32, batch 32, {steps} steps"\n'
-            f'tags = ["scale"]\nsteps = {steps}\ndtype = "float32"\n\n[model]\nsizes = [{n}, {n}]\nbias = true\n\n'
+            f'tags = ["scale"]\nsteps = {steps}\ndtype = "float32"\nloss = "mse"\n\n[model]\nsizes = [{n}, {n}]\nbias = true\n\n'
             f'[data]\nseed = 0\nbatch_size = 32\n\n[optimizer]\nname = "{optimizer}"\n{hyper}\n')
     return case_id, text
 

@@ -40,7 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     def with_execution(p):
         p.add_argument("--in-process", action="store_true",
                        help="run the frameworks in this process (debugging; no crash isolation)")
-        p.add_argument("--timeout", type=float, default=300.0, help="seconds per framework run (default 300)")
+        p.add_argument("--timeout", type=float, default=300.0,
+                       help="seconds a framework worker may take for one step of a run (default 300)")
+        p.add_argument("--stall-timeout", type=float, default=10.0,
+                       help="seconds a worker may send nothing and use no CPU before it counts as wedged (default 10)")
         return p
 
     run = with_execution(with_cases(sub.add_parser("run", help="run cases and write reports")))
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_run(args) -> int:
     items = load_all(args.cases)
-    with Runner(in_process=args.in_process, timeout=args.timeout) as runner:
+    with Runner(in_process=args.in_process, timeout=args.timeout, stall_timeout=args.stall_timeout) as runner:
         report = runner.run(items)
     cases = [i for i in items if isinstance(i, Case)]
     paths = write_reports(report, args.out, stem=args.stem, cases=cases)
@@ -150,7 +153,7 @@ def cmd_show(args) -> int:
         known = ", ".join(sorted(i.id for i in items if isinstance(i, Case)))
         print(f"error: no case {args.case_id!r}; known: {known}", file=sys.stderr)
         return 2
-    with Runner(in_process=args.in_process, timeout=args.timeout) as runner:
+    with Runner(in_process=args.in_process, timeout=args.timeout, stall_timeout=args.stall_timeout) as runner:
         report = runner.run(chosen)
     case = chosen[0]
     print(f"{case.id}: {case.description.strip()}\n({case.path})\n")
@@ -266,7 +269,7 @@ def cmd_sweep(args) -> int:
                   flush=True)
 
     ok = not broken or bool(args.case_ids)
-    with Runner(in_process=args.in_process, timeout=args.timeout) as runner:
+    with Runner(in_process=args.in_process, timeout=args.timeout, stall_timeout=args.stall_timeout) as runner:
         for case in chosen:
             if args.verbose:
                 print(f"sweep {case.id}", flush=True)

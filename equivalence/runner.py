@@ -122,10 +122,12 @@ def case_id_of_error(error: SpecError) -> str:
 class Runner:
     """Owns one worker per backend for its lifetime, so each framework is imported once per run."""
 
-    def __init__(self, backends: dict[str, str] | None = None, in_process: bool = False, timeout: float = 300.0):
+    def __init__(self, backends: dict[str, str] | None = None, in_process: bool = False, timeout: float = 300.0,
+                 stall_timeout: float = 10.0):
         self.backend_modules = dict(BACKENDS if backends is None else backends)
         factory = InProcessBackend if in_process else WorkerBackend
-        self.backends = {name: factory(name, module, timeout=timeout) for name, module in self.backend_modules.items()}
+        self.backends = {name: factory(name, module, timeout=timeout, stall_timeout=stall_timeout)
+                         for name, module in self.backend_modules.items()}
 
     def close(self) -> None:
         for backend in self.backends.values():

@@ -191,7 +191,7 @@ class WorkerBackend:
         if self._proc is None:
             self.launch()
         try:
-            kind, payload = self._receive(self.start_timeout, idle=None)
+            kind, payload = self._receive(self.start_timeout)
         except WorkerGone as gone:
             self._kill()
             self.info = BackendInfo(self.name, False, reason=f"{self.name} worker failed while importing "
@@ -204,14 +204,13 @@ class WorkerBackend:
             self.info = BackendInfo(self.name, True, versions=payload)
         return self.info
 
-    def _receive(self, limit: float, idle):
+    def _receive(self, limit: float):
         """The next message, waiting at most ``limit`` s in all and ``stall_timeout`` s without the worker
-        using any CPU; ``idle()`` runs while waiting (it returns True when it did some work)."""
+        using any CPU."""
         start = last_change = time.monotonic()
         last_cpu = cpu_seconds(self._proc.pid)
         while True:
-            busy = idle is not None and idle()
-            if self._conn.poll(0 if busy else POLL_S):
+            if self._conn.poll(POLL_S):
                 try:
                     return self._conn.recv()
                 except (EOFError, OSError):
@@ -229,7 +228,7 @@ class WorkerBackend:
             if now - start > limit:
                 raise WorkerGone(f"gave no answer in {limit:g} s; killed")
 
-    def events(self, case: Case, routes: list[str], interleave: bool = True, idle=None):
+    def events(self, case: Case, routes: list[str], interleave: bool = True):
         """Run the routes of a case and yield ("initial" | "step" | "end", route, payload) as they come.
         A crash or wedge ends the route it hit with an ``error`` and a fresh worker resumes the others."""
         delivered = dict.fromkeys(routes, 0)  # items received: the initial parameters, then each step
@@ -251,7 +250,7 @@ class WorkerBackend:
             current = pending[0][0]
             try:
                 while True:
-                    message = self._receive(self.timeout, idle)
+                    message = self._receive(self.timeout)
                     kind = message[0]
                     if kind == "done":
                         break
@@ -331,7 +330,7 @@ class InProcessBackend:
     def launch(self) -> None:
         pass
 
-    def events(self, case: Case, routes: list[str], interleave: bool = True, idle=None):
+    def events(self, case: Case, routes: list[str], interleave: bool = True):
         if self.info is None:
             self.start()
         if not self.info.available:
