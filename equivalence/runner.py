@@ -196,8 +196,9 @@ class Runner:
         return f"{missed[0]} (the case's requires.{name})" if missed else ""
 
     def _run_case(self, cr: CaseRun, names: list[str]) -> None:
-        """Both frameworks' runs of the case at once, read alternately one event at a time, each event fed to
-        the case's streams as it arrives (the workers run ahead by at most what a pipe holds)."""
+        """Both frameworks' runs of the case at once, each event fed to the case's streams as it arrives: events
+        are read from whichever worker has one, except that in a large case a worker a step ahead of the other
+        waits (its pipe holds it back), so the harness holds a step or two of each run."""
         case = cr.case
         cr.streams = streams = CaseStreams(case, cr.checks)
         interleave = not uses_random_masks(case)
@@ -212,8 +213,22 @@ class Runner:
             if runs:
                 impl_of[name] = {route: impl for _, route, impl in runs}
                 events[name] = self.backends[name].events(case, [route for _, route, _ in runs], interleave)
+        started: set[str] = set()
+
+        def ahead(name: str) -> bool:
+            """A large case holds a framework at most one step ahead of the other (memory bounded by the model)."""
+            if not streams.large:
+                return False
+            mine = [streams.streams[i].produced for i in impl_of[name].values() if not streams.streams[i].ended]
+            others = [streams.streams[i].produced for other in events if other != name
+                      for i in impl_of[other].values() if not streams.streams[i].ended]
+            return bool(mine and others) and min(mine) > min(others) + 1
+
         while events:
-            for name in list(events):
+            candidates = [name for name in events if not ahead(name)] or list(events)
+            ready = [name for name in candidates if name not in started or self.backends[name].ready()]
+            for name in ready or candidates[:1]:  # none ready: wait for the one that may go on
+                started.add(name)
                 try:
                     kind, route, payload = next(events[name])
                 except StopIteration:

@@ -17,6 +17,7 @@ reference must replay gets its own float64 reference, fed its masks one step at 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -27,7 +28,16 @@ from .spec import Case
 from .tolerance import DerivedRule, RoundingErrors, RoundingRule, TableRule, uses_derived_rule
 from .workers import Outcome
 
-REPLAY = "replay/"  # the float64 reference replaying an implementation's masks: REPLAY + implementation id
+REPLAY = "replay/"
+PARALLEL_ELEMENTS = 1 << 18  # parameters from which a case's comparisons and references use two threads
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _pool() -> ThreadPoolExecutor:
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max_workers=2, thread_name_prefix="equivalence-compare"))
+    return _POOL[0]
+  # the float64 reference replaying an implementation's masks: REPLAY + implementation id
 
 
 class _Window:
@@ -83,6 +93,7 @@ class CaseStreams:
         self.not_applicable: dict[tuple[str, str], str] = {}
         self.reference_error = ""
         self._rounding_read = 0  # details of the rounding check already recorded into self.rounding
+        self._is_large = False
         try:
             self.streams[REFERENCE] = Stream(REFERENCE, reference.stream(case))
             if self.rounding_name:
@@ -200,6 +211,7 @@ class CaseStreams:
         while progress:
             progress = False
             frontier = self._frontier()
+            candidates, targets = [], {}
             for pair in self.pairs:
                 if pair.closed:
                     continue
@@ -209,16 +221,57 @@ class CaseStreams:
                     continue
                 if rounding is not None and pair is not rounding and not rounding.closed and rounding.next <= t:
                     continue  # its derived bounds at step t are not measured yet
-                self._reach(actual, t)
+                for side in (actual, expected):
+                    if side.generated and side.source is None and side.produced < t:
+                        targets[side.name] = max(targets.get(side.name, -1), t)
+                candidates.append(pair)
+            self._reach_all(targets)
+            ready = []
+            for pair in candidates:
+                t = pair.next
+                actual, expected = self.streams[pair.actual], self.streams[pair.expected]
+                self._reach(actual, t)  # a replaying reference, fed by its implementation
                 self._reach(expected, t)
                 if t in actual.buffer and t in expected.buffer:
-                    self._compare(pair, t)
-                    pair.next += 1
-                    progress = True
+                    ready.append(pair)
                 elif (actual.ended and t not in actual.buffer) or (expected.ended and t not in expected.buffer):
                     pair.closed = True
                     progress = True
+            if rounding in ready:  # first: its errors are the bounds of the others at this step
+                ready.remove(rounding)
+                self._compare(rounding, rounding.next)
+                rounding.next += 1
+                progress = True
+            self._parallel([lambda pair=pair: self._compare(pair, pair.next) for pair in ready])
+            for pair in ready:
+                pair.next += 1
+                progress = True
             self._drop()
+
+    @property
+    def large(self) -> bool:
+        return self._large()
+
+    def _large(self) -> bool:
+        """A model big enough that comparing and stepping references on both cores pays for the threads."""
+        initial = self.streams[REFERENCE].buffer.get(0) if REFERENCE in self.streams else None
+        if initial is not None:
+            self._is_large = sum(v.size for v in initial.values()) >= PARALLEL_ELEMENTS
+        return self._is_large
+
+    def _parallel(self, tasks: list) -> None:
+        """Run independent tasks (NumPy releases the GIL on large arrays): on two threads for a large model,
+        in order otherwise. A task's exception is raised here, as if it had run in order."""
+        if len(tasks) < 2 or not self._large():
+            for task in tasks:
+                task()
+            return
+        for future in [_pool().submit(task) for task in tasks]:
+            future.result()
+
+    def _reach_all(self, targets: dict[str, int]) -> None:
+        """Every reference stream in ``targets`` up to its index; independent streams advance in parallel."""
+        self._parallel([lambda name=name, t=t: self._reach(self.streams[name], t) for name, t in targets.items()])
 
     def _compare(self, pair: Pair, t: int) -> None:
         a, e = self.streams[pair.actual].buffer[t], self.streams[pair.expected].buffer[t]

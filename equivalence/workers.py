@@ -271,6 +271,10 @@ class WorkerBackend:
                 yield ("end", current, Outcome("error", message=f"{self.name} worker {gone} while running this "
                                                                 f"(case, route); the worker was restarted for the rest"))
 
+    def ready(self) -> bool:
+        """A message (or the end of a dead worker) is waiting: reading it will not block."""
+        return self._conn is None or self._conn.poll(0)
+
     def run(self, case: Case, route: str) -> Outcome:
         """One route, collected whole (tests and tools; the runner streams ``events``)."""
         return collect_outcome(self.events(case, [route]))
@@ -340,6 +344,9 @@ class InProcessBackend:
         for message in drive(self._module, case, [(r, 0) for r in routes], interleave):
             if message[0] != "enter":
                 yield message
+
+    def ready(self) -> bool:
+        return True
 
     def run(self, case: Case, route: str) -> Outcome:
         return collect_outcome(self.events(case, [route]))
