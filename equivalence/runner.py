@@ -22,6 +22,9 @@ from .streaming import CaseStreams
 from .workers import InProcessBackend, Outcome, WorkerBackend
 
 SCHEMA_VERSION = 1
+# Records a case may hold before its framework runs are read in lockstep (a tiny case runs freely: a worker
+# that waits for the other costs a round trip per message).
+HOLD_FREELY = 64 << 20
 
 
 @dataclass
@@ -197,8 +200,9 @@ class Runner:
 
     def _run_case(self, cr: CaseRun, names: list[str]) -> None:
         """Both frameworks' runs of the case at once, each event fed to the case's streams as it arrives: events
-        are read from whichever worker has one, except that in a large case a worker a step ahead of the other
-        waits (its pipe holds it back), so the harness holds a step or two of each run."""
+        are read from whichever worker has one, except that once the case holds HOLD_FREELY bytes a worker a
+        step ahead of the other waits (its pipe holds it back), so the harness holds at most that or a step
+        or two of each run, whatever the number of steps."""
         case = cr.case
         cr.streams = streams = CaseStreams(case, cr.checks)
         interleave = not uses_random_masks(case)
@@ -216,8 +220,8 @@ class Runner:
         started: set[str] = set()
 
         def ahead(name: str) -> bool:
-            """A large case holds a framework at most one step ahead of the other (memory bounded by the model)."""
-            if not streams.large:
+            """Once the case holds HOLD_FREELY bytes, a framework waits while it is a step ahead of the other."""
+            if streams.held_bytes() < HOLD_FREELY:
                 return False
             mine = [streams.streams[i].produced for i in impl_of[name].values() if not streams.streams[i].ended]
             others = [streams.streams[i].produced for other in events if other != name

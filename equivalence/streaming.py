@@ -248,10 +248,6 @@ class CaseStreams:
                 progress = True
             self._drop()
 
-    @property
-    def large(self) -> bool:
-        return self._large()
-
     def _large(self) -> bool:
         """A model big enough that comparing and stepping references on both cores pays for the threads."""
         initial = self.streams[REFERENCE].buffer.get(0) if REFERENCE in self.streams else None
@@ -314,7 +310,7 @@ class CaseStreams:
         return None
 
     def held_bytes(self) -> int:
-        """Bytes of the records currently held (for tests of the memory bound)."""
+        """Bytes of the records currently held."""
         total = 0
         for stream in self.streams.values():
             for item in stream.buffer.values():
