@@ -11,7 +11,8 @@ process timed from outside:
 (b) the raw floor, ``bench/scale_floor.py CASE``: both frameworks imported once, the same steps, nothing
     recorded.
 Peak RSS is the largest sum, over the process and all its descendants (the workers), of their resident
-memory, sampled from /proc every 50 ms. The Markdown table goes to stdout, everything to the JSON file.
+memory, sampled from /proc every 50 ms. CPU time (user + system, the workers included) is reported beside
+wall time: on a machine shared with other jobs it is the steadier measure of the suite's overhead. The Markdown table goes to stdout, everything to the JSON file.
 It measures; it never fails on the numbers.
 """
 
@@ -21,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -69,9 +71,11 @@ def _tree_rss(root: int) -> int:
 
 
 def measured(cmd: list[str]) -> dict:
-    """Wall time and peak tree RSS of one command."""
+    """Wall time, CPU time (user + system of the process and every descendant it waited for: the workers)
+    and peak tree RSS of one command."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = [0]
@@ -88,8 +92,17 @@ def measured(cmd: list[str]) -> dict:
     wall = time.perf_counter() - start
     done.set()
     sampler.join()
-    return {"wall_s": wall, "peak_rss_bytes": peak[0], "rc": proc.returncode, "stdout": stdout[-4000:],
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_bytes": peak[0], "rc": proc.returncode, "stdout": stdout[-4000:],
             "stderr_tail": stderr[-2000:]}
+
+
+def _write(out: str, samples: list) -> None:
+    """The samples so far (rewritten after each configuration, so an interrupted run keeps them)."""
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps({"samples": samples, "cpus": os.cpu_count(), "load_average": os.getloadavg()},
+                                    indent=1), encoding="utf-8")
 
 
 def main(argv=None) -> int:
@@ -118,22 +131,25 @@ def main(argv=None) -> int:
                     counts = "?"
                     report = out / "latest.json"
                     if report.exists():
-                        counts = json.loads(report.read_text())["counts"]
+                        counts = json.loads(report.read_text()).get("summary", "?")
                     sample = {"case": case_id, "params": params, "optimizer": optimizer, "steps": steps,
                               "floor": floor, "suite": suite, "counts": counts}
                     samples.append(sample)
                     ratio = suite["wall_s"] / floor["wall_s"] if floor["wall_s"] else float("nan")
                     verdicts = (f"{counts['pass']} pass, {counts['fail']} fail, {counts['error']} error"
                                 if isinstance(counts, dict) else f"rc {suite['rc']}")
+                    cpu_ratio = suite["cpu_s"] / floor["cpu_s"] if floor["cpu_s"] else float("nan")
                     rows.append([f"{params:.0e}", optimizer, steps, f"{floor['wall_s']:.1f} s",
-                                 f"{suite['wall_s']:.1f} s", f"{ratio:.2f}",
+                                 f"{suite['wall_s']:.1f} s", f"{ratio:.2f}", f"{floor['cpu_s']:.1f} s",
+                                 f"{suite['cpu_s']:.1f} s", f"{cpu_ratio:.2f}",
                                  f"{floor['peak_rss_bytes'] / 2**20:.0f} MiB",
                                  f"{suite['peak_rss_bytes'] / 2**20:.0f} MiB", verdicts])
                     print(" | ".join(map(str, rows[-1])), file=sys.stderr, flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"samples": samples, "cpus": os.cpu_count()}, indent=1), encoding="utf-8")
-    print(tabulate(rows, headers=["params", "optimizer", "steps", "floor wall", "suite wall", "x floor",
-                                  "floor peak RSS", "suite peak RSS", "verdicts"], tablefmt="github"))
+                    _write(args.out, samples)
+    _write(args.out, samples)
+    print(tabulate(rows, headers=["params", "optimizer", "steps", "floor wall", "suite wall", "x floor (wall)",
+                                  "floor CPU", "suite CPU", "x floor (CPU)", "floor peak RSS", "suite peak RSS",
+                                  "verdicts"], tablefmt="github"))
     return 0
 
 
