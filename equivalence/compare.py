@@ -367,6 +367,8 @@ def _accumulate_large(result: Comparison, entry: tuple) -> bool:
         if count and bound.derived:
             count, ratio, rms, allowed, bad = _derived(bound, err, expected, table, None, rms)
         else:
+            if bound.scale is not None:  # the rounding check's scale follows every step, within the table too
+                bound.scale.observe(bound.key, float(np.sqrt(np.dot(expected, expected) / max(expected.size, 1))))
             np.divide(err, table, out=scratch)
             ratio = float(np.fmax.reduce(scratch)) if err.size else 0.0
             bad = np.greater(err, table) if count else None
@@ -405,7 +407,8 @@ def _derived(bound: Bound, abs_err, expected, table, finite, rms: float):
             bad |= ~finite
         count = int(np.count_nonzero(bad))
         if bound.rms_relative is not None:
-            allowed = bound.rms_relative * float(np.sqrt(np.dot(expected, expected) / max(expected.size, 1)))
+            scale = float(np.sqrt(np.dot(expected, expected) / max(expected.size, 1)))
+            allowed = bound.rms_relative * (bound.scale.observe(bound.key, scale) if bound.scale is not None else scale)
         else:
             allowed = bound.rms_limit
         allowed = max(allowed, 0.0)

@@ -79,6 +79,8 @@ class Bound:
     rms_limit: float | None = None
     rms_relative: float | None = None
     rule: str = "table"
+    scale: "RoundingRule | None" = None  # keeps the largest RMS of the values per (quantity, parameter)
+    key: tuple = ()
 
     @property
     def derived(self) -> bool:
@@ -128,13 +130,26 @@ class DerivedRule(TableRule):
 
 
 class RoundingRule(TableRule):
-    """The rounding check: the table, or an RMS error within ROUNDING_RMS_LIMIT of the values' RMS."""
+    """The rounding check: the table, or an RMS error within ROUNDING_RMS_LIMIT of the largest RMS the
+    quantity's values have had so far in the run (a quantity that cancels towards zero, like Adam's update
+    of a bias whose gradient vanishes late in training, keeps the scale it had)."""
+
+    def __init__(self, case: Case):
+        super().__init__(case)
+        self.largest: dict[tuple, float] = {}
 
     def bound(self, step: int, quantity: str, name: str) -> Bound:
         table = tolerance_for(self.case, quantity)
         if hand_set(self.case, quantity):
             return Bound(table)
-        return Bound(table, element_floor=math.inf, rms_relative=ROUNDING_RMS_LIMIT, rule="rounding")
+        return Bound(table, element_floor=math.inf, rms_relative=ROUNDING_RMS_LIMIT, rule="rounding", scale=self,
+                     key=(quantity, name))
+
+    def observe(self, key: tuple, rms_values: float) -> float:
+        """Note the RMS of a step's values; the scale to hold the error to (the largest so far)."""
+        if math.isfinite(rms_values):
+            self.largest[key] = max(self.largest.get(key, 0.0), rms_values)
+        return self.largest.get(key, 0.0)
 
 
 def uses_derived_rule(case: Case, random_masks: bool) -> bool:
