@@ -191,7 +191,7 @@ class WorkerBackend:
         if self._proc is None:
             self.launch()
         try:
-            kind, payload = self._receive(self.start_timeout)
+            kind, payload = self._receive(self.start_timeout, stall=False)
         except WorkerGone as gone:
             self._kill()
             self.info = BackendInfo(self.name, False, reason=f"{self.name} worker failed while importing "
@@ -204,9 +204,10 @@ class WorkerBackend:
             self.info = BackendInfo(self.name, True, versions=payload)
         return self.info
 
-    def _receive(self, limit: float):
-        """The next message, waiting at most ``limit`` s in all and ``stall_timeout`` s without the worker
-        using any CPU."""
+    def _receive(self, limit: float, stall: bool = True):
+        """The next message, waiting at most ``limit`` s in all and (``stall``) ``stall_timeout`` s without
+        the worker using any CPU. Not while it imports its framework: reading the libraries from a busy disk
+        can keep it off the CPU for seconds."""
         start = last_change = time.monotonic()
         last_cpu = cpu_seconds(self._proc.pid)
         while True:
@@ -223,7 +224,7 @@ class WorkerBackend:
             if not self._proc.is_alive() and not self._conn.poll(0):
                 self._proc.join(5)
                 raise WorkerGone(f"crashed with {_signal_name(self._proc.exitcode)}")
-            if cpu is not None and now - last_change > self.stall_timeout:
+            if stall and cpu is not None and now - last_change > self.stall_timeout:
                 raise WorkerGone(f"was wedged: no message and no CPU time for {self.stall_timeout:g} s; killed")
             if now - start > limit:
                 raise WorkerGone(f"gave no answer in {limit:g} s; killed")
