@@ -20,10 +20,11 @@ each side may carry the reference's rounding. The constants come from measuremen
 The rounding check itself (float32 reference against float64) cannot use a bound derived from itself; it is
 held to the table, or beyond it to an RMS error of at most ``ROUNDING_RMS_LIMIT`` x the largest RMS the
 float64 values of that quantity have had so far in the run. Cancellation makes rounding a large part of a
-vanishing quantity (Adam's update of a bias whose gradient has almost vanished: 1.6% of its own RMS at
-step 93 of the 1M-parameter MSE case), never of the scale it had: a float32 path that computes something
-else fails the check, and one that is subtly wrong fails the case anyway, because its inflated rounding
-would widen the derived bounds until a sensitivity perturbation passed.
+vanishing quantity: Adam's update of a bias whose gradient has almost vanished erred by 1.6% of its own RMS
+at step 93 of the 1M-parameter MSE case, and that gradient by 1.04% of the largest RMS it had, at step 94
+(the summands, not the sum, set float32's error). So the check is a gross one (0.1): a float32 path that
+computes something else fails it, and one that is subtly wrong fails the case anyway, because its inflated
+rounding would widen the derived bounds until a sensitivity perturbation passed.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ HYPER_TOLERANCE = Tolerance(rtol=1e-7, atol=0.0)
 
 ELEMENT_FACTOR = 8.0
 RMS_FACTOR = 8.0
-ROUNDING_RMS_LIMIT = 1e-2
+ROUNDING_RMS_LIMIT = 1e-1
 
 
 def tolerance_for(case: Case, quantity: str) -> Tolerance:
