@@ -36,6 +36,11 @@ def run(case: Case, route: str) -> Trajectory:
     return common.run(case, route, sys.modules[__name__])
 
 
+def stream(case: Case, route: str):
+    """The run one step at a time (initial parameters first); see common.stream."""
+    return common.stream(case, route, sys.modules[__name__])
+
+
 @contextlib.contextmanager
 def _default_dtype(dtype: str):
     previous = paddle.get_default_dtype()
