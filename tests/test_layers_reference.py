@@ -15,8 +15,7 @@ pytestmark = pytest.mark.harness
 
 
 def _spec(kind, **kw):
-    body = kw.pop("body", ())
-    return LayerSpec(kind=kind, body=tuple(body), **{k: tuple(v) if isinstance(v, list) else v for k, v in kw.items()})
+    return LayerSpec(kind=kind, **{k: tuple(v) if isinstance(v, list) else v for k, v in kw.items()})
 
 
 # (layer specs, per-sample input shape, token ids?)
@@ -54,8 +53,8 @@ CASES = {
     "sigmoid": ([_spec("sigmoid")], (5,)),
     "softmax": ([_spec("softmax", axis=1)], (4, 3)),
     "leaky_relu": ([_spec("leaky_relu", negative_slope=0.2)], (5,)),
-    "residual": ([_spec("residual", body=[_spec("linear", in_features=4, out_features=4), _spec("tanh"),
-                                          _spec("layer_norm", normalized_shape=[4])])], (4,)),
+    "residual": ([_spec("residual", span=3), _spec("linear", in_features=4, out_features=4), _spec("tanh"),
+                  _spec("layer_norm", normalized_shape=[4]), _spec("sigmoid")], (4,)),
     "dropout": ([_spec("dropout", p=0.25)], (6,)),
 }
 

@@ -221,11 +221,18 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
     scaler = fw.scaling.create(case) if case.loss_scaling is not None else None
     ema = fw.ema.create(case, route, layers, params) if route in EMA_ROUTES else None
     batches = data.batches(case)
-    traj = Trajectory(initial={n: fw.canonical(n, p) for n, p in params.items()})
+    network = layers if case.model.layers else None
+    canonical = fw.canonical if network is None else network.canonical  # the layer-list layouts
+    traj = Trajectory(initial={n: canonical(n, p) for n, p in params.items()})
     for step_index in range(1, case.steps + 1):
         step = traj.new_step()
         x, y = batches[data.batch_for_step(case, step_index)]
-        out = _forward(case, layers, fw.tensor(x, case.dtype), step, fw)
+        if network is None:
+            out = _forward(case, layers, fw.tensor(x, case.dtype), step, fw)
+        else:
+            if step_index == 1 and case.model.init == "framework_default":
+                network.record_initialisation(step)
+            out = network.forward(fw.tensor(x, case.dtype if x.dtype.kind == "f" else "int64"), step)
         loss = fw.loss(case, out, y)
         if case.loss_weight != 1:  # a tensor of the case dtype: a Python float may become a float32 attribute
             loss = loss * fw.tensor(np.asarray(case.loss_weight), case.dtype)
@@ -239,19 +246,19 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
         if case.lr_multipliers:
             for n, p in params.items():
                 put(step, "param_lr", n, fw.param_lr(optimizer, p))
-        before = {n: fw.canonical(n, p) for n, p in params.items()}
+        before = {n: canonical(n, p) for n, p in params.items()}
         for n, p in params.items():
             if not skipped:  # inf/NaN never compare equal; the skip itself is recorded
-                put(step, "grad", n, fw.canonical(n, p.grad))
+                put(step, "grad", n, canonical(n, p.grad))
         if base == "loss_penalty" and (penalty := _penalty(case, params, fw)) is not None:
             fw.backward(penalty)  # gradients accumulate onto the data-loss gradients
             for n, p in params.items():
-                put(step, "grad_regularized", n, fw.canonical(n, p.grad))
+                put(step, "grad_regularized", n, canonical(n, p.grad))
         if clip == "clip_function":  # the user's clip, between backward and step (clip_argument: in step)
             for n, norm in fw.clip_gradients(case.clip, params).items():
                 put(step, "grad_norm", n, fw.canonical(n, norm))
             for n, p in params.items():
-                put(step, "grad_clipped", n, fw.canonical(n, p.grad))
+                put(step, "grad_clipped", n, canonical(n, p.grad))
         if scaler is None:
             fw.step(optimizer)
         else:
@@ -259,14 +266,16 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
         for key, value in fw.hyper(optimizer).items():
             put(step, f"hyper.{key}", SCALAR, value)
         for n, p in params.items():
-            after = fw.canonical(n, p)
+            after = canonical(n, p)
             for key, value in fw.state(optimizer, p).items():
-                put(step, f"state.{key}", n, fw.canonical(n, value))
+                put(step, f"state.{key}", n, canonical(n, value))
             put(step, "update", n, after - before[n])
             put(step, "param", n, after)
         if ema is not None:
             for n, value in fw.ema.update(ema, step_index, params).items():
-                put(step, "ema", n, fw.canonical(n, value))
+                put(step, "ema", n, canonical(n, value))
+        if network is not None:
+            network.record(step, last=step_index == case.steps)
         if scheduler is not None:
             fw.schedules.step(scheduler, loss)  # after the optimizer step, as both frameworks document
     return traj

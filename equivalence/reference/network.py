@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import data
+from .. import data, initializers
 from ..record import Trajectory, put
 from ..spec import Case
 from ..spec.layers import walk
@@ -77,3 +77,28 @@ def loss_and_grad(case: Case, out, target):
     loss = -(log_probs * onehot).sum() / out.dtype.type(count)
     grad = (np.exp(log_probs) - onehot) / out.dtype.type(count)
     return loss, np.moveaxis(grad, -1, axis)
+
+
+def framework_default_start(case: Case) -> dict[str, np.ndarray]:
+    """model.init = framework_default: the reference's own start, drawn from the documented initialisers of
+    ``reference.initializer`` (default: the framework it follows); embedding padding rows zeroed as both do."""
+    source = case.reference.initializer or case.reference.follows
+    rng = np.random.default_rng([case.data.seed, 7])
+    params = {}
+    for layer in walk(case.network()):
+        for role, shape in layer.params.items():
+            value = initializers.documented(source, layer, role).draw(rng, shape)
+            if layer.kind == "embedding" and layer.spec.padding_idx is not None:
+                value[layer.spec.padding_idx] = 0.0
+            params[f"{layer.name}.{role}"] = data._rounded(value, case.dtype)
+    return params
+
+
+def record_initialisation(case: Case, params: dict, step: dict) -> None:
+    """init_z of every parameter's start against the documented initialiser of the framework followed."""
+    for layer in walk(case.network()):
+        for role in layer.params:
+            skip = layer.spec.padding_idx if layer.kind == "embedding" else None
+            dist = initializers.documented(case.reference.follows, layer, role)
+            put(step, "init_z", f"{layer.name}.{role}",
+                initializers.z_scores(params[f"{layer.name}.{role}"], dist, skip))

@@ -10,7 +10,7 @@ from ..spec import Case
 from .clipping import check_activity, clip_gradients
 from .ema import Ema
 from .model import backward, forward, loss_and_grad
-from .network import Network
+from .network import Network, framework_default_start, record_initialisation
 from .network import loss_and_grad as network_loss
 from .optimizers import ReferenceOptimizer, coefficient_attribute
 from .scaling import LossScaler
@@ -35,7 +35,9 @@ def regularization_grad(case: Case, name: str, w, coefficients) -> np.ndarray:
 
 def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Trajectory:
     np_dtype = np.dtype(dtype)
-    params = {k: v.astype(np_dtype) for k, v in data.initial_params(case).items()}
+    framework_default = case.model.init == "framework_default"
+    start = framework_default_start(case) if framework_default else data.initial_params(case)
+    params = {k: v.astype(np_dtype) for k, v in start.items()}
     batch_list = [(_cast(x, np_dtype), None if y is None else _cast(y, np_dtype)) for x, y in data.batches(case)]
     coefficients = case.coefficients()
     optimizer = ReferenceOptimizer(case, np_dtype)
@@ -56,6 +58,8 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
             out, cache = forward(case, params, x, masks, np_dtype)
             loss, grad_out = loss_and_grad(case, out, y)
         else:
+            if framework_default and step_index == 1:
+                record_initialisation(case, params, step)
             out, cache = network.forward(params, x, step_index)
             masks = network.masks
             loss, grad_out = network_loss(case, out, y)

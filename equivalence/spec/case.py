@@ -15,7 +15,7 @@ from .base import SpecError, _build, _doc
 from .clip import ClipSpec, _validate_clip_and_lr
 from .data import DataSpec
 from .dropout import DROPOUT_ROUTES, DropoutSpec, _validate_dropout
-from .expectations import ExpectSpec, SweepSpec, ToleranceSpec, _validate_ranges
+from .expectations import ExpectSpec, SweepSpec, Tolerance, ToleranceSpec, _validate_ranges
 from .flavour import ReferenceFlavour
 from .loss_probe import LOSS_ROUTES, LossProbeSpec, _validate_loss_probe
 from .layers import Layer, LayerError, parameter_shapes, place_layers, walk
@@ -28,6 +28,7 @@ from .scaling import EmaSpec, LossScalingSpec, _validate_step_extensions
 from .schedule import ScheduleSpec
 
 DTYPES = ("float32", "float64")
+Z_TOLERANCE = 6.0  # equivalence/initializers.py: |z_a - z_b| allowed between two draws of one initialiser
 KINDS = ("training", "dropout", "normalization", "loss")
 
 
@@ -199,6 +200,10 @@ def case_from_dict(raw: dict, path: str | Path) -> Case:
     """The case a TOML document describes; ``path`` names it in errors and results."""
     case = _build(Case, raw, path, "")
     case = dataclasses.replace(case, path=str(path))
+    if case.model is not None and case.model.init == "framework_default" and "init_z" not in case.tolerance.quantities:
+        # z-scores of two draws of one initialiser differ by a few units (equivalence/initializers.py)
+        quantities = {**case.tolerance.quantities, "init_z": Tolerance(rtol=0.0, atol=Z_TOLERANCE)}
+        case = dataclasses.replace(case, tolerance=dataclasses.replace(case.tolerance, quantities=quantities))
     validate(case)
     if case.sweep is not None:
         validate_sweep(case.sweep, raw, path)

@@ -13,7 +13,8 @@ PERTURBATIONS = ("lr", "no-regularization", "ignore-overrides", "dropout-p", "dr
                  "clip-ignored", "clip-threshold", "clip-unclamped", "clip-kind-swapped", "clip-order-swapped",
                  "ignore-lr-multipliers", "schedule-shift", "loss-scale-growth", "loss-scale-backoff",
                  "loss-scale-interval", "ema-decay", "decay-exclude-ignored", "lr-ratio-ignored",
-                 "loss-input-scale", "loss-target-scale", "loss-option")
+                 "loss-input-scale", "loss-target-scale", "loss-option", "layer-epsilon", "layer-momentum",
+                 "gelu-approximation", "pool-divisor", "leaky-slope", "init-other-framework")
 SWEEP_SCALES = ("linear", "log")
 
 

@@ -53,3 +53,6 @@ class ReferenceFlavour:
     dropout_attributes: str = field(default="exact", metadata=_doc(
         "exact: the dropout scale 1/(1-p) from p as written; float32: p and 1-p in float32, as Paddle's "
         "dropout kernel computes them (variant dropout without axis).", ATTRIBUTE_PRECISIONS))
+    initializer: str | None = field(default=None, metadata=_doc(
+        "model.init = framework_default: whose documented initialisers the reference draws its own start from "
+        "(default: follows); the init-other-framework perturbation sets the other.", FLAVOURS))

@@ -40,7 +40,7 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "avg_pool2d": (("kernel_size",), ("stride", "padding", "exclude_padding")),
     "adaptive_avg_pool2d": (("output_size",), ()),
     "flatten": ((), ()),
-    "residual": (("body",), ()),
+    "residual": (("span",), ()),
     "relu": ((), ()), "tanh": ((), ()), "sigmoid": ((), ()), "silu": ((), ()),
     "gelu": ((), ("approximate",)),
     "softmax": ((), ("axis",)),
@@ -98,8 +98,9 @@ class LayerSpec:
         "softmax: the axis (Paddle's default -1, Torch needs dim); default -1."))
     negative_slope: float | None = field(default=None, metadata=_doc(
         f"leaky_relu: slope for x < 0; default {DEFAULT_LEAKY_SLOPE} in both."))
-    body: tuple[LayerSpec, ...] = field(default=(), metadata=_doc(
-        "residual: the layers f of y = x + f(x); f must keep the shape."))
+    span: int | None = field(default=None, metadata=_doc(
+        "residual: how many of the following layers form f in y = x + f(x) (f must keep the shape); the list "
+        "stays flat, so a residual block is a residual entry and then its layers."))
 
     def arg(self, name: str, default=None):
         value = getattr(self, name)
@@ -266,26 +267,34 @@ def _place(spec: LayerSpec, key: str, shape: tuple[int, ...], follows: str | Non
 
 
 def place_layers(specs: tuple[LayerSpec, ...], in_shape: tuple[int, ...], follows: str | None = None,
-                 key: str = "model.layers", counters: dict | None = None) -> tuple[Layer, ...]:
+                 key: str = "model.layers", counters: dict | None = None, start: int = 0) -> tuple[Layer, ...]:
     """Every layer with its canonical name and shapes; raises LayerError naming the layer's key. ``follows``
-    is the framework whose defaults fill arguments a case leaves to each framework (instance_norm affine)."""
+    is the framework whose defaults fill arguments a case leaves to each framework (instance_norm affine). A
+    residual entry takes the next ``span`` entries as its body."""
     counters = {} if counters is None else counters
-    placed, shape = [], tuple(in_shape)
-    for i, spec in enumerate(specs):
-        at = f"{key}[{i}]"
+    placed, shape, i = [], tuple(in_shape), 0
+    while i < len(specs):
+        spec, at = specs[i], f"{key}[{start + i}]"
         prefix = PREFIXES.get(spec.kind, spec.kind)
         name = f"{prefix}{counters.get(prefix, 0)}"
         counters[prefix] = counters.get(prefix, 0) + 1
         if spec.kind == "residual":
-            _need(bool(spec.body), f"{at}.body", "is empty", "at least one layer")
-            body = place_layers(spec.body, shape, follows, f"{at}.body", counters)
-            _need(body[-1].out_shape == shape, f"{at}.body", f"changes the shape {list(shape)} to "
+            span = spec.span or 0
+            _need(1 <= span <= len(specs) - i - 1, f"{at}.span", f"{spec.span} layers do not follow it",
+                  f"1..{len(specs) - i - 1}")
+            for name_ in LayerSpec.__dataclass_fields__:
+                _need(name_ in ("kind", "span") or getattr(spec, name_) is None, f"{at}.{name_}",
+                      "does not apply to a residual layer", "span")
+            body = place_layers(specs[i + 1: i + 1 + span], shape, follows, key, counters, start + i + 1)
+            _need(body[-1].out_shape == shape, f"{at}.span", f"its layers change the shape {list(shape)} to "
                   f"{list(body[-1].out_shape)}; a residual add needs the same shape")
             placed.append(Layer(spec, name, shape, shape, {}, {}, body, at))
+            i += 1 + span
             continue
         out, params, buffers = _place(spec, at, shape, follows)
         placed.append(Layer(spec, name, shape, out, params, buffers, (), at))
         shape = out
+        i += 1
     return tuple(placed)
 
 
