@@ -358,7 +358,9 @@ NORM_KINDS = ("batch_norm", "layer_norm", "instance_norm", "group_norm")
 
 
 def _has_layer(case: Case, *kinds: str, where=lambda spec: True) -> bool:
-    network = case.network() if case.model is not None and case.kind == "training" else None
+    """Whether the case trains a layer-list model from the seeded start (framework_default compares only the
+    starts' distributions, which no layer argument changes) with a layer of one of the kinds."""
+    network = case.network() if case.model is not None and case.model.init == "seeded" else None
     return bool(network) and any(layer.kind in kinds and where(layer.spec) for layer in walk(network))
 
 

@@ -29,7 +29,11 @@ class Network:
         self.params = {}  # canonical name -> framework parameter, in model order
         self.kinds = {}  # canonical name -> (layer kind, role, canonical shape)
         for layer in walk(self.layers):
-            for role, shape in layer.params.items():
+            roles = dict(layer.params)
+            if layer.kind == "instance_norm" and layer.spec.affine is None:
+                # left to the framework: Paddle's has a scale and bias (trained, as a user's model would), Torch's not
+                roles = {"weight": (layer.spec.num_features,), "bias": (layer.spec.num_features,)}
+            for role, shape in roles.items():
                 module = modules[layer.name]
                 param = getattr(module, layouts.attribute(framework, layer.kind, role), None)
                 if param is None:  # the framework's layer has no such parameter (Torch's InstanceNorm scale)
@@ -43,6 +47,8 @@ class Network:
         """Set every parameter from the canonical start: converted, or copied as is for the wrong port."""
         for name, param in self.params.items():
             kind, role, _ = self.kinds[name]
+            if name not in initial:  # a parameter only this framework's layer has keeps its own start
+                continue
             try:
                 value = (layouts.wrong_port if self.case.model.port == "unconverted" else layouts.from_canonical)(
                     self.framework, kind, role, initial[name])
