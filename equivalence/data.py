@@ -61,11 +61,13 @@ def _layer_inputs(case: Case, rng, n: int) -> np.ndarray:
     if d.tokens is None:
         x = rng.uniform(0.0, 1.0, shape) if d.distribution == "uniform" else rng.standard_normal(shape)
         return _rounded(x, case.dtype)
-    ids = rng.integers(0, d.tokens, shape).astype(np.int64)
-    if d.pad_id is not None:  # each sample ends in 1..L/2 padding ids
-        length = shape[-1]
-        for row, pads in zip(ids.reshape(n, -1), rng.integers(1, max(1, length // 2) + 1, n)):
-            row[length - pads:] = d.pad_id
+    if d.pad_id is None:
+        return rng.integers(0, d.tokens, shape).astype(np.int64)
+    ids = rng.integers(0, d.tokens - 1, shape).astype(np.int64)
+    ids[ids >= d.pad_id] += 1  # real tokens are never the padding id
+    length = shape[-1]  # each sample ends in 1..L/2 padding ids
+    for row, pads in zip(ids.reshape(n, -1), rng.integers(1, max(1, length // 2) + 1, n)):
+        row[length - pads:] = d.pad_id
     return ids
 
 

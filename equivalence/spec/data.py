@@ -26,4 +26,5 @@ class DataSpec:
     tokens: int | None = field(default=None, metadata=_doc(
         "Integer token ids in [0, tokens) instead of floats (an embedding's input)."))
     pad_id: int | None = field(default=None, metadata=_doc(
-        "Token inputs: each sample ends in 1..L/2 copies of this id (padding), drawn per sample."))
+        "Token inputs: each sample ends in 1..L/2 copies of this id (padding), drawn per sample; the other "
+        "tokens are never this id."))
