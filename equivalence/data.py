@@ -49,7 +49,7 @@ def _layer_params(case: Case, rng) -> dict[str, np.ndarray]:
                 fan_in = int(np.prod(weight)) // weight[1 if layer.kind == "conv2d_transpose" else 0]
                 low, high = -1.0 / np.sqrt(fan_in), 1.0 / np.sqrt(fan_in)
             value = rng.uniform(low, high, shape)
-            if layer.kind == "embedding" and layer.spec.padding_idx is not None:
+            if layer.kind == "embedding" and layer.spec.padding_idx is not None and not layer.spec.drawn_padding_row:
                 value[layer.spec.padding_idx] = 0.0
             params[name] = _rounded(value, case.dtype)
     return params

@@ -29,6 +29,7 @@ class Context:
     running_var: str = "unbiased"  # the estimator fed to batch norm's running variance
     norm_attributes: str = "exact"  # float32: momentum and epsilon rounded as Paddle's kernels take them
     exclude_padding: bool = False  # avg_pool2d divisor where a layer leaves it to the framework
+    zero_padding_lookup: bool = False  # an embedding returns zeros for its padding id (Paddle), not the row
     mask: Callable[[str, tuple], np.ndarray] | None = None  # dropout name, shape -> keep mask (1 / 0)
     buffers: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # layer -> running_mean / running_var
 
@@ -199,7 +200,10 @@ def layer_forward(layer: Layer, params: dict, x, ctx: Context):
     if kind == "conv2d_transpose":
         return conv.conv2d_transpose(x, params["weight"], params.get("bias"), conv_geometry(s))
     if kind == "embedding":
-        return params["weight"][x], x
+        y = params["weight"][x]
+        if ctx.zero_padding_lookup and s.padding_idx is not None:
+            y = np.where((x == s.padding_idx)[..., None], y.dtype.type(0), y)
+        return y, x
     if kind == "batch_norm":
         return _batch_norm(layer, params, x, ctx)
     if kind in ("layer_norm", "instance_norm", "group_norm"):

@@ -23,7 +23,8 @@ class Network:
         follows_paddle = case.reference.follows == "paddle"
         self.ctx = network_layers.Context(
             dtype=dtype, running_var=case.reference.batch_norm_running_var,
-            norm_attributes=case.reference.norm_attributes, exclude_padding=follows_paddle, mask=self._mask)
+            norm_attributes=case.reference.norm_attributes, exclude_padding=follows_paddle,
+            zero_padding_lookup=follows_paddle, mask=self._mask)
         for layer in walk(self.layers):
             if layer.buffers:
                 channels = layer.buffers["running_mean"]

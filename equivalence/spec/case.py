@@ -362,8 +362,9 @@ def _validate_layers(case: Case, need) -> None:
     kinds = [layer for layer in walk(network)]
     for layer in kinds:
         s = layer.spec
-        differs = (s.kind == "instance_norm" and s.affine is None) or (s.kind == "avg_pool2d" and
-                                                                        s.exclude_padding is None and any(s.padding or ()))
+        differs = ((s.kind == "instance_norm" and s.affine is None)
+                   or (s.kind == "avg_pool2d" and s.exclude_padding is None and any(s.padding or ()))
+                   or (s.kind == "embedding" and s.drawn_padding_row and s.padding_idx is not None))
         need(not differs or case.reference.follows is not None, "reference.follows",
              f"{layer.key} leaves an argument whose default differs between Paddle and Torch, so the reference must "
              f"be told whose to follow", "paddle or torch")

@@ -30,7 +30,7 @@ KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "conv2d": (("in_channels", "out_channels", "kernel_size"), ("stride", "padding", "dilation", "groups", "bias")),
     "conv2d_transpose": (("in_channels", "out_channels", "kernel_size"),
                          ("stride", "padding", "output_padding", "dilation", "groups", "bias")),
-    "embedding": (("num_embeddings", "embedding_dim"), ("padding_idx",)),
+    "embedding": (("num_embeddings", "embedding_dim"), ("padding_idx", "drawn_padding_row")),
     "batch_norm": (("num_features",), ("epsilon", "momentum")),
     "layer_norm": (("normalized_shape",), ("epsilon", "affine")),
     "instance_norm": (("num_features",), ("epsilon", "affine")),
@@ -71,6 +71,10 @@ class LayerSpec:
     embedding_dim: int | None = field(default=None, metadata=_doc("embedding: vector width."))
     padding_idx: int | None = field(default=None, metadata=_doc(
         "embedding: the id whose vector stays zero and gets no gradient (both frameworks zero it at creation)."))
+    drawn_padding_row: bool | None = field(default=None, metadata=_doc(
+        "embedding: the seeded start keeps the padding row as drawn, not zero (a loaded pretrained table). Paddle's "
+        "lookup still returns zeros for the padding id, Torch's returns the row; the reference follows [reference] "
+        "follows."))
     num_features: int | None = field(default=None, metadata=_doc("batch_norm, instance_norm: channels (axis 1)."))
     normalized_shape: tuple[int, ...] | None = field(default=None, metadata=_doc(
         "layer_norm: the trailing shape normalized per sample (also the shape of its scale and shift)."))
