@@ -53,28 +53,45 @@ def _grouped(a: np.ndarray, groups: int) -> np.ndarray:
     return a.reshape(a.shape[0], groups, a.shape[1] // groups, *a.shape[2:])
 
 
+def _rows(cols: np.ndarray, groups: int) -> np.ndarray:
+    """Gathered windows [N, C, kh, kw, Ho, Wo] as one matrix per group: [g, N*Ho*Wo, C/g*kh*kw]."""
+    n, c, kh, kw, ho, wo = cols.shape
+    grouped = cols.reshape(n, groups, c // groups, kh, kw, ho, wo).transpose(1, 0, 5, 6, 2, 3, 4)
+    return grouped.reshape(groups, n * ho * wo, (c // groups) * kh * kw)
+
+
+def _unrows(rows: np.ndarray, shape) -> np.ndarray:
+    """The inverse of _rows: [g, N*Ho*Wo, C/g*kh*kw] back to [N, C, kh, kw, Ho, Wo]."""
+    n, c, kh, kw, ho, wo = shape
+    groups = rows.shape[0]
+    grouped = rows.reshape(groups, n, ho, wo, c // groups, kh, kw).transpose(1, 0, 4, 5, 6, 2, 3)
+    return grouped.reshape(shape)
+
+
 def conv2d(x, w, b, g: dict):
     """y[n, o] = b[o] + sum over the group's channels c and offsets (i, j) of w[o, c, i, j] * window; w is
-    [O, C/groups, kh, kw]. Returns (y, cache)."""
+    [O, C/groups, kh, kw]. One matrix product per group over the gathered windows. Returns (y, cache)."""
     groups, k, s, p, d = g["groups"], g["kernel"], g["stride"], g["padding"], g["dilation"]
     xp = _pad(x, p)
     out_hw = tuple(out_size(n, *a) for n, a in zip(x.shape[2:], zip(k, s, p, d)))
-    cols = _grouped(_gather(xp, k, s, d, out_hw), groups)  # [N, g, C/g, kh, kw, Ho, Wo]
-    wg = w.reshape(groups, w.shape[0] // groups, *w.shape[1:])  # [g, O/g, C/g, kh, kw]
-    y = np.einsum("ngcijhw,gocij->ngohw", cols, wg).reshape(x.shape[0], w.shape[0], *out_hw)
+    cols = _gather(xp, k, s, d, out_hw)
+    rows = _rows(cols, groups)
+    wm = w.reshape(groups, w.shape[0] // groups, -1)  # [g, O/g, C/g*kh*kw]
+    ym = rows @ wm.transpose(0, 2, 1)  # [g, N*Ho*Wo, O/g]
+    y = ym.reshape(groups, x.shape[0], *out_hw, -1).transpose(1, 0, 4, 2, 3).reshape(x.shape[0], w.shape[0], *out_hw)
     if b is not None:
         y = y + b.reshape(1, -1, 1, 1)
-    return y, (cols, xp.shape, x.shape)
+    return y, (rows, cols.shape, xp.shape)
 
 
 def conv2d_backward(w, cache, gy, g: dict, bias: bool):
-    cols, xp_shape, x_shape = cache
+    rows, cols_shape, xp_shape = cache
     groups = g["groups"]
-    wg = w.reshape(groups, w.shape[0] // groups, *w.shape[1:])
-    gyg = _grouped(gy, groups)  # [N, g, O/g, Ho, Wo]
-    gw = np.einsum("ngcijhw,ngohw->gocij", cols, gyg).reshape(w.shape)
-    gcols = np.einsum("gocij,ngohw->ngcijhw", wg, gyg)
-    gcols = gcols.reshape(gcols.shape[0], -1, *gcols.shape[3:])
+    n, o, ho, wo = gy.shape
+    gym = gy.reshape(n, groups, o // groups, ho, wo).transpose(1, 0, 3, 4, 2).reshape(groups, n * ho * wo, o // groups)
+    wm = w.reshape(groups, o // groups, -1)
+    gw = (gym.transpose(0, 2, 1) @ rows).reshape(w.shape)
+    gcols = _unrows(gym @ wm, cols_shape)
     gx = _unpad(_scatter(gcols, xp_shape, g["kernel"], g["stride"], g["dilation"]), g["padding"])
     grads = {"weight": gw}
     if bias:
@@ -90,7 +107,7 @@ def conv2d_transpose(x, w, b, g: dict):
     out_hw = tuple((n - 1) * si - 2 * pi + di * (ki - 1) + oi + 1 for n, ki, si, pi, di, oi in zip(hw, k, s, p, d, op))
     wg = w.reshape(groups, w.shape[0] // groups, *w.shape[1:])  # [g, C/g, O/g, kh, kw]
     xg = _grouped(x, groups)  # [N, g, C/g, H, W]
-    cols = np.einsum("ngchw,gcoij->ngoijhw", xg, wg)
+    cols = np.einsum("ngchw,gcoij->ngoijhw", xg, wg, optimize=True)
     cols = cols.reshape(x.shape[0], -1, *cols.shape[3:])  # [N, O, kh, kw, H, W]
     buf_shape = (x.shape[0], cols.shape[1]) + tuple(n + 2 * pi for n, pi in zip(out_hw, p))
     y = _unpad(_scatter(cols, buf_shape, k, s, d), p)
@@ -108,8 +125,8 @@ def conv2d_transpose_backward(w, cache, gy, g: dict, bias: bool):
     cols = _grouped(_gather(gbuf, g["kernel"], g["stride"], g["dilation"], hw), groups)  # [N, g, O/g, kh, kw, H, W]
     wg = w.reshape(groups, w.shape[0] // groups, *w.shape[1:])
     xg = _grouped(x, groups)
-    gx = np.einsum("ngoijhw,gcoij->ngchw", cols, wg).reshape(x.shape)
-    gw = np.einsum("ngchw,ngoijhw->gcoij", xg, cols).reshape(w.shape)
+    gx = np.einsum("ngoijhw,gcoij->ngchw", cols, wg, optimize=True).reshape(x.shape)
+    gw = np.einsum("ngchw,ngoijhw->gcoij", xg, cols, optimize=True).reshape(w.shape)
     grads = {"weight": gw}
     if bias:
         grads["bias"] = gy.sum(axis=(0, 2, 3))
