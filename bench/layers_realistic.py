@@ -1,7 +1,9 @@
 """A layer-list model at realistic size: bench/cases/cnn-1m.toml (~0.96M parameters, four conv - batch_norm -
-relu stages, AdamW, float32), 100 steps by default, through the float64 reference and both frameworks in this
+relu stages, AdamW, float32), 10 steps by default, through the float64 reference and both frameworks in this
 process; prints per implementation the wall time and the comparison with the reference (and Paddle vs Torch)
-as JSON. Not part of the default run or of the tests: the reference takes about a second per step on 2 cores.
+as JSON. Not part of the default run or of the tests: the reference takes about a second per step on 2 cores,
+and every trajectory is kept whole (~56 MB per step each for 1M parameters under AdamW), so 100 steps need
+some 17 GB until the pipeline streams step by step (issue 9).
 
     python bench/layers_realistic.py [--steps N] [--case PATH]
 """
@@ -28,7 +30,7 @@ from equivalence.spec.layers import parameter_shapes  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--case", default=os.path.join(ROOT, "bench", "cases", "cnn-1m.toml"))
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=10)
     args = parser.parse_args(argv)
     case = dataclasses.replace(load_case(args.case), steps=args.steps)
     params = sum(int(__import__("numpy").prod(s)) for s in parameter_shapes(case.network()).values())

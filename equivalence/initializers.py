@@ -55,7 +55,7 @@ def documented(framework: str, layer: Layer, role: str) -> Distribution:
     kind, s = layer.kind, layer.spec
     if kind in ("batch_norm", "layer_norm", "instance_norm", "group_norm"):
         value = 1.0 if role == "weight" else 0.0
-        where = "paddle/nn/layer/norm.py:96-106" if framework == "paddle" else "torch/nn/modules/batchnorm.py:reset_parameters"
+        where = "paddle/nn/layer/norm.py:96-106" if framework == "paddle" else "torch/nn/modules/batchnorm.py:99-104"
         return Distribution("constant", value, 0.0, where)
     if framework == "paddle":
         if role == "bias":
