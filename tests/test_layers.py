@@ -188,3 +188,18 @@ def test_framework_default_plans_only_the_initialiser_perturbation(tmp_path):
     assert case.tolerance.quantities["init_z"].atol == initializers.Z_TOLERANCE
     other = reference.run(perturb(case, "init-other-framework"))
     assert not compare(other, ref, case, {"init_z"}).equal
+
+
+def test_a_dropout_layer_makes_the_reference_replay_masks(tmp_path):
+    from equivalence.plan import uses_random_masks
+    doc = cnn()
+    doc["model"]["layers"] = CNN[:3] + [{"kind": "dropout", "p": 0.5}] + CNN[3:]
+    case = load(tmp_path, doc)
+    assert uses_random_masks(case)
+    first = reference.run(case)
+    mask = first.steps[0]["dropout_mask"]["dropout0"]
+    assert mask.shape == (3, 3, 4, 4) and 0 < mask.mean() < 1
+    flipped = first.steps[0]["dropout_mask"]["dropout0"] = 1 - mask  # replayed from a "recorded" trajectory
+    replayed = reference.run(case, recorded=first)
+    assert np.array_equal(replayed.steps[0]["dropout_mask"]["dropout0"], flipped)
+    assert not np.array_equal(replayed.steps[0]["grad"]["conv0.weight"], reference.run(case).steps[0]["grad"]["conv0.weight"])
