@@ -203,3 +203,50 @@ def test_a_dropout_layer_makes_the_reference_replay_masks(tmp_path):
     replayed = reference.run(case, recorded=first)
     assert np.array_equal(replayed.steps[0]["dropout_mask"]["dropout0"], flipped)
     assert not np.array_equal(replayed.steps[0]["grad"]["conv0.weight"], reference.run(case).steps[0]["grad"]["conv0.weight"])
+
+
+def test_cited_source_lines_of_the_layer_cases_exist():
+    """Every 'paddle/...py:N' or 'torch/...py:N[-M]' a layer case cites is a line of the installed file."""
+    import re
+    import sysconfig
+    from pathlib import Path
+
+    from equivalence.runner import load_all
+
+    site = Path(sysconfig.get_paths()["purelib"])
+    cited = 0
+    for case in load_all([Path(__file__).parent.parent / "cases" / "layers"]):
+        for d in case.expect.divergent:
+            for ref in d.references:
+                for path, start, end in re.findall(r"((?:paddle|torch)/[\w/]+\.(?:py|h)):(\d+)(?:-(\d+))?", ref):
+                    file = site / path
+                    if not file.exists():
+                        file = site / "paddle" / "include" / path.split("/", 1)[1] if path.startswith("paddle/phi") else file
+                    if not file.exists():
+                        pytest.skip(f"{path} is not installed here")
+                    lines = file.read_text(encoding="utf-8", errors="replace").count("\n") + 1
+                    assert int(end or start) <= lines, f"{case.id}: {ref} cites past the end of {path} ({lines} lines)"
+                    cited += 1
+    assert cited >= 20, cited
+
+
+@pytest.mark.parametrize("path, line, text", [
+    ("paddle/nn/layer/pooling.py", 236, "exclusive: bool = True"),
+    ("torch/nn/modules/pooling.py", 766, "count_include_pad: bool = True"),
+    ("torch/nn/modules/instancenorm.py", 27, "affine: bool = False"),
+    ("torch/nn/modules/sparse.py", 180, "init.normal_(self.weight)"),
+    ("paddle/nn/layer/conv.py", 186, "std = (2.0 / filter_elem_num) ** 0.5"),
+    ("torch/nn/modules/linear.py", 124, "init.kaiming_uniform_(self.weight, a=math.sqrt(5))"),
+    ("torch/nn/modules/conv.py", 196, "init.kaiming_uniform_(self.weight, a=math.sqrt(5))"),
+    ("paddle/base/param_attr.py", 163, "XavierUniform()"),
+    ("paddle/base/param_attr.py", 175, "Constant(0.0)"),
+    ("torch/nn/modules/linear.py", 109, "torch.empty((out_features, in_features)"),
+])
+def test_the_layer_findings_cite_the_lines_that_say_so(path, line, text):
+    import sysconfig
+    from pathlib import Path
+    file = Path(sysconfig.get_paths()["purelib"]) / path
+    if not file.exists():
+        pytest.skip(f"{path} is not installed here")
+    got = file.read_text(encoding="utf-8").splitlines()[line - 1]
+    assert text in got, f"{path}:{line} is {got.strip()!r}, not {text!r} (a framework upgrade moved it?)"
