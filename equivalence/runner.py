@@ -16,6 +16,7 @@ from . import reference, versions
 from .backends import BACKENDS
 from .backends.common import DEVICE
 from .compare import Comparison, Mismatch, compare
+from .margins import margin_note
 from .plan import PERTURBED, REFERENCE, Check, for_versions, implementations, perturb, plan, uses_random_masks
 from .record import Trajectory
 from .spec import Case, SpecError, discover, load_case
@@ -267,7 +268,7 @@ def evaluate(cr: CaseRun, check: Check, installed: dict[str, str] | None = None)
             quantities = actual.quantities() - {"dropout_mask"}  # replayed, equal by construction
     comparison = compare(actual, expected, case, quantities)
     observed = "equal" if comparison.equal else "divergent"
-    message = _message(check, comparison, observed)
+    message = _message(check, comparison, observed) + margin_note(case, comparison)
     if observed != check.expected and version_note:
         message += f" (note: {version_note})"
     return Result(observed=observed, status="pass" if observed == check.expected else "fail",
