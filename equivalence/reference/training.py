@@ -97,7 +97,8 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
             final = {name: -g for name, g in final.items()}
         stepped = None
         if optimizer.info.closure:  # L-BFGS: one step of all parameters, re-evaluating the loss on this batch
-            stepped = optimizer.closure_step(list(params), params, _closure(case, x, y, masks, np_dtype, coefficients))
+            stepped = optimizer.closure_step(list(params), params, _closure(case, x, y, masks, np_dtype, coefficients,
+                                                                                   network, step_index))
         for name, w in params.items():
             if stepped is not None:
                 new = stepped[name]
@@ -125,14 +126,20 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
     return traj
 
 
-def _closure(case: Case, x, y, masks, dtype, coefficients):
-    """The closure an L-BFGS step calls: loss and gradients (with any loss penalty) at given parameters."""
+def _closure(case: Case, x, y, masks, dtype, coefficients, network=None, step_index: int = 0):
+    """The closure an L-BFGS step calls: loss and gradients (with any loss penalty) at given parameters. A
+    layer-list model's forward runs in training mode, so each evaluation updates batch-norm running statistics,
+    as each closure call does in the frameworks."""
     def evaluate(params):
-        out, cache = forward(case, params, x, masks, dtype)
-        loss, grad_out = loss_and_grad(case, out, y)
+        if network is None:
+            out, cache = forward(case, params, x, masks, dtype)
+            loss, grad_out = loss_and_grad(case, out, y)
+        else:
+            out, cache = network.forward(params, x, step_index)
+            loss, grad_out = network_loss(case, out, y)
         if case.loss_weight != 1:
             loss, grad_out = loss * dtype.type(case.loss_weight), grad_out * dtype.type(case.loss_weight)
-        grads = backward(case, params, cache, grad_out)
+        grads = backward(case, params, cache, grad_out) if network is None else network.backward(params, cache, grad_out)
         for name, w in params.items():
             grads[name] = grads[name] + regularization_grad(case, name, w, coefficients)
             if case.regularization is not None:
