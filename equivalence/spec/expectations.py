@@ -14,8 +14,9 @@ PERTURBATIONS = ("lr", "no-regularization", "ignore-overrides", "dropout-p", "dr
                  "ignore-lr-multipliers", "schedule-shift", "schedule-restart", "cycle-momentum-ignored",
                  "loss-scale-growth", "loss-scale-backoff", "loss-scale-interval", "ema-decay", "decay-exclude-ignored", "lr-ratio-ignored",
                  "history-size", "line-search-dropped", "maximize-ignored", "decay-coupled",
-                 "loss-input-scale", "loss-target-scale", "loss-option", "layer-epsilon", "layer-momentum",
-                 "gelu-approximation", "pool-divisor", "leaky-slope", "init-other-framework")
+                 "loss-input-scale", "loss-target-scale", "loss-option", "autocast-flavour",
+                 "gradient-reset-swapped", "frozen-ignored", "clip-exclude-ignored", "layer-epsilon",
+                 "layer-momentum", "gelu-approximation", "pool-divisor", "leaky-slope", "init-other-framework")
 SWEEP_SCALES = ("linear", "log")
 
 
