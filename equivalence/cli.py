@@ -282,10 +282,11 @@ def cmd_sweep(args) -> int:
 # ------------------------------------------------------------------------------------------ upgrade checks
 
 def cmd_diff(args) -> int:
-    from .baseline import load
     from .diff import diff, render
+    from .diff_input import check_noise, load_checked
     try:
-        result = diff(load(args.old), load(args.new), factor=args.factor, floor=args.floor)
+        check_noise(args.factor, args.floor)
+        result = diff(load_checked(args.old), load_checked(args.new), factor=args.factor, floor=args.floor)
     except ValueError as exc:
         if isinstance(exc, ReportError):
             raise
@@ -298,7 +299,13 @@ def cmd_diff(args) -> int:
 
 
 def cmd_drift(args) -> int:
+    from .diff_input import check_noise
     from .drift import collect, matrix
+    try:
+        check_noise(args.factor, args.floor)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     reports = collect(args.reports)
     if not reports:
         print(f"error: no reports in {' '.join(args.reports)}", file=sys.stderr)

@@ -28,7 +28,7 @@ from .backends import BACKENDS
 from .plan import Check, plan
 from .report import summary_line, write_reports
 from .runner import Result, Runner, RunReport
-from .spec import Case, SpecError, load_case
+from .spec import Case, SpecError, load_unique_case
 
 
 def pytest_addoption(parser):
@@ -136,7 +136,7 @@ class CaseFile(pytest.File):
     def collect(self):
         case = None
         try:
-            case = load_case(self.path)
+            case = load_unique_case(self.path)  # an id another case file has is a spec error
             checks = plan(case, list(BACKENDS))
         except SpecError as exc:  # named like the runner's result: the case id once the file loads
             name = case.id if case is not None else self.path.stem

@@ -40,3 +40,4 @@ from .expectations import (
     PERTURBATIONS, SWEEP_SCALES, Divergence, ExpectSpec, SweepRange, SweepSpec, Tolerance, ToleranceSpec)
 from .case import (
     DTYPES, KINDS, Case, case_from_dict, discover, load_case, read_raw, validate, validate_sweep, variant)
+from .unique import load_unique_case, mark_duplicates
