@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from . import html_report
 from .html_report import is_stale
 from .runner import SCHEMA_VERSION, Result, RunReport
 from .spec import Case
+from .spec.limits import is_safe_id
 
 # GitHub refuses a job summary over 1 MiB; the full table is cut to stay under this, saying so.
 MD_MAX_BYTES = 1_000_000
@@ -72,16 +75,37 @@ def _err(x) -> str:
     return "" if x is None else f"{x:.2e}"
 
 
-def md_text(text: str) -> str:
-    """Case and framework text made inert in Markdown: one line, no table breaks, no HTML."""
-    return " ".join(str(text).split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+def inert(text: object) -> str:
+    """Text from a case file or a framework with every control character (ANSI escape codes, carriage
+    returns, bidirectional overrides) shown as its escape, so it can neither restyle a terminal nor hide
+    text; newlines and tabs are kept."""
+    return "".join(ch if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf") else _escape(ch)
+                   for ch in str(text))
 
 
-def md_code(text: str) -> str:
-    """Case text as a Markdown code span: shown literally (entities are not decoded inside one, so no
-    escaping but of the backtick itself, by a longer fence)."""
-    text = " ".join(str(text).split())
-    return f"`` {text} ``" if "`" in text else f"`{text}`"
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def md_text(text: object) -> str:
+    """Case and framework text made inert in Markdown: one line, no table breaks, no HTML, no control
+    characters. Backticks stay (authors mark code with them); on one line, a code span cannot reach past
+    the item or cell, and inside one the escaped `<` shows as written."""
+    text = " ".join(inert(text).split())
+    return text.replace("\\|", "\\\\|").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def md_code(text: object) -> str:
+    """Case text as a Markdown code span: shown literally. Entities are not decoded inside one, so only the
+    backtick needs care: the fence is one backtick longer than the longest run inside. Not for table cells
+    (a `|` ends a GitHub table cell even inside a code span): md_text there."""
+    text = " ".join(inert(text).split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    if not longest:
+        return f"`{text}`"
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}"
 
 
 def _where(r: Result) -> str:
@@ -134,15 +158,15 @@ def markdown(report: RunReport, max_bytes: int = MD_MAX_BYTES) -> str:
     sections = []  # (heading and intro, items)
     if problems:
         sections.append(("## Failures and errors\n",
-                         [f"- `{r.test_id}` ({r.status}): {md_text(r.message)}" for r in problems]))
+                         [f"- {md_code(r.test_id)} ({r.status}): {md_text(r.message)}" for r in problems]))
     if stale:
         sections.append(("## Stale expectations\n\nDeclared divergences that no longer occur: the frameworks now "
                          "agree. Remove the `[[expect.divergent]]` entry (or find out what changed).\n",
-                         [f"- `{r.test_id}`: {md_text(r.reason)} [{md_text('; '.join(r.references))}]; "
+                         [f"- {md_code(r.test_id)}: {md_text(r.reason)} [{md_text('; '.join(r.references))}]; "
                           f"{md_text(r.message)}" for r in stale]))
     if divergent:
         sections.append(("## Expected divergences\n",
-                         [f"- `{r.test_id}`: {md_text(r.reason)} [{md_text('; '.join(r.references))}]"
+                         [f"- {md_code(r.test_id)}: {md_text(r.reason)} [{md_text('; '.join(r.references))}]"
                           for r in divergent]))
     rows = _table_rows(results, "github")
 
@@ -204,7 +228,7 @@ def readme_block(report: RunReport) -> str:
         counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "error", "skipped")}
         divergent = sorted({r.implementation for r in results
                             if r.expected == "divergent" and r.kind != "sensitivity" and r.status == "pass"})
-        rows.append([f"`{case}`", counts["pass"], counts["fail"], counts["error"], counts["skipped"],
+        rows.append([f"`{case}`" if is_safe_id(case) else md_text(case), counts["pass"], counts["fail"], counts["error"], counts["skipped"],
                      ", ".join(divergent)])
     versions = ", ".join(f"{k} {report.environment.get(k, '?')}" for k in ("paddle", "torch", "numpy"))
     table = tabulate(rows, headers=["case", "pass", "fail", "error", "skipped", "expected divergent"],

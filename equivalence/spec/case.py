@@ -368,7 +368,8 @@ def validate_sweep(sweep: SweepSpec, raw: dict, path: str | Path) -> None:
     need(bool(sweep.ranges), "sweep.ranges", "is empty", "at least one dotted key, e.g. \"optimizer.lr\"")
     for name in ("examples", "ci_examples"):
         n = getattr(sweep, name)
-        need(1 <= n <= limits.MAX_SWEEP_EXAMPLES, f"sweep.{name}", f"{n} is not a number of variants",
+        need(n >= 1, f"sweep.{name}", f"{n} < 1", f"an integer in 1..{limits.MAX_SWEEP_EXAMPLES}")
+        need(n <= limits.MAX_SWEEP_EXAMPLES, f"sweep.{name}", f"{n} is over the limit",
              f"an integer in 1..{limits.MAX_SWEEP_EXAMPLES}")
     for key, r in sweep.ranges.items():
         at = f"sweep.ranges.{key}"
@@ -378,7 +379,8 @@ def validate_sweep(sweep: SweepSpec, raw: dict, path: str | Path) -> None:
             raise SpecError(path, at, str(exc), "dotted keys like optimizer.lr or model.sizes[1]") from None
         need(r.low < r.high, at, f"low {r.low:g} is not below high {r.high:g}", "low < high")
         need(r.scale != "log" or r.low > 0, f"{at}.low", f"{r.low:g} on a log scale", "low > 0 with scale = 'log'")
-        need(1 <= r.steps <= limits.MAX_SWEEP_GRID, f"{at}.steps", f"{r.steps} is not a grid size",
+        need(r.steps >= 1, f"{at}.steps", f"{r.steps} < 1", f"an integer in 1..{limits.MAX_SWEEP_GRID}")
+        need(r.steps <= limits.MAX_SWEEP_GRID, f"{at}.steps", f"{r.steps} is over the limit",
              f"an integer in 1..{limits.MAX_SWEEP_GRID}")
         if r.integer:
             need(r.low.is_integer() and r.high.is_integer(), at, f"[{r.low:g}, {r.high:g}] is not whole",

@@ -33,8 +33,8 @@ MAX_SWEEP_GRID = 10**6
 
 ID_PATTERN = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 ID_ACCEPTED = "lowercase letters and digits in words joined by single '-' (e.g. l2decay-vs-penalty), at most 100 characters"
-TAG_PATTERN = re.compile(r"[a-z0-9]+([-_][a-z0-9]+)*")
-TAG_ACCEPTED = "lowercase letters and digits in words joined by '-' or '_' (e.g. weight-decay), at most 60 characters"
+TAG_PATTERN = re.compile(r"[A-Za-z0-9]+([-_][A-Za-z0-9]+)*")
+TAG_ACCEPTED = "letters and digits in words joined by '-' or '_' (e.g. weight-decay), at most 60 characters"
 
 
 def is_safe_id(text: object) -> bool:

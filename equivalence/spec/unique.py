@@ -13,7 +13,7 @@ from pathlib import Path
 from .base import SpecError
 from .case import Case, load_case, read_raw
 
-ACCEPTED = "an id no other case file uses"
+ACCEPTED = "unique ids: an id no other case file uses"
 
 
 def _error(path: str, case_id: str, others: list[str]) -> SpecError:
