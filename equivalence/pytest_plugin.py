@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from .backends import BACKENDS
+from .gates import nothing_compared
 from .plan import Check, plan
 from .report import summary_line, write_reports
 from .runner import Result, Runner, RunReport
@@ -37,6 +38,8 @@ def pytest_addoption(parser):
                     help="run the frameworks inside the pytest process (debugging; no crash isolation)")
     group.addoption("--equivalence-timeout", type=float, default=300.0,
                     help="seconds allowed for one framework run (default 300)")
+    group.addoption("--equivalence-allow-empty", action="store_true",
+                    help="pass even when no framework check compared anything (every one skipped)")
     group.addoption("--equivalence-report", metavar="DIR", default=None,
                     help="write latest.json, latest.md and latest.html for the selected checks into DIR")
 
@@ -49,6 +52,12 @@ def pytest_configure(config):
 def pytest_sessionfinish(session):
     out = session.config.getoption("equivalence_report")
     state = session.config.stash.get(_STATE, None)
+    if state is not None and state.report is not None and session.exitstatus == pytest.ExitCode.OK:
+        empty = nothing_compared(state.report.results)  # a gate that compared nothing does not pass
+        if empty and not session.config.getoption("equivalence_allow_empty"):
+            session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+            state.empty_note = (f"equivalence: NOTHING COMPARED: {empty}; exit status "
+                                f"{int(pytest.ExitCode.NO_TESTS_COLLECTED)} (--equivalence-allow-empty accepts it)")
     if out and state is not None:
         state.write_reports(session, out)
 
@@ -57,6 +66,8 @@ def pytest_terminal_summary(terminalreporter, config):
     state = config.stash.get(_STATE, None)
     if state is not None and state.report_note:
         terminalreporter.write_line(state.report_note)
+    if state is not None and state.empty_note:
+        terminalreporter.write_line(state.empty_note)
 
 
 def pytest_unconfigure(config):
@@ -85,6 +96,7 @@ class _State:
         self.report: RunReport | None = None
         self.cases: list[Case] = []
         self.report_note = ""
+        self.empty_note = ""
         self.done = False
 
     def result(self, item: "CheckItem") -> Result:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import tempfile
 import unicodedata
 from collections.abc import Iterable
@@ -38,9 +39,11 @@ def to_json(report: RunReport) -> dict:
 
 
 def write_atomic(files: dict[Path, str]) -> None:
-    """Write every file to a temporary sibling first, then rename them all into place: a failure while
-    writing leaves every old file as it was, and a reader never sees a half-written file."""
+    """Write every file to a temporary sibling first, then rename them all into place, as one set: a failure
+    while writing or renaming puts every old file back (kept as a hard link until the set is in place), so a
+    reader sees the old set or the new one, never a mix and never a half-written file."""
     temps: dict[Path, str] = {}
+    backups: dict[Path, str | None] = {}  # target -> its previous content's link (None: there was none)
     try:
         for path, text in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,22 +54,56 @@ def write_atomic(files: dict[Path, str]) -> None:
                 handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
-        for path, tmp in temps.items():
-            os.replace(tmp, path)
+        for path in temps:
+            backups[path] = _keep_old(path)
+        replaced = []
+        try:
+            for path, tmp in temps.items():
+                os.replace(tmp, path)
+                replaced.append(path)
+        except BaseException:
+            for path in replaced:  # undo, so the old set stays whole
+                if backups[path] is not None:
+                    os.replace(backups.pop(path), path)
+                else:
+                    path.unlink(missing_ok=True)
+            raise
     finally:
-        for tmp in temps.values():
+        for tmp in [*temps.values(), *(b for b in backups.values() if b)]:
             Path(tmp).unlink(missing_ok=True)
+
+
+def _keep_old(path: Path) -> str | None:
+    """A hard link to the file at ``path`` (its old content, for an undo), or None when there is none."""
+    if not path.exists():
+        return None
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a report file")
+    fd, backup = tempfile.mkstemp(prefix=f".{path.name}.old.", dir=path.parent)
+    os.close(fd)
+    os.unlink(backup)
+    try:
+        os.link(path, backup)
+    except OSError:  # a file system without hard links
+        shutil.copy2(path, backup)
+    return backup
+
+
+def report_files(report: RunReport, out_dir: str | Path, stem: str = "latest",
+                 cases: Iterable[Case] = ()) -> dict[Path, str]:
+    """latest.json, latest.md and latest.html, rendered; ``cases`` (the run's Case objects) add descriptions
+    and parity mappings to the HTML."""
+    out_dir = Path(out_dir)
+    return {out_dir / f"{stem}.json": json.dumps(to_json(report), indent=2, allow_nan=False) + "\n",
+            out_dir / f"{stem}.md": markdown(report),
+            out_dir / f"{stem}.html": html_report.render(report, cases)}
 
 
 def write_reports(report: RunReport, out_dir: str | Path, stem: str = "latest",
                   cases: Iterable[Case] = ()) -> list[Path]:
-    """latest.json, latest.md and latest.html; ``cases`` (the run's Case objects) add descriptions and parity
-    mappings to the HTML."""
-    out_dir = Path(out_dir)
+    """The reports of ``report_files``, written as one set."""
     # Render all before writing any, so a rendering bug leaves the previous reports untouched.
-    files = {out_dir / f"{stem}.json": json.dumps(to_json(report), indent=2, allow_nan=False) + "\n",
-             out_dir / f"{stem}.md": markdown(report),
-             out_dir / f"{stem}.html": html_report.render(report, cases)}
+    files = report_files(report, out_dir, stem, cases)
     write_atomic(files)
     return list(files)
 
