@@ -23,6 +23,7 @@ from .plots import Plot, Series, decimate, svg
 from .record import quantity_rank
 from .runner import Result, RunReport
 from .spec import Case, Tolerance
+from .text import inert
 
 MAX_BYTES = 2_000_000
 MAX_POINTS = 200  # per series, before the size budget asks for fewer
@@ -34,7 +35,7 @@ ENV_ORDER = ("paddle", "torch", "numpy", "python", "device", "platform", "machin
 
 
 def e(value) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(inert(value), quote=True)
 
 
 def _anchor(case_id: str) -> str:

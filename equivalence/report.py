@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import tempfile
-import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from tabulate import tabulate
 
 from . import html_report
 from .html_report import is_stale
+from .text import inert
 from .runner import SCHEMA_VERSION, Result, RunReport
 from .spec import Case
 from .spec.limits import is_safe_id
@@ -110,19 +110,6 @@ def write_reports(report: RunReport, out_dir: str | Path, stem: str = "latest",
 
 def _err(x) -> str:
     return "" if x is None else f"{x:.2e}"
-
-
-def inert(text: object) -> str:
-    """Text from a case file or a framework with every control character (ANSI escape codes, carriage
-    returns, bidirectional overrides) shown as its escape, so it can neither restyle a terminal nor hide
-    text; newlines and tabs are kept."""
-    return "".join(ch if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf") else _escape(ch)
-                   for ch in str(text))
-
-
-def _escape(ch: str) -> str:
-    code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def md_text(text: object) -> str:
