@@ -43,7 +43,7 @@ def _number(kind, low, high, what):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+            raise argparse.ArgumentTypeError(f"invalid {kind.__name__} value: {text!r}") from None
         if not (math.isfinite(value) and low <= value <= high):
             raise argparse.ArgumentTypeError(f"{text} is not {what}")
         return value
