@@ -344,6 +344,13 @@ def test_sizes_over_the_limits_name_the_key_and_the_limit(tmp_path, top, key):
     assert info.value.key == key and info.value.accepted, str(info.value)
 
 
+def test_a_case_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(limits, "MAX_FILE_BYTES", 100)
+    with pytest.raises(SpecError) as info:
+        load(tmp_path, tiny(description="x" * 200))
+    assert "over the limit" in str(info.value) and "at most 100 bytes" in str(info.value), str(info.value)
+
+
 @pytest.mark.parametrize("top", [dict(model={"sizes": [1000, 10_000]}, steps=20),  # 10^7 parameters, 20 steps
                                  dict(model={"sizes": [1000, 1000]}, steps=100),  # 10^6 parameters, 100 steps
                                  dict(steps=1000)])

@@ -167,6 +167,12 @@ def read_raw(path: str | Path) -> dict:
     """A case file's TOML as a plain dict, before any checking."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise SpecError(path, "", f"cannot be read ({exc})") from None
+    if size > limits.MAX_FILE_BYTES:
+        raise SpecError(path, "", f"{size} bytes is over the limit", f"case files of at most {limits.MAX_FILE_BYTES} bytes")
+    try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(path, "", f"not valid TOML ({exc})") from None

@@ -16,6 +16,8 @@ import re
 MAX_INT = 2**31 - 1
 # Nesting of tables and lists: the deepest case schema is 4 (tolerance.quantities.<q>.rtol; data.inputs[i][j]).
 MAX_DEPTH = 16
+# A case file is read whole before it is parsed.
+MAX_FILE_BYTES = 64 * 2**20
 # Items of one list (data.inputs rows, loss_probe.weight, schedule milestones, ...).
 MAX_LIST_ITEMS = 1_000_000
 MAX_STEPS = 100_000
