@@ -117,7 +117,7 @@ def accepted_keys(cls=Case, prefix: str = "") -> list[tuple[str, tuple, object]]
             (tp,) = [a for a in typing.get_args(tp) if a is not type(None)]
         if typing.get_origin(tp) in (tuple, dict):
             tp = typing.get_args(tp)[-1] if typing.get_origin(tp) is dict else typing.get_args(tp)[0]
-        if dataclasses.is_dataclass(tp):
+        if dataclasses.is_dataclass(tp) and tp is not cls:  # a nested [schedule] is listed once
             out += accepted_keys(tp, f"{key}.")
     return out
 

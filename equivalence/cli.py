@@ -310,7 +310,7 @@ def _schema_lines(cls, prefix: str = "") -> list[str]:
             target, sub = typing.get_args(tp)[1], ".<name>."
         else:
             target, sub = tp, "."
-        if dataclasses.is_dataclass(target):
+        if dataclasses.is_dataclass(target) and target is not cls:  # a nested [schedule] is described once
             lines += ["  " + line for line in _schema_lines(target, f"{key}{sub}")]
     return lines
 

@@ -87,9 +87,12 @@ APPLICABILITY = (
     "dropout-training (dropout), norm-epsilon, norm-momentum and running-var-bias (normalization), "
     "ignore-lr-multipliers (with lr_multipliers), clip-ignored, clip-threshold, "
     "clip-order-swapped (with [clip]), clip-unclamped and clip-kind-swapped (norm clips), "
-    "schedule-shift ([schedule]), loss-scale-growth, loss-scale-backoff, loss-scale-interval "
+    "schedule-shift ([schedule]), schedule-restart (schedule.rebuild_at), cycle-momentum-ignored "
+    "(schedule.cycle_momentum), loss-scale-growth, loss-scale-backoff, loss-scale-interval "
     "([loss_scaling]), ema-decay ([ema]), decay-exclude-ignored / lr-ratio-ignored (with "
-    "optimizer.decay_exclude / lr_ratio), loss-input-scale, loss-target-scale (bce) and loss-option (an "
+    "optimizer.decay_exclude / lr_ratio), history-size and line-search-dropped (L-BFGS with history_size > 1 / "
+    "line_search = 'strong_wolfe'), maximize-ignored, decay-coupled (with optimizer.maximize / "
+    "decoupled_weight_decay), loss-input-scale, loss-target-scale (bce) and loss-option (an "
     "option the case sets) ([loss_probe])")
 
 
@@ -306,6 +309,22 @@ def _schedule_shift(case: Case) -> Case | None:
     return None if case.schedule is None else replace(case, schedule=replace(case.schedule, shift=1))
 
 
+@register("schedule-restart", "the rebuilt scheduler starts again from epoch 0 (its last_epoch lost)",
+          default=lambda case: case.schedule is not None and case.schedule.rebuild_at is not None)
+def _schedule_restart(case: Case) -> Case | None:
+    if case.schedule is None or case.schedule.rebuild_at is None:
+        return None
+    return replace(case, schedule=replace(case.schedule, restart=True))
+
+
+@register("cycle-momentum-ignored", "the scheduler's cycled momentum ignored (the optimizer's own throughout)",
+          default=lambda case: case.schedule is not None and bool(case.schedule.get("cycle_momentum")))
+def _cycle_momentum_ignored(case: Case) -> Case | None:
+    if case.schedule is None or not case.schedule.get("cycle_momentum"):
+        return None
+    return replace(case, schedule=replace(case.schedule, cycle_momentum=False))
+
+
 def _scale_grows(case: Case) -> bool:
     return case.loss_scaling is not None and case.loss_scaling.growth_interval < case.steps
 
@@ -363,3 +382,32 @@ _register_dropped_setting("decay-exclude-ignored", "decay_exclude",
                           "decoupled decay applied to the parameters optimizer.decay_exclude excludes")
 _register_dropped_setting("lr-ratio-ignored", "lr_ratio",
                           "per-parameter learning-rate ratios ignored (the base lr everywhere)")
+
+
+# ------------------------------------------------------------------------------ optimizers with a closure
+
+def _lbfgs_setting(case: Case, key: str):
+    return case.optimizer.hyper.get(key) if case.optimizer is not None else None
+
+
+@register("history-size", "L-BFGS keeps one curvature pair fewer (history_size - 1)",
+          default=lambda case: (_lbfgs_setting(case, "history_size") or 0) > 1)
+def _history_size(case: Case) -> Case | None:
+    size = _lbfgs_setting(case, "history_size")
+    if size is None or size <= 1:
+        return None
+    return replace(case, optimizer=replace(case.optimizer, hyper={**case.optimizer.hyper, "history_size": size - 1}))
+
+
+@register("line-search-dropped", "L-BFGS without its strong Wolfe line search (fixed step lr)",
+          default=lambda case: _lbfgs_setting(case, "line_search") == "strong_wolfe")
+def _line_search_dropped(case: Case) -> Case | None:
+    if _lbfgs_setting(case, "line_search") != "strong_wolfe":
+        return None
+    return replace(case, optimizer=replace(case.optimizer, hyper={**case.optimizer.hyper, "line_search": "none"}))
+
+
+_register_dropped_setting("maximize-ignored", "maximize",
+                          "maximize = true ignored (the optimizer descends the loss)")
+_register_dropped_setting("decay-coupled", "decoupled_weight_decay",
+                          "decoupled_weight_decay ignored: the L2 coefficient enters the gradient (Adam's coupled L2)")

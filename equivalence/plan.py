@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from . import versions
 from .backends import implementation_id
 from .perturbations import REGISTRY, perturb, perturbations
-from .spec import Case, Divergence, SpecError
+from .spec import VARIANT_ROUTES, Case, Divergence, SpecError
 
 REFERENCE = "reference"
 PERTURBED = "perturbed/"
@@ -72,6 +72,11 @@ def plan(case: Case, backends) -> list[Check]:
         for route in case.selected_routes:
             for other in others:
                 checks.append(Check(case.id, implementation_id(other, route), implementation_id(first, route), "direct"))
+    if "optimizer" in case.selected_routes:  # an implementation variant against the same framework's default
+        for route in case.selected_routes:
+            if route in VARIANT_ROUTES:
+                checks += [Check(case.id, implementation_id(b, route), implementation_id(b, "optimizer"), "direct")
+                           for b in backends]
     for name in perturbations(case):
         perturb(case, name)  # raises SpecError for a perturbation that does not apply
         checks.append(Check(case.id, PERTURBED + name, REFERENCE, "sensitivity", "divergent",

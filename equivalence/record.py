@@ -32,6 +32,7 @@ QUANTITY_ORDER = (
     "state.moment1", "state.moment2", "state.moment2_max", "state.inf_norm", "state.accumulator",
     "state.mean_square", "state.mean_grad", "state.mean_square_update", "state.velocity", "state.lr_velocity",
     "state.prev_grad", "state.step_size", "state.grad_sum", "state.grad_table", "state.average",
+    "state.func_evals", "state.n_iter", "state.history", "state.h_diag",
     "update", "param", "ema",
     "output", "input_grad", "running_mean", "running_var", "eval_output", "keep_ratio", "batch_agreement",
 )
@@ -78,10 +79,15 @@ QUANTITY_DOCS = {
     "state.lr_velocity": "RMSProp momentum buffer with the learning rate inside, v = mu*v + lr*g/denominator "
                          "(Paddle's momentum accumulator; the step is w -= v)",
     "state.prev_grad": "Rprop: the previous gradient, zeroed where its sign flipped (Paddle prevs, Torch prev)",
-    "state.step_size": "Rprop: per-element step sizes (Paddle learning_rates, Torch step_size)",
+    "state.step_size": "Rprop: per-element step sizes (Paddle learning_rates, Torch step_size); L-BFGS: the step "
+                       "length t of the last iteration (Paddle alpha, Torch t)",
     "state.grad_sum": "Paddle ASGD (SAG): sum of the stored batch gradients d",
     "state.grad_table": "Paddle ASGD (SAG): the stored gradient of each of the batch_num slots y",
     "state.average": "Torch ASGD: the running average of the parameter ax",
+    "state.func_evals": "L-BFGS: loss evaluations through the closure so far (recorded under the first parameter)",
+    "state.n_iter": "L-BFGS: iterations so far, over all steps",
+    "state.history": "L-BFGS: curvature pairs (y, s) kept (Paddle len(old_yk), Torch len(old_dirs))",
+    "state.h_diag": "L-BFGS: the initial inverse-Hessian scale y.s / y.y of the two-loop recursion (H_diag)",
     "update": "parameter after the step minus parameter before",
     "param": "parameter after the step",
     "ema": "exponential moving average of the parameter after the step (bias-corrected where the case says)",

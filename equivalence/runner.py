@@ -16,6 +16,7 @@ from . import reference, versions
 from .backends import BACKENDS
 from .backends.common import DEVICE
 from .compare import Comparison, Mismatch, compare
+from .margins import margin_note
 from .perturbations import BOOKKEEPING, detected
 from .plan import PERTURBED, REFERENCE, Check, for_versions, implementations, perturb, plan, uses_random_masks
 from .record import Trajectory
@@ -261,7 +262,7 @@ def evaluate(cr: CaseRun, check: Check, installed: dict[str, str] | None = None)
     observed = "equal" if comparison.equal else "divergent"
     if check.kind == "sensitivity" and observed == "divergent" and not detected(comparison):
         observed = "equal"  # seen on the lr or a hyper-parameter only: no verdict on the training state can fail
-    message = _message(check, comparison, observed)
+    message = _message(check, comparison, observed) + margin_note(case, comparison)
     if observed != check.expected and version_note:
         message += f" (note: {version_note})"
     return Result(observed=observed, status="pass" if observed == check.expected else "fail",

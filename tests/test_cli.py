@@ -241,7 +241,7 @@ def _all_keys(cls, prefix="") -> list[str]:
             continue
         keys.append(prefix + f.name)
         nested = _nested(hints[f.name])
-        if nested is not None:
+        if nested is not None and nested[0] is not cls:  # a table nested in itself ([schedule.then]) once
             keys += _all_keys(nested[0], prefix + f.name + nested[1])
     return keys
 

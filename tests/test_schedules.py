@@ -97,7 +97,7 @@ PLATEAU = {"name": "reduce_on_plateau", "factor": 0.5, "patience": 1, "cooldown"
 ])
 def test_plateau_cooldown_flavours(tmp_path, tracks_best, expected):
     case = case_with(tmp_path, dict(PLATEAU, cooldown_tracks_best=tracks_best))
-    plateau, after = Plateau(case), []
+    plateau, after = Plateau(case.schedule, case.optimizer.lr), []
     for metric in [1.0, 1.0, 1.0, 0.5, 0.8, 0.8]:
         plateau.step(metric)
         after.append(plateau.lr)
@@ -107,7 +107,7 @@ def test_plateau_cooldown_flavours(tmp_path, tracks_best, expected):
 def test_plateau_relative_threshold_is_signed(tmp_path):
     """Both frameworks write rel mode as best * (1 - threshold): for a negative best that asks for less."""
     case = case_with(tmp_path, {"name": "reduce_on_plateau", "threshold": 0.1, "patience": 0, "factor": 0.5})
-    plateau = Plateau(case)
+    plateau = Plateau(case.schedule, case.optimizer.lr)
     plateau.step(-1.0)
     plateau.step(-1.05)  # better than -1.0 * (1 - 0.1) = -0.9: an improvement, no reduction
     assert plateau.lr == 0.1, f"lr {plateau.lr}: -1.05 should count as better than best*(1-threshold) = -0.9"
@@ -118,7 +118,7 @@ def test_plateau_relative_threshold_is_signed(tmp_path):
 def test_plateau_min_lr_and_eps(tmp_path):
     case = case_with(tmp_path, {"name": "reduce_on_plateau", "patience": 0, "factor": 0.5, "min_lr": 0.04,
                                 "eps": 0.001})
-    plateau = Plateau(case)
+    plateau = Plateau(case.schedule, case.optimizer.lr)
     for metric in [1.0, 2.0, 2.0, 2.0]:
         plateau.step(metric)
     # 0.1 -> 0.05 -> max(0.025, 0.04) = 0.04 -> 0.04 - 0.04 = 0 < eps: unchanged

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import numpy as np
@@ -118,6 +119,8 @@ def optimizer_kwargs(case: Case, framework: str) -> dict:
             where = {"paddle": "paddle.optimizer.", "torch": "torch.optim."}.get(framework, f"{framework} ")
             raise NotApplicable(f"{where}{getattr(info, framework)} has no counterpart of {key} = {value!r}"
                                 + (f" (it behaves as {key} = {arg.default!r})" if arg.default is not None else ""))
+        if hyper.framework_value is not None:
+            value = hyper.framework_value(value)
         name, index = split_index(arg.name)
         if index is None:
             kwargs[name] = value
@@ -128,6 +131,36 @@ def optimizer_kwargs(case: Case, framework: str) -> dict:
             kwargs[name] = [elements[i] for i in range(len(elements))]
         kwargs[name][index] = value
     return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
+
+
+# Constructor arguments that choose an implementation of the same update, never the update itself: a case may
+# give them any value under [optimizer.paddle] / [optimizer.torch].
+IMPLEMENTATION_ARGUMENTS = {"torch": ("foreach", "fused", "capturable", "differentiable"),
+                            "paddle": ("use_multi_tensor", "multi_precision", "lazy_mode", "name")}
+
+
+def framework_arguments(case: Case, framework: str, cls) -> dict:
+    """The case's [optimizer.<framework>] arguments for ``cls``, checked against its signature: the string
+    "None" is None; an argument the class does not take, or one that changes the update given at another
+    value than its default, is an error naming the accepted ones (the reference would not know it)."""
+    given = getattr(case.optimizer, framework)
+    if not given:
+        return {}
+    parameters = inspect.signature(cls.__init__).parameters
+    where = f"{cls.__module__}.{cls.__name__}"
+    out = {}
+    for name, value in given.items():
+        value = None if value == "None" else value
+        if name not in parameters or name == "self":
+            raise ValueError(f"optimizer.{framework}.{name}: {where} has no argument {name!r}; it takes "
+                             + ", ".join(p for p in parameters if p != "self"))
+        default = parameters[name].default
+        if value != default and name not in IMPLEMENTATION_ARGUMENTS[framework]:
+            raise ValueError(f"optimizer.{framework}.{name} = {value!r}: not {where}'s default ({default!r}), and it "
+                             f"changes the update; only {', '.join(IMPLEMENTATION_ARGUMENTS[framework])} may take "
+                             "other values here")
+        out[name] = value
+    return out
 
 
 def split_index(arg_name: str) -> tuple[str, int | None]:
@@ -203,6 +236,21 @@ def _penalty(case: Case, params, fw):
     return total
 
 
+def _closure(case: Case, layers, params, x, y, base: str, optimizer, fw):
+    """The closure of an optimizer that re-evaluates the loss (L-BFGS): gradients cleared, the forward pass,
+    the data loss (with the loss penalty on that route), backward; returns the loss."""
+    def closure():
+        fw.zero_grad(optimizer)
+        loss = fw.loss(case, _forward(case, layers, fw.tensor(x, case.dtype), {}, fw), y)
+        if case.loss_weight != 1:
+            loss = loss * fw.tensor(np.asarray(case.loss_weight), case.dtype)
+        if base == "loss_penalty" and (penalty := _penalty(case, params, fw)) is not None:
+            loss = loss + penalty
+        fw.backward(loss)
+        return loss
+    return closure
+
+
 def _scaled_backward(case: Case, step_index: int, step: dict, scaler, loss, optimizer, fw) -> bool:
     """Backward through the framework's GradScaler, with the case's injected overflow; records the scale
     and whether the step is skipped, which it returns."""
@@ -252,7 +300,9 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
                 put(step, "grad_norm", n, fw.canonical(n, norm))
             for n, p in params.items():
                 put(step, "grad_clipped", n, fw.canonical(n, p.grad))
-        if scaler is None:
+        if REGISTRY[case.optimizer.name].closure:  # L-BFGS re-evaluates the loss on this batch itself
+            fw.step(optimizer, _closure(case, layers, params, x, y, base, optimizer, fw))
+        elif scaler is None:
             fw.step(optimizer)
         else:
             fw.scaling.step(scaler, optimizer)
@@ -269,6 +319,9 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
                 put(step, "ema", n, fw.canonical(n, value))
         if scheduler is not None:
             fw.schedules.step(scheduler, loss)  # after the optimizer step, as both frameworks document
+            # A second scheduler taking over, or optimizer and scheduler rebuilt from their state.
+            optimizer, scheduler = fw.schedules.after_step(
+                case, step_index, optimizer, scheduler, lambda *given: fw.fresh_optimizer(case, params, *given))
     return traj
 
 

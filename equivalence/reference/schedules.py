@@ -44,26 +44,76 @@ def _anneal(kind: str, start: float, end: float, pct: float) -> float:
     return start + (end - start) * pct
 
 
-def _one_cycle(sch: ScheduleSpec, peak: float, epoch: int) -> float:
-    """Phases end at epochs pct*T - 1, (2*pct*T - 2,) T - 1, as both frameworks document them."""
-    total, pct, kind = sch.total_steps, sch.get("pct_start"), sch.get("anneal")
-    initial, final = peak / sch.get("div_factor"), sch.end_lr
+def one_cycle_end_lr(sch: ScheduleSpec, peak: float, follows: str | None) -> float:
+    """end_lr as written, else the default of the framework the reference follows: Paddle's absolute
+    end_learning_rate=1e-4 (paddle/optimizer/lr.py:1990), Torch's initial_lr / final_div_factor=1e4
+    (torch/optim/lr_scheduler.py:2399, 2494)."""
+    if sch.given("end_lr"):
+        return sch.end_lr
+    return 1e-4 if follows == "paddle" else peak / sch.get("div_factor") / 1e4
+
+
+def _one_cycle_phases(sch: ScheduleSpec, start_value: float, peak_value: float, end_value: float):
+    """(last epoch, value from, value to) of each phase: they end at epochs pct*T - 1, (2*pct*T - 2,) T - 1,
+    as both frameworks document them."""
+    total, pct = sch.total_steps, sch.get("pct_start")
     if sch.get("three_phase"):
-        phases = [(pct * total - 1, initial, peak), (2 * pct * total - 2, peak, initial), (total - 1, initial, final)]
-    else:
-        phases = [(pct * total - 1, initial, peak), (total - 1, peak, final)]
+        return [(pct * total - 1, start_value, peak_value), (2 * pct * total - 2, peak_value, start_value),
+                (total - 1, start_value, end_value)]
+    return [(pct * total - 1, start_value, peak_value), (total - 1, peak_value, end_value)]
+
+
+def _one_cycle_at(sch: ScheduleSpec, phases, epoch: int) -> float:
     start = 0.0
-    for i, (end, lr_from, lr_to) in enumerate(phases):
+    for i, (end, value_from, value_to) in enumerate(phases):
         if epoch <= end or i == len(phases) - 1:
-            return _anneal(kind, lr_from, lr_to, (epoch - start) / (end - start))
+            return _anneal(sch.get("anneal"), value_from, value_to, (epoch - start) / (end - start))
         start = end
     raise AssertionError("unreachable")
 
 
+def _one_cycle(sch: ScheduleSpec, peak: float, epoch: int, follows: str | None = None) -> float:
+    initial, final = peak / sch.get("div_factor"), one_cycle_end_lr(sch, peak, follows)
+    return _one_cycle_at(sch, _one_cycle_phases(sch, initial, peak, final), epoch)
+
+
+def cycled_momentum(sch: ScheduleSpec, epoch: int) -> float | None:
+    """The momentum (SGD momentum or Adam beta1) Torch's CyclicLR / OneCycleLR set with cycle_momentum:
+    inverse to the lr, max_momentum where the lr is lowest (torch/optim/lr_scheduler.py:261-273 cyclic,
+    2590-2596 one-cycle). None when the schedule does not cycle momentum."""
+    if sch.name not in ("cyclic", "one_cycle") or not sch.get("cycle_momentum"):
+        return None
+    low, high = sch.get("base_momentum"), sch.get("max_momentum")
+    if sch.name == "one_cycle":
+        return _one_cycle_at(sch, _one_cycle_phases(sch, high, low, high), epoch)
+    up = sch.step_size_up
+    down = sch.get("step_size_down") or up
+    position, cycle = epoch % (up + down), epoch // (up + down) + 1
+    height = position / up if position <= up else (up + down - position) / down
+    scale = {"triangular": 1.0, "triangular2": 1 / 2.0 ** (cycle - 1),
+             "exp_range": sch.get("gamma") ** epoch}[sch.get("mode")]
+    return high - (high - low) * height * scale
+
+
 def closed_form(case: Case, epoch: int) -> float:
     """The lr at ``epoch`` of every schedule but reduce_on_plateau."""
-    sch, base = case.schedule, case.optimizer.lr
+    return lr_at(case.schedule, case.optimizer.lr, epoch, case.reference.follows)
+
+
+def lr_at(sch: ScheduleSpec, base: float, epoch: int, follows: str | None = None) -> float:
+    """The lr at ``epoch`` of one schedule on the base lr ``base`` (not reduce_on_plateau)."""
     name = sch.name
+    if name == "constant":
+        return base * (sch.get("factor") if epoch < sch.get("total_steps") else 1.0)
+    if name == "sequential":  # Torch SequentialLR: the next schedule restarts at epoch 0 on its milestone
+        index = bisect.bisect_right(sch.milestones, epoch)
+        start = sch.milestones[index - 1] if index else 0
+        return lr_at(sch.schedules[index], base, epoch - start, follows)
+    if name == "chained":  # Torch ChainedScheduler: each multiplies the lr the previous one left
+        lr = base
+        for sub in sch.schedules:
+            lr *= lr_at(sub, base, epoch, follows) / base
+        return lr
     if name == "step":
         return base * sch.get("gamma") ** (epoch // sch.step_size)
     if name == "multi_step":
@@ -78,7 +128,7 @@ def closed_form(case: Case, epoch: int) -> float:
     if name == "cyclic":
         return _cyclic(sch, base, epoch)
     if name == "one_cycle":
-        return _one_cycle(sch, base, epoch)
+        return _one_cycle(sch, base, epoch, follows)
     if name == "linear_warmup":
         warmup = sch.warmup_steps
         if epoch < warmup:
@@ -108,8 +158,8 @@ class Plateau:
     ``patience`` epochs; ``cooldown`` epochs after a reduction do not count. During the cooldown the best
     metric keeps being tracked (flavour cooldown_tracks_best, Torch) or the metric is ignored (Paddle)."""
 
-    def __init__(self, case: Case):
-        self.sch, self.lr = case.schedule, case.optimizer.lr
+    def __init__(self, sch: ScheduleSpec, lr: float):
+        self.sch, self.lr = sch, lr
         self.best: float | None = None
         self.bad = self.cooldown_left = 0
 
@@ -148,12 +198,19 @@ class Plateau:
 
 class Schedule:
     """The lr of each step: ``lr`` before the optimizer step, ``step(loss)`` after it (or before it, for
-    the schedule-shift perturbation, which is the scheduler stepped before the optimizer)."""
+    the schedule-shift perturbation, which is the scheduler stepped before the optimizer).
+
+    A second scheduler ([schedule.then]) takes over after step at_step; a rebuild (schedule.rebuild_at)
+    continues the same sequence, unless the schedule-restart perturbation makes the rebuilt scheduler start
+    again from epoch 0."""
 
     def __init__(self, case: Case):
-        self.case = case
+        self.case, self.base, self.follows = case, case.optimizer.lr, case.reference.follows
+        self.active = case.schedule
         self.epoch = 0
-        self.plateau = Plateau(case) if case.schedule.name == "reduce_on_plateau" else None
+        self.origin = 0  # the epoch the active schedule counts from
+        self.anchor: tuple[float, int] | None = None  # recursive resume: (lr left by the first, its epoch)
+        self.plateau = Plateau(self.active, self.base) if self.active.name == "reduce_on_plateau" else None
 
     @property
     def shifted(self) -> bool:
@@ -161,9 +218,39 @@ class Schedule:
 
     @property
     def lr(self) -> float:
-        return self.plateau.lr if self.plateau else closed_form(self.case, self.epoch)
+        if self.plateau:
+            return self.plateau.lr
+        if self.anchor is not None:
+            lr, start = self.anchor
+            return lr * lr_at(self.active, self.base, self.epoch - self.origin, self.follows) / lr_at(
+                self.active, self.base, start, self.follows)
+        return lr_at(self.active, self.base, self.epoch - self.origin, self.follows)
+
+    @property
+    def momentum(self) -> float | None:
+        """The cycled momentum of this epoch (cycle_momentum), else None."""
+        return cycled_momentum(self.active, self.epoch)
 
     def step(self, loss: float) -> None:
         self.epoch += 1
         if self.plateau:
             self.plateau.step(float(loss))
+        sch = self.case.schedule
+        if sch.then is not None and self.epoch == sch.then.at_step:
+            self._take_over(sch.then)
+        if sch.restart and self.epoch == sch.rebuild_at:
+            self.origin = self.epoch
+            if self.plateau:
+                self.plateau = Plateau(self.active, self.plateau.lr)
+
+    def _take_over(self, then: ScheduleSpec) -> None:
+        current = self.lr
+        self.active = then
+        self.plateau = Plateau(then, current) if then.name == "reduce_on_plateau" else None
+        # Built with last_epoch = k, the new scheduler steps to epoch k+1 in its constructor: from now on it
+        # is one epoch ahead of the steps (torch/optim/lr_scheduler.py:176-179, paddle/optimizer/lr.py:166).
+        self.origin = -1
+        if self.plateau is None and then.resume == "recursive":
+            # Torch's constructor step keeps the lr it finds (_initial_mode: get_lr returns group["lr"]), and
+            # each later step multiplies it by closed(e)/closed(e-1).
+            self.anchor = (current, self.epoch + 1)

@@ -17,9 +17,12 @@ from .schedules import Schedule
 
 def regularization_grad(case: Case, name: str, w, coefficients) -> np.ndarray:
     """Gradient of the penalty on one parameter: l1*sign(w) + l2*w, or l2*w/norm(w) for the 'norm'
-    form (the gradient of l2*norm(w, 2), which is not the L2Decay rule)."""
+    form (the gradient of l2*norm(w, 2), which is not the L2Decay rule). None with Torch Adam's
+    decoupled_weight_decay, where the optimizer decays the parameter itself."""
     c = coefficients[name]
     g = np.zeros_like(w)
+    if case.optimizer.hyper.get("decoupled_weight_decay"):
+        return g
     if c.l1:
         g = g + w.dtype.type(c.l1) * np.sign(w)
     if c.l2:
@@ -59,6 +62,8 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
             if schedule.shifted:  # the perturbation: the scheduler stepped before the optimizer
                 schedule.step(loss)
             lr = np_dtype.type(schedule.lr)
+            if schedule.momentum is not None:  # cycle_momentum: the scheduler sets momentum / beta1 too
+                optimizer.set_cycled_momentum(schedule.momentum)
         param_lr = {name: lr * m for name, m in multipliers.items()}
         for key, value in optimizer.recorded_hyper().items():
             put(step, f"hyper.{key}", SCALAR, value)
@@ -77,8 +82,16 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
         for name, mask in masks.items():
             put(step, "dropout_mask", name, mask)
         regularized, final = _regularize_and_clip(case, params, grads, coefficients, step, engaged_steps)
+        if optimizer.values.get("maximize"):  # Torch negates the gradient first (validation: no decay, no clip)
+            final = {name: -g for name, g in final.items()}
+        stepped = None
+        if optimizer.info.closure:  # L-BFGS: one step of all parameters, re-evaluating the loss on this batch
+            stepped = optimizer.closure_step(list(params), params, _closure(case, x, y, masks, np_dtype, coefficients))
         for name, w in params.items():
-            new = w if skipped else optimizer.step(name, w, final[name], param_lr[name])
+            if stepped is not None:
+                new = stepped[name]
+            else:
+                new = w if skipped else optimizer.step(name, w, final[name], param_lr[name])
             if not skipped:  # an overflowed gradient is inf/NaN, never equal: the skip itself is recorded
                 put(step, "grad", name, grads[name])
                 put(step, "grad_regularized", name, regularized[name])
@@ -95,6 +108,32 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
     if case.clip is not None:
         check_activity(case, engaged_steps)
     return traj
+
+
+def _closure(case: Case, x, y, masks, dtype, coefficients):
+    """The closure an L-BFGS step calls: loss and gradients (with any loss penalty) at given parameters."""
+    def evaluate(params):
+        out, cache = forward(case, params, x, masks, dtype)
+        loss, grad_out = loss_and_grad(case, out, y)
+        if case.loss_weight != 1:
+            loss, grad_out = loss * dtype.type(case.loss_weight), grad_out * dtype.type(case.loss_weight)
+        grads = backward(case, params, cache, grad_out)
+        for name, w in params.items():
+            grads[name] = grads[name] + regularization_grad(case, name, w, coefficients)
+            if case.regularization is not None:
+                loss = loss + _penalty_value(case, w, coefficients[name])
+        return loss, grads
+    return evaluate
+
+
+def _penalty_value(case: Case, w, c):
+    value = 0.0
+    if c.l1:
+        value += c.l1 * np.abs(w).sum()
+    if c.l2:
+        value += (c.l2 * np.sqrt((w * w).sum()) if case.regularization.penalty_form == "norm"
+                  else 0.5 * c.l2 * (w * w).sum())
+    return value
 
 
 def _regularize_and_clip(case: Case, params, grads, coefficients, step, engaged_steps):

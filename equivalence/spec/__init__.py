@@ -19,7 +19,7 @@ from __future__ import annotations
 from .base import SpecError, _type_name
 from .routes import (
     BASE_ROUTES, CLIPPED_ROUTES, CLIP_ROUTES, EMA_ROUTES, GROUP_ROUTES, PER_PARAMETER_ROUTES, TRAINING_ROUTES,
-    TRAINING_ROUTE_NAMES, clipped_route, split_route)
+    TRAINING_ROUTE_NAMES, VARIANT_ROUTES, clipped_route, split_route)
 from .model import ACTIVATIONS, LOSSES, ModelSpec
 from .data import DISTRIBUTIONS, DataSpec
 from .optimizer import OPTIMIZERS, OptimizerSpec

@@ -45,6 +45,8 @@ def _type_name(tp) -> str:
         return f"table of {_type_name(typing.get_args(tp)[1])}"
     if dataclasses.is_dataclass(tp):
         return "table"
+    if tp is typing.Any:
+        return "string, number or boolean"
     return {int: "integer", float: "number", bool: "boolean", str: "string"}.get(tp, str(tp))
 
 
@@ -86,6 +88,10 @@ def _join(prefix: str, key: str) -> str:
 
 
 def _convert(tp, value, file, key):
+    if tp is typing.Any:  # a framework's own argument: any TOML scalar, passed as written
+        if isinstance(value, (str, int, float, bool)):
+            return value
+        raise SpecError(file, key, f"expected a string, number or boolean, got {type(value).__name__}")
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]

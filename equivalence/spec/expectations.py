@@ -11,8 +11,9 @@ from .base import SpecError, _doc
 PERTURBATIONS = ("lr", "no-regularization", "ignore-overrides", "dropout-p", "dropout-training",
                  "norm-momentum", "norm-epsilon", "running-var-bias",
                  "clip-ignored", "clip-threshold", "clip-unclamped", "clip-kind-swapped", "clip-order-swapped",
-                 "ignore-lr-multipliers", "schedule-shift", "loss-scale-growth", "loss-scale-backoff",
-                 "loss-scale-interval", "ema-decay", "decay-exclude-ignored", "lr-ratio-ignored",
+                 "ignore-lr-multipliers", "schedule-shift", "schedule-restart", "cycle-momentum-ignored",
+                 "loss-scale-growth", "loss-scale-backoff", "loss-scale-interval", "ema-decay", "decay-exclude-ignored", "lr-ratio-ignored",
+                 "history-size", "line-search-dropped", "maximize-ignored", "decay-coupled",
                  "loss-input-scale", "loss-target-scale", "loss-option")
 SWEEP_SCALES = ("linear", "log")
 

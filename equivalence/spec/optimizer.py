@@ -61,7 +61,7 @@ def _convert_hypers(fields: dict, raw: dict, file, prefix: str) -> dict[str, obj
                             ", ".join(("name", "lr") + info.settable))
         hyper = info.hypers[key]
         result[key] = _convert_hyper(hyper.kind, value, file, dotted)
-        if hyper.kind in ("number", "integer") and not hyper.valid(result[key]):
+        if hyper.kind in ("number", "integer", "text") and not hyper.valid(result[key]):
             raise SpecError(file, dotted, f"{result[key]!r} is out of range", hyper.valid_text)
     return result
 
@@ -73,6 +73,8 @@ def _convert_hyper(kind: str, value, file, key):
         return _convert(int, value, file, key)
     if kind == "boolean":
         return _convert(bool, value, file, key)
+    if kind == "text":
+        return _convert(str, value, file, key)
     if kind == "patterns":
         return _convert(tuple[str, ...], value, file, key)
     ratios = _convert(dict[str, float], value, file, key)
@@ -91,6 +93,15 @@ class OptimizerSpec:
     name: str = field(metadata=_doc("Optimizer.", OPTIMIZERS))
     lr: float | None = field(default=None, metadata=_doc(
         "Learning rate, > 0; left out: each framework's default learning rate."))
+    paddle: dict[str, typing.Any] = field(default_factory=dict, metadata=_doc(
+        "Paddle constructor arguments passed as written, under Paddle's names, e.g. use_multi_tensor = true; "
+        "the string \"None\" passes None. An argument with a neutral key must use it; one that changes the "
+        "update may only be named at its default; implementation arguments (use_multi_tensor, "
+        "multi_precision, lazy_mode, name) take any value. Torch runs as usual."))
+    torch: dict[str, typing.Any] = field(default_factory=dict, metadata=_doc(
+        "Torch constructor arguments passed as written, under Torch's names, e.g. foreach = \"None\" (the "
+        "string \"None\" passes None), fused = true. Same rules as [optimizer.paddle]; the implementation "
+        "arguments are foreach, fused, capturable, differentiable. Paddle runs as usual."))
     hyper: dict[str, object] = field(default_factory=dict, metadata=_doc(
         "Hyper-parameters by neutral name, written as flat keys of [optimizer].", rest=_hyper_keys,
         convert=_convert_hypers))
@@ -109,6 +120,17 @@ def _validate_optimizer(case: Case, need) -> None:
         for pattern in patterns:
             need(any(fnmatch.fnmatchcase(n, pattern) for n in names), f"optimizer.{key}",
                  f"{pattern!r} matches no parameter", ", ".join(names))
+    for framework in ("paddle", "torch"):
+        taken = {}
+        for key, hyper in info.hypers.items():
+            if hyper.side(framework).name:
+                taken[hyper.side(framework).name.split("[")[0]] = key
+        for arg in getattr(o, framework):
+            need(arg not in taken, f"optimizer.{framework}.{arg}",
+                 f"is the neutral key optimizer.{taken.get(arg)}; give it there, so the reference uses it too",
+                 f"optimizer.{taken.get(arg)}")
+            need(arg not in ("params", "parameters"), f"optimizer.{framework}.{arg}", "the case's model supplies it",
+                 "another constructor argument")
     given = set(o.hyper) | ({"lr"} if o.lr is not None else set())
     for key, hyper in info.hypers.items():
         if key in given:
@@ -124,3 +146,31 @@ def _validate_optimizer(case: Case, need) -> None:
     need(not info.differs or follows is not None, "reference.follows",
          f"{o.name}: Paddle and Torch compute different updates ({info.differs}); say whose formula the "
          "reference follows", "paddle, torch")
+    if info.closure:
+        _validate_closure_optimizer(case, need)
+    if o.hyper.get("maximize"):
+        for key in ("regularization", "clip", "loss_scaling"):
+            need(getattr(case, key) is None, key, "maximize = true with it is not modelled by the reference "
+                 "(Torch negates the gradient before adding its weight decay, a loss penalty's gradient included)",
+                 "no [" + key + "]")
+    if o.hyper.get("decoupled_weight_decay"):
+        need(case.regularization is not None and case.regularization.l1 == 0 and case.clip is None,
+             "regularization", "decoupled_weight_decay decays by the [regularization] l2 coefficient (no l1, no "
+             "clip)", "[regularization] l2 only")
+        need(set(case.selected_routes) <= {"optimizer", "per_parameter"}, "routes",
+             "decoupled_weight_decay lives in the optimizer's weight_decay", "optimizer, per_parameter")
+
+
+def _validate_closure_optimizer(case: Case, need) -> None:
+    """An optimizer that re-evaluates the loss through a closure (L-BFGS) runs on one batch per step with the
+    optimizer route: a closure would redraw dropout masks, and clipping, loss scaling, EMA, schedules and
+    per-parameter settings happen outside its step."""
+    name = case.optimizer.name
+    need(case.model.dropout == 0, "model.dropout", f"{name} re-evaluates the loss: dropout would redraw its masks",
+         "model.dropout = 0")
+    for key in ("clip", "loss_scaling", "ema", "schedule"):
+        need(getattr(case, key) is None, key, f"does not go with {name}, whose step re-evaluates the loss itself",
+             f"no [{key}]")
+    need(not case.lr_multipliers, "lr_multipliers", f"{name} takes one parameter group", "none")
+    need(set(case.selected_routes) <= {"optimizer", "loss_penalty"}, "routes",
+         f"{name} runs the optimizer route (and loss_penalty)", "optimizer, loss_penalty")

@@ -13,6 +13,10 @@ PER_PARAMETER_ROUTES = ("per_parameter",) + GROUP_ROUTES
 CLIP_ROUTES = ("clip_function", "clip_argument")
 BASE_ROUTES = TRAINING_ROUTES + GROUP_ROUTES
 EMA_ROUTES = ("ema_module", "ema_manual")
+# The optimizer route through another implementation of the same update: Torch's foreach=True / fused=True
+# (Paddle: use_multi_tensor=True for foreach; no fused argument). Each is also compared with the framework's
+# own optimizer route.
+VARIANT_ROUTES = ("foreach", "fused")
 
 
 def clipped_route(base: str, clip: str) -> str:
@@ -28,4 +32,4 @@ def split_route(route: str) -> tuple[str, str | None]:
 
 
 CLIPPED_ROUTES = tuple(clipped_route(b, c) for b in BASE_ROUTES for c in CLIP_ROUTES)
-TRAINING_ROUTE_NAMES = BASE_ROUTES + CLIPPED_ROUTES
+TRAINING_ROUTE_NAMES = BASE_ROUTES + CLIPPED_ROUTES + VARIANT_ROUTES

@@ -13,7 +13,16 @@ if typing.TYPE_CHECKING:  # for annotations only: case.py imports this module
     from .case import Case
 
 SCHEDULES = ("step", "multi_step", "exponential", "cosine", "cosine_warm_restarts", "cyclic", "one_cycle",
-             "linear_warmup", "linear", "polynomial", "lambda", "multiplicative", "reduce_on_plateau")
+             "linear_warmup", "linear", "polynomial", "lambda", "multiplicative", "reduce_on_plateau", "constant",
+             "sequential", "chained")
+# Schedules whose every framework step multiplies the previous lr by closed(e)/closed(e-1) in Torch
+# (get_lr is written recursively): those can be chained (ChainedScheduler) or resumed from the lr another
+# scheduler left (a second scheduler built with last_epoch).
+MULTIPLICATIVE = ("step", "multi_step", "exponential", "constant", "linear", "multiplicative")
+RESUMABLE = MULTIPLICATIVE + ("reduce_on_plateau",)
+RESUME_FORMS = ("recursive", "closed_form")
+REBUILD_FROM = ("state_dict", "last_epoch", "last_epoch_minus_one")
+MOMENTUM_CYCLING = ("cyclic", "one_cycle")
 SCHEDULE_MAPPINGS = ("parity", "defaults")
 CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
 ANNEAL_STRATEGIES = ("cos", "linear")
@@ -35,9 +44,10 @@ SCHEDULE_PARAMETERS: dict[str, dict[str, object]] = {
     "cosine": {"t_max": _REQUIRED, "eta_min": 0.0},
     "cosine_warm_restarts": {"t_0": _REQUIRED, "t_mult": 1, "eta_min": 0.0},
     "cyclic": {"max_lr": _REQUIRED, "step_size_up": _REQUIRED, "step_size_down": None, "mode": "triangular",
-               "gamma": 1.0},
-    "one_cycle": {"total_steps": _REQUIRED, "end_lr": _REQUIRED, "div_factor": 25.0, "pct_start": 0.3,
-                  "anneal": "cos", "three_phase": False},
+               "gamma": 1.0, "cycle_momentum": False, "base_momentum": 0.8, "max_momentum": 0.9},
+    "one_cycle": {"total_steps": _REQUIRED, "end_lr": None, "div_factor": 25.0, "pct_start": 0.3,
+                  "anneal": "cos", "three_phase": False, "cycle_momentum": False, "base_momentum": 0.85,
+                  "max_momentum": 0.95},
     "linear_warmup": {"warmup_steps": _REQUIRED, "start_lr": _REQUIRED, "end_lr": None, "after": "constant",
                       "t_max": None, "eta_min": 0.0},
     "linear": {"total_steps": _REQUIRED, "start_factor": 1.0 / 3, "end_factor": 1.0},
@@ -47,7 +57,12 @@ SCHEDULE_PARAMETERS: dict[str, dict[str, object]] = {
     "reduce_on_plateau": {"mode": "min", "factor": 0.1, "patience": 10, "threshold": 1e-4,
                           "threshold_mode": "rel", "cooldown": 0, "min_lr": 0.0, "eps": 1e-8,
                           "cooldown_tracks_best": True},
+    "constant": {"factor": 1.0 / 3, "total_steps": 5},
+    "sequential": {"schedules": _REQUIRED, "milestones": _REQUIRED},
+    "chained": {"schedules": _REQUIRED},
 }
+# Keys every schedule takes: what happens to the scheduler mid-run.
+COMMON_PARAMETERS = ("then", "rebuild_at", "rebuild_from")
 
 
 def _for(*names: str) -> str:
@@ -115,7 +130,8 @@ class ScheduleSpec:
         "inverse_sqrt = 1/sqrt(1 + epoch). Case files hold data, never code" + _for("lambda", "multiplicative"),
         LAMBDA_FUNCTIONS))
     factor: float | None = field(default=None, metadata=_sdoc(
-        "lr multiplier on a plateau, < 1" + _for("reduce_on_plateau")))
+        "lr multiplier on a plateau, < 1" + _for("reduce_on_plateau") + "; lr multiplier before total_steps, "
+        "0 < factor <= 1" + _for("constant")))
     patience: int | None = field(default=None, metadata=_sdoc(
         "Bad epochs tolerated before a reduction" + _for("reduce_on_plateau")))
     threshold: float | None = field(default=None, metadata=_sdoc(
@@ -131,7 +147,41 @@ class ScheduleSpec:
     cooldown_tracks_best: bool | None = field(default=None, metadata=_sdoc(
         "Reference flavour: true, the best metric keeps being tracked during the cooldown (Torch); false, "
         "the metric is ignored during the cooldown (Paddle)" + _for("reduce_on_plateau")))
+    cycle_momentum: bool | None = field(default=None, metadata=_sdoc(
+        "Cycle the optimizer's momentum (SGD momentum, Adam beta1) inversely to the lr between base_momentum "
+        "and max_momentum; recorded as hyper.momentum / hyper.beta1 per step. Torch only; its default is true, "
+        "the neutral default false" + _for("cyclic", "one_cycle")))
+    base_momentum: float | None = field(default=None, metadata=_sdoc(
+        "Momentum at the lr peak" + _for("cyclic", "one_cycle")))
+    max_momentum: float | None = field(default=None, metadata=_sdoc(
+        "Momentum at the lr trough, and at epoch 0" + _for("cyclic", "one_cycle")))
+    schedules: tuple[ScheduleSpec, ...] | None = field(default=None, metadata=_sdoc(
+        "The schedules composed, each a table like [schedule] on optimizer.lr: sequential runs schedules[i] "
+        "from milestones[i-1] on (epoch counted from the milestone; Torch SequentialLR), chained multiplies "
+        "their factors (Torch ChainedScheduler; multiplicative schedules only: " + ", ".join(MULTIPLICATIVE)
+        + ")" + _for("sequential", "chained")))
+    then: ScheduleSpec | None = field(default=None, metadata=_sdoc(
+        "A second scheduler built on the same optimizer after step then.at_step (after the first one's step), "
+        "with last_epoch = the first one's last_epoch (two ReduceLROnPlateau: a fresh one on the current lr); "
+        "it alone is stepped from then on. One of: " + ", ".join(RESUMABLE)))
+    at_step: int | None = field(default=None, metadata=_sdoc(
+        "In [schedule.then]: the step after which the second scheduler takes over, 1 <= at_step < steps"))
+    resume: str | None = field(default=None, metadata=_sdoc(
+        "In [schedule.then], reference flavour of a scheduler built with last_epoch = k: recursive, it keeps the "
+        "lr the first scheduler left and multiplies it by closed(e)/closed(e-1) at each later epoch (Torch: its "
+        "constructor step keeps group['lr'], get_lr multiplies the current lr); closed_form, its closed form at "
+        "epoch k+1, k+2, ... from optimizer.lr (Paddle: get_lr from base_lr)",
+        RESUME_FORMS))
+    rebuild_at: int | None = field(default=None, metadata=_sdoc(
+        "Resume: after this step (and its scheduler step) the optimizer and the scheduler are rebuilt, as a "
+        "training script restarted from a checkpoint does; the lr and the optimizer state must go on as "
+        "before. Route optimizer, without regularization, clip, lr_multipliers, loss_scaling or ema"))
+    rebuild_from: str | None = field(default=None, metadata=_sdoc(
+        "How the scheduler is rebuilt: state_dict (a fresh scheduler loads the old one's state_dict), "
+        "last_epoch (built with last_epoch = the old one's last_epoch), last_epoch_minus_one (with "
+        "last_epoch - 1). The optimizer always loads the old optimizer's state_dict", REBUILD_FROM))
     shift: int = field(default=0, metadata={"internal": True})  # the schedule-shift perturbation
+    restart: bool = field(default=False, metadata={"internal": True})  # the schedule-restart perturbation
 
     def factor_at(self, epoch: int) -> float:
         """f(epoch) of the lambda and multiplicative schedules: a listed factor or a named function."""
@@ -160,52 +210,113 @@ class ScheduleSpec:
 
 def _validate_schedule(case: Case, need) -> None:
     sch = case.schedule
+    _validate_one(case, sch, need, "schedule")
+    if sch.then is not None:
+        then = sch.then
+        need(then.name in RESUMABLE, "schedule.then.name", f"{then.name!r} cannot take over from another "
+             "scheduler here", ", ".join(RESUMABLE))
+        need(then.at_step is not None and 1 <= then.at_step < case.steps, "schedule.then.at_step",
+             f"{then.at_step!r} is not a step before the last", f"1 <= at_step < {case.steps}")
+        need(then.name == "reduce_on_plateau" or then.resume is not None, "schedule.then.resume",
+             "say whose resume the reference follows", ", ".join(RESUME_FORMS))
+        need(sch.name in RESUMABLE, "schedule.name", f"{sch.name!r} followed by a second scheduler",
+             ", ".join(RESUMABLE))
+        _validate_one(case, then, need, "schedule.then")
+    if sch.rebuild_at is not None or sch.rebuild_from is not None:
+        need(sch.rebuild_at is not None and 1 <= sch.rebuild_at < case.steps, "schedule.rebuild_at",
+             f"{sch.rebuild_at!r} is not a step before the last", f"1 <= rebuild_at < {case.steps}")
+        need(sch.rebuild_from is not None, "schedule.rebuild_from", "missing", ", ".join(REBUILD_FROM))
+        need(sch.then is None, "schedule.then", "a rebuild and a second scheduler together", "one of them")
+        for key in ("regularization", "clip", "loss_scaling", "ema"):
+            need(getattr(case, key) is None, key, "does not go with schedule.rebuild_at", "no [" + key + "]")
+        need(not case.lr_multipliers, "lr_multipliers", "does not go with schedule.rebuild_at", "none")
+        need(case.selected_routes == ("optimizer",), "routes", "a rebuild runs the optimizer route only",
+             "optimizer")
+    if sch.name in ("sequential", "chained"):
+        for i, sub in enumerate(sch.schedules):
+            key = f"schedule.schedules[{i}]"
+            need(sub.name not in ("sequential", "chained", "reduce_on_plateau"), f"{key}.name",
+                 f"{sub.name!r} cannot be composed here", "a schedule other than sequential, chained, "
+                 "reduce_on_plateau")
+            need(sch.name != "chained" or sub.name in MULTIPLICATIVE, f"{key}.name",
+                 f"{sub.name!r} is not multiplicative; chaining it is not a product", ", ".join(MULTIPLICATIVE))
+            _validate_one(case, sub, need, key)
+        if sch.name == "sequential":
+            m = sch.milestones
+            need(len(m) == len(sch.schedules) - 1 and list(m) == sorted(set(m)), "schedule.milestones",
+                 f"{list(m)} for {len(sch.schedules)} schedules", "increasing epochs, one fewer than schedules")
+
+
+def _validate_one(case: Case, sch: ScheduleSpec, need, prefix: str) -> None:
+    """One [schedule] table, or one nested in it (schedules[i], then)."""
     taken = SCHEDULE_PARAMETERS[sch.name]
     public = [f.name for f in dataclasses.fields(ScheduleSpec) if not f.metadata.get("internal")]
     for key in public:
         if key in ("name", "mapping") or not sch.given(key):
             continue
-        need(key in taken, f"schedule.{key}", f"does not apply to schedule {sch.name!r}",
+        if key in COMMON_PARAMETERS:
+            need(prefix == "schedule", f"{prefix}.{key}", "applies to the top [schedule] table only", "[schedule]")
+            continue
+        if key in ("at_step", "resume"):
+            need(prefix == "schedule.then", f"{prefix}.{key}", "applies in [schedule.then] only", "[schedule.then]")
+            continue
+        need(key in taken, f"{prefix}.{key}", f"does not apply to schedule {sch.name!r}",
              ", ".join(taken) or "no parameters")
     for key, default in taken.items():
-        need(default is not _REQUIRED or sch.given(key), f"schedule.{key}",
+        need(default is not _REQUIRED or sch.given(key), f"{prefix}.{key}",
              f"missing: schedule {sch.name!r} needs it", _type_name(typing.get_type_hints(ScheduleSpec)[key]))
 
     def positive(key, value, strict=True):
         ok = value is None or (value > 0 if strict else value >= 0)
-        need(ok, f"schedule.{key}", f"{value} is out of range", "a number > 0" if strict else "a number >= 0")
+        need(ok, f"{prefix}.{key}", f"{value} is out of range", "a number > 0" if strict else "a number >= 0")
 
     for key in ("step_size", "t_max", "t_0", "t_mult", "step_size_up", "step_size_down", "total_steps",
                 "warmup_steps", "max_lr", "div_factor", "power", "start_factor", "factor"):
         positive(key, getattr(sch, key))
-    for key in ("eta_min", "end_lr", "start_lr", "end_factor", "threshold", "min_lr", "eps", "patience", "cooldown"):
+    for key in ("eta_min", "end_lr", "start_lr", "end_factor", "threshold", "min_lr", "eps", "patience", "cooldown",
+                "base_momentum", "max_momentum"):
         positive(key, getattr(sch, key), strict=False)
     positive("gamma", sch.gamma)
-    if sch.milestones is not None:
-        need(len(sch.milestones) > 0 and all(m >= 1 for m in sch.milestones), "schedule.milestones",
+    if sch.milestones is not None and sch.name != "sequential":
+        need(len(sch.milestones) > 0 and all(m >= 1 for m in sch.milestones), f"{prefix}.milestones",
              f"{list(sch.milestones)} is not a list of epochs", "integers >= 1")
     modes = PLATEAU_MODES if sch.name == "reduce_on_plateau" else CYCLIC_MODES
-    need(sch.mode is None or sch.mode in modes, "schedule.mode", f"{sch.mode!r} is not a mode of {sch.name}",
+    need(sch.mode is None or sch.mode in modes, f"{prefix}.mode", f"{sch.mode!r} is not a mode of {sch.name}",
          ", ".join(modes))
+    if sch.get("cycle_momentum"):
+        need(prefix == "schedule", f"{prefix}.cycle_momentum", "cycles momentum only as the top schedule",
+             "[schedule]")
+        need(sch.get("base_momentum") <= sch.get("max_momentum") < 1, f"{prefix}.max_momentum",
+             f"base {sch.get('base_momentum')}, max {sch.get('max_momentum')}", "base_momentum <= max_momentum < 1")
+        from .optimizer import _optimizer_registry
+        info = _optimizer_registry()[case.optimizer.name]
+        need("momentum" in info.hypers or "beta1" in info.hypers, f"{prefix}.cycle_momentum",
+             f"optimizer {case.optimizer.name!r} has no momentum or beta1 to cycle", "momentum, adam-like optimizers")
     if sch.name == "one_cycle":
         pct, three = sch.get("pct_start"), sch.get("three_phase")
-        need(0 < pct < (0.5 if three else 1), "schedule.pct_start", f"{pct} out of range",
+        need(0 < pct < (0.5 if three else 1), f"{prefix}.pct_start", f"{pct} out of range",
              "0 < pct_start < 0.5 with three_phase, < 1 otherwise")
-        need(case.steps <= sch.total_steps, "steps", f"{case.steps} steps run past schedule.total_steps = "
+        need(case.steps <= sch.total_steps, "steps", f"{case.steps} steps run past {prefix}.total_steps = "
              f"{sch.total_steps}; both frameworks raise there", f"steps <= {sch.total_steps}")
+        need(sch.given("end_lr") or (sch.mapping == "defaults" and case.reference.follows is not None),
+             f"{prefix}.end_lr", "missing: the parity mapping needs it, and a defaults port leaves it to each "
+             "framework (Paddle end_learning_rate 1e-4, Torch initial_lr / final_div_factor 1e4), so "
+             "reference.follows must say whose", "end_lr, or mapping = 'defaults' with reference.follows")
     if sch.name == "linear_warmup":
         cosine = sch.get("after") == "cosine"
-        need(cosine == sch.given("t_max"), "schedule.t_max",
+        need(cosine == sch.given("t_max"), f"{prefix}.t_max",
              "a cosine after the warm-up needs t_max, a constant takes none", "t_max with after = 'cosine' only")
     if sch.name in ("lambda", "multiplicative"):
-        need(sch.given("factors") != sch.given("function"), "schedule.factors",
+        need(sch.given("factors") != sch.given("function"), f"{prefix}.factors",
              "give either a list of factors or a named function", "factors or function")
         if sch.factors is not None:
-            need(len(sch.factors) > 0, "schedule.factors", "is empty", "at least one factor")
-            need(not sch.given("gamma"), "schedule.gamma", "a list of factors takes no gamma", "factors alone")
+            need(len(sch.factors) > 0, f"{prefix}.factors", "is empty", "at least one factor")
+            need(not sch.given("gamma"), f"{prefix}.gamma", "a list of factors takes no gamma", "factors alone")
         if sch.function is not None:
-            need((sch.function == "inverse_sqrt") != sch.given("gamma"), "schedule.gamma",
+            need((sch.function == "inverse_sqrt") != sch.given("gamma"), f"{prefix}.gamma",
                  f"function {sch.function!r} " + ("takes no gamma" if sch.given("gamma") else "needs gamma"),
                  "gamma with constant, exponential, inverse_time")
     if sch.name == "reduce_on_plateau" and sch.factor is not None:
-        need(sch.factor < 1, "schedule.factor", f"{sch.factor} does not reduce", "0 < factor < 1")
+        need(sch.factor < 1, f"{prefix}.factor", f"{sch.factor} does not reduce", "0 < factor < 1")
+    if sch.name == "constant":
+        need(0 < sch.get("factor") <= 1, f"{prefix}.factor", f"{sch.get('factor')} out of range", "0 < factor <= 1")

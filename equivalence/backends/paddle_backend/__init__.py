@@ -19,7 +19,7 @@ with warnings.catch_warnings():
 
 from ... import data
 from ...record import SCALAR, Trajectory
-from ...spec import GROUP_ROUTES, Case, ClipSpec, split_route
+from ...spec import GROUP_ROUTES, VARIANT_ROUTES, Case, ClipSpec, split_route
 from .. import common
 from . import dropout_family, ema, losses, normalization, optimizers, scaling, schedules
 from ..common import NotApplicable, optimizer_decay
@@ -111,6 +111,8 @@ def _grad_clip(spec: ClipSpec):
 
 
 def _build(case: Case, route: str):
+    variant = route if route in VARIANT_ROUTES else None  # the optimizer route, another implementation
+    route = "optimizer" if variant else route
     base, clip = split_route(route)
     init = data.initial_params(case)
     multipliers = common.lr_multipliers(case, base)
@@ -140,7 +142,15 @@ def _build(case: Case, route: str):
     grad_clip = _grad_clip(case.clip) if clip == "clip_argument" else None
     names = {p.name: n for n, p in params.items()}
     return layers, params, optimizers.create(case, parameters, weight_decay, grad_clip, names=names,
-                                             learning_rate=schedules.learning_rate(case))
+                                             learning_rate=schedules.learning_rate(case), variant=variant)
+
+
+def fresh_optimizer(case: Case, params: dict, scheduler=None):
+    """A new optimizer of the case over the same parameters on ``scheduler`` (a rebuild: route optimizer, no
+    regularization), under the case's default dtype like ``build``."""
+    names = {p.name: n for n, p in params.items()}
+    with _default_dtype(case.dtype):
+        return optimizers.create(case, list(params.values()), None, names=names, learning_rate=scheduler)
 
 
 # ------------------------------------------------------------------ primitives for the shared loops (common.py)
@@ -196,6 +206,10 @@ def penalty(kind: str, form: str, w, c: float):
 
 
 def lr(optimizer) -> float:
+    if isinstance(optimizer, paddle.optimizer.LBFGS):
+        # LBFGS steps with its own learning_rate attribute and hands the base Optimizer 1.0, which get_lr()
+        # reports whatever learning_rate is (paddle/optimizer/lbfgs.py:467, 484).
+        return optimizer.learning_rate
     return optimizer.get_lr()
 
 
@@ -218,9 +232,21 @@ def clip_gradients(spec: ClipSpec, params: dict) -> dict:
     return {}
 
 
-def step(optimizer) -> None:
+def step(optimizer, closure=None) -> None:
+    arguments = () if closure is None else (closure,)
     try:
-        optimizer.step()
+        if getattr(optimizer, "equivalence_restarted", False):  # see schedules.after_step
+            optimizer.equivalence_restarted = False
+            with paddle.utils.unique_name.guard():
+                optimizer.step(*arguments)
+        else:
+            optimizer.step(*arguments)
+    except ValueError as exc:
+        # use_multi_tensor refuses float64 parameters only when it steps (paddle/optimizer/momentum.py:425).
+        if "multi_tensor" not in str(exc):
+            raise
+        raise NotApplicable(f"paddle.optimizer.{type(optimizer).__name__}(use_multi_tensor=True) refuses this "
+                            f"configuration: {exc}") from None
     except RuntimeError as exc:
         # A kernel Paddle does not register for this device and dtype (ClipGradByNorm's clip_by_norm has
         # float32 only on CPU) is the framework refusing the configuration, in its own words.
@@ -228,6 +254,10 @@ def step(optimizer) -> None:
         if "(NotFound) The kernel with key" not in message:
             raise
         raise NotApplicable("Paddle refuses this configuration on CPU: " + message.split("[Hint")[0].strip()) from None
+    optimizer.clear_grad()
+
+
+def zero_grad(optimizer) -> None:
     optimizer.clear_grad()
 
 

@@ -12,7 +12,7 @@ import paddle
 from ...reference.optimizers import REGISTRY
 from ...reference.optimizers.base import matches, ratio_for
 from ...spec import Case
-from ..common import NotApplicable, optimizer_kwargs, per_parameter, scalar_state, split_index
+from ..common import NotApplicable, framework_arguments, optimizer_kwargs, per_parameter, scalar_state, split_index
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,22 @@ class PaddleOptimizer:
     scalars: tuple[str, ...] = ()
     keep: dict[str, object] = field(default_factory=dict)
     regularizer: bool = True
+    read: object = None  # (optimizer, param) -> neutral state, where the state is not per parameter
+
+
+def _lbfgs_state(optimizer, param) -> dict:
+    """Paddle's LBFGS keeps one state dict for all parameters (paddle/optimizer/lbfgs.py:481): recorded under
+    the first parameter, as Torch keeps it."""
+    if param is not optimizer._params[0]:
+        return {}
+    kept = optimizer.state
+    out = {key: np.asarray(float(kept[key])) for key in ("func_evals", "n_iter") if key in kept}
+    if "old_yk" in kept:
+        out["history"] = np.asarray(float(len(kept["old_yk"])))
+        out["h_diag"] = np.asarray(float(kept["H_diag"]))
+    if kept.get("alpha") is not None:
+        out["step_size"] = np.asarray(float(kept["alpha"]))
+    return out
 
 
 OPTIMIZERS: dict[str, PaddleOptimizer] = {
@@ -63,6 +79,11 @@ OPTIMIZERS: dict[str, PaddleOptimizer] = {
                             state={"moment1": "moment1", "moment2": "moment2", "beta1_pow_acc": "beta1_power",
                                    "beta2_pow_acc": "beta2_power"},
                             scalars=("beta1_pow_acc", "beta2_pow_acc"), regularizer=False),
+    # LBFGS keeps its arguments under their own names (paddle/optimizer/lbfgs.py:467-474) and its lr aside:
+    # it passes learning_rate=1.0 to the base Optimizer (lbfgs.py:484).
+    "lbfgs": PaddleOptimizer(attributes={k: k for k in ("max_iter", "max_eval", "tolerance_grad",
+                                                        "tolerance_change", "history_size")},
+                             read=_lbfgs_state),
 }
 
 # Paddle's per-parameter arguments, built from the case's patterns or ratios and the canonical names.
@@ -74,13 +95,14 @@ _PER_PARAMETER = {
 
 
 def create(case: Case, parameters: list, weight_decay, grad_clip=None, names: dict[str, str] | None = None,
-           learning_rate=None):
+           learning_rate=None, variant: str | None = None):
     """The case's optimizer. ``parameters`` is what Paddle's ``parameters=`` takes (a list of parameters or
     of parameter-group dicts), ``weight_decay`` a Paddle regularizer or None, ``grad_clip`` a Paddle
     ClipGrad* or None, ``names`` Paddle's parameter names -> canonical names (for per-parameter settings),
     ``learning_rate`` an LRScheduler that replaces the case's constant lr, or None.
     Built under the case's default dtype (see ``build``). A configuration Paddle refuses is NotApplicable
-    with Paddle's message."""
+    with Paddle's message. ``variant``: 'foreach' is Paddle's use_multi_tensor=True where the optimizer has it;
+    Paddle has no fused argument."""
     info = REGISTRY[case.optimizer.name]
     entry = OPTIMIZERS[info.name]
     if info.paddle is None:
@@ -89,6 +111,15 @@ def create(case: Case, parameters: list, weight_decay, grad_clip=None, names: di
     if cls is None:  # an optimizer newer than the installed Paddle (NAdam, RAdam, ASGD, Rprop after 2.6)
         raise NotApplicable(f"paddle.optimizer.{info.paddle} does not exist in paddle {paddle.__version__}")
     kwargs = optimizer_kwargs(case, "paddle")
+    kwargs.update(framework_arguments(case, "paddle", cls))
+    if variant == "fused":
+        raise NotApplicable(f"paddle.optimizer.{info.paddle} has no fused argument (its arguments: "
+                            f"{', '.join(inspect.signature(cls.__init__).parameters)})")
+    if variant == "foreach":
+        if "use_multi_tensor" not in inspect.signature(cls.__init__).parameters:
+            raise NotApplicable(f"paddle.optimizer.{info.paddle} has no use_multi_tensor, Paddle's counterpart of "
+                                "Torch's foreach (Momentum, Adam and AdamW have it)")
+        kwargs["use_multi_tensor"] = True
     if learning_rate is not None:
         kwargs["learning_rate"] = learning_rate
     if weight_decay is not None:
@@ -135,6 +166,8 @@ def _entry(optimizer):
 def state(optimizer, param) -> dict:
     """Optimizer state under neutral names, as NumPy arrays (per-parameter numbers as 0-d arrays)."""
     _, entry = _entry(optimizer)
+    if entry.read is not None:
+        return entry.read(optimizer, param)
     accumulators = getattr(optimizer, "_accumulators", {})
     result = {}
     for acc, neutral in entry.state.items():

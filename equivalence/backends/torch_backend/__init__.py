@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ... import data
 from ...record import SCALAR, Trajectory
-from ...spec import Case, ClipSpec, split_route
+from ...spec import VARIANT_ROUTES, Case, ClipSpec, split_route
 from .. import common
 from ..common import DEVICE, NotApplicable, optimizer_decay
 from . import dropout_family, ema, losses, normalization, optimizers, scaling, schedules
@@ -76,6 +76,8 @@ def _param_groups(case: Case, params: dict[str, torch.nn.Parameter], route: str)
 
 
 def build(case: Case, route: str):
+    variant = route if route in VARIANT_ROUTES else None  # the optimizer route, another implementation
+    route = "optimizer" if variant else route
     if split_route(route)[1] == "clip_argument":
         raise NotApplicable("torch.optim optimizers take no clipping argument (torch/optim/sgd.py:29, SGD.__init__); "
                             "Torch clips only with torch.nn.utils.clip_grad_norm_ / clip_grad_value_ before step()")
@@ -92,7 +94,13 @@ def build(case: Case, route: str):
                 params[f"linear{i}.bias"] = layer.bias
         layers.append(layer)
     names = {p: n for n, p in params.items()}
-    return layers, params, optimizers.create(case, _param_groups(case, params, route), names=names)
+    return layers, params, optimizers.create(case, _param_groups(case, params, route), names=names, variant=variant)
+
+
+def fresh_optimizer(case: Case, params: dict, *_):
+    """A new optimizer of the case over the same parameters (a rebuild: route optimizer, no regularization)."""
+    names = {p: n for n, p in params.items()}
+    return optimizers.create(case, [{"params": list(params.values()), "weight_decay": 0.0}], names=names)
 
 
 # ------------------------------------------------------------------ primitives for the shared loops (common.py)
@@ -165,8 +173,26 @@ def clip_gradients(spec: ClipSpec, params: dict) -> dict:
     return {}
 
 
-def step(optimizer) -> None:
-    optimizer.step()
+def step(optimizer, closure=None) -> None:
+    try:
+        optimizer.step(*(() if closure is None else (closure,)))
+    except RuntimeError as exc:
+        # differentiable=True keeps the update in the autograd graph: on ordinary leaf parameters that require
+        # grad its in-place update is refused (torch/optim/optimizer.py:59, _use_grad_for_differentiable).
+        if not optimizer.defaults.get("differentiable") or "leaf Variable" not in str(exc):
+            raise
+        raise NotApplicable(f"torch.optim.{type(optimizer).__name__}(differentiable=True) refuses to step leaf "
+                            f"parameters that require grad: {exc}") from None
+    except AssertionError as exc:
+        # capturable=True (for CUDA graphs) checks the device when it steps (e.g. torch/optim/adam.py:403-411, single-tensor Adam).
+        if not optimizer.defaults.get("capturable") or "capturable" not in str(exc):
+            raise
+        raise NotApplicable(f"torch.optim.{type(optimizer).__name__}(capturable=True) refuses this device: "
+                            f"{exc}") from None
+    optimizer.zero_grad()
+
+
+def zero_grad(optimizer) -> None:
     optimizer.zero_grad()
 
 

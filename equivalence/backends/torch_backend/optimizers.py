@@ -3,6 +3,8 @@ the registry's neutral names (equivalence/reference/optimizers). Adding an optim
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -10,7 +12,7 @@ import torch
 from ...reference.optimizers import REGISTRY
 from ...reference.optimizers.base import matches, ratio_for
 from ...spec import Case
-from ..common import NotApplicable, optimizer_kwargs, per_parameter, split_index
+from ..common import NotApplicable, framework_arguments, optimizer_kwargs, per_parameter, split_index
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,21 @@ class TorchOptimizer:
 
     state: dict[str, str] = field(default_factory=dict)
     decay: str | None = "coupled"
+    read: Callable | None = None  # (optimizer, param) -> neutral state, where the state is not per parameter
+
+
+def _lbfgs_state(optimizer, param) -> dict:
+    """LBFGS keeps one state, under its first parameter (torch/optim/lbfgs.py:352)."""
+    if param is not optimizer._params[0]:
+        return {}
+    kept = optimizer.state.get(param, {})
+    out = {key: kept[key] for key in ("func_evals", "n_iter") if key in kept}
+    if "old_dirs" in kept:
+        out["history"] = len(kept["old_dirs"])
+        out["h_diag"] = kept["H_diag"]
+    if kept.get("t") is not None:
+        out["step_size"] = kept["t"]
+    return {key: torch.as_tensor(value, dtype=torch.float64) for key, value in out.items()}
 
 
 _ADAM_STATE = {"step": "step", "exp_avg": "moment1", "exp_avg_sq": "moment2", "max_exp_avg_sq": "moment2_max"}
@@ -40,13 +57,15 @@ OPTIMIZERS: dict[str, TorchOptimizer] = {
     "radam": TorchOptimizer(state={"step": "step", "exp_avg": "moment1", "exp_avg_sq": "moment2"}),
     "rprop": TorchOptimizer(state={"step": "step", "prev": "prev_grad", "step_size": "step_size"}, decay=None),
     "asgd": TorchOptimizer(state={"step": "step", "eta": "eta", "mu": "mu", "ax": "average"}),
+    "lbfgs": TorchOptimizer(decay=None, read=_lbfgs_state),
 }
 
 
-def create(case: Case, groups: list[dict], names: dict | None = None):
+def create(case: Case, groups: list[dict], names: dict | None = None, variant: str | None = None):
     """The case's optimizer over param ``groups``, each with its coupled L2 ``weight_decay`` (from
     [regularization]). ``names`` maps each parameter to its canonical name, for per-parameter settings,
-    which split the groups further (one group per learning-rate ratio and decay exclusion)."""
+    which split the groups further (one group per learning-rate ratio and decay exclusion). ``variant``:
+    'foreach' or 'fused', Torch's other implementations of the same update (foreach=True, fused=True)."""
     info = REGISTRY[case.optimizer.name]
     if info.torch is None:
         raise NotApplicable(f"torch.optim has no {info.paddle or info.name}")
@@ -58,10 +77,16 @@ def create(case: Case, groups: list[dict], names: dict | None = None):
         if names is None:
             raise NotApplicable(f"torch.optim.{info.torch} cannot take {', '.join(settings)} per parameter here")
         groups = _split(case, groups, names, settings)
+    cls = getattr(torch.optim, info.torch)
+    kwargs.update(framework_arguments(case, "torch", cls))
+    if variant is not None:
+        if variant not in inspect.signature(cls.__init__).parameters:
+            raise NotApplicable(f"torch.optim.{info.torch} has no {variant} implementation (no {variant}= argument)")
+        kwargs[variant] = True
     try:
-        optimizer = getattr(torch.optim, info.torch)(groups, **kwargs)
-    except ValueError as exc:
-        raise NotApplicable(f"torch.optim.{info.torch} refuses this configuration: {exc}") from None
+        optimizer = cls(groups, **kwargs)
+    except (ValueError, RuntimeError) as exc:
+        raise NotApplicable(f"torch.optim.{info.torch} refuses this configuration: {type(exc).__name__}: {exc}") from None
     optimizer.equivalence_name = info.name  # which registry entry state() and hyper() read it by
     return optimizer
 
@@ -103,6 +128,8 @@ def _split(case: Case, groups: list[dict], names: dict, settings: dict) -> list[
 def state(optimizer, param) -> dict:
     """Optimizer state under neutral names."""
     entry = OPTIMIZERS[optimizer.equivalence_name]
+    if entry.read is not None:
+        return entry.read(optimizer, param)
     kept = optimizer.state.get(param, {})
     return {neutral: kept[key] for key, neutral in entry.state.items() if kept.get(key) is not None}
 

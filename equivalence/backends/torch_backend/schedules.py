@@ -6,6 +6,8 @@ the arguments the case gives and leaves the rest at Torch's defaults (a direct p
 
 from __future__ import annotations
 
+import copy
+
 from torch.optim import lr_scheduler as lrs
 
 from ...spec import Case, ScheduleSpec
@@ -32,7 +34,10 @@ def _construct(cls, optimizer, *args, **kwargs):
                             f"{type(exc).__name__}: {exc}") from None
 
 
-def _linear_warmup(case: Case, sch: ScheduleSpec, optimizer):
+def _linear_warmup(case: Case, sch: ScheduleSpec, optimizer, **extra):
+    if extra:
+        raise NotApplicable("the linear_warmup port is a LambdaLR or LinearLR inside a SequentialLR here; it is not "
+                            "resumed from last_epoch")
     base, warmup = case.optimizer.lr, sch.warmup_steps
     end = sch.end_lr if sch.given("end_lr") else base
     if sch.mapping == "defaults":
@@ -50,30 +55,54 @@ def _linear_warmup(case: Case, sch: ScheduleSpec, optimizer):
     return _construct(lrs.SequentialLR, optimizer, schedulers=[warm, cosine], milestones=[warmup])
 
 
-def _one_cycle(case: Case, sch: ScheduleSpec, optimizer):
+_MOMENTUM = {"cycle_momentum": "cycle_momentum", "base_momentum": "base_momentum", "max_momentum": "max_momentum"}
+
+
+def _momentum_kwargs(sch: ScheduleSpec) -> dict:
+    """Torch cycles SGD's momentum / Adam's beta1 by default (lr_scheduler.py:1961, 2498); parity passes
+    cycle_momentum as the case says (neutral default false) and the bounds only when it cycles."""
+    if sch.mapping == "defaults":
+        return _kwargs(sch, _MOMENTUM)
+    if not sch.get("cycle_momentum"):
+        return {"cycle_momentum": False}
+    return _kwargs(sch, _MOMENTUM)
+
+
+def _one_cycle(case: Case, sch: ScheduleSpec, optimizer, **extra):
     kwargs = _kwargs(sch, {"total_steps": "total_steps", "pct_start": "pct_start", "anneal": "anneal_strategy",
                            "div_factor": "div_factor", "three_phase": "three_phase"})
     if sch.mapping == "parity":
         # Torch's final lr is initial_lr / final_div_factor (lr_scheduler.py:2494), Paddle's an absolute
-        # end_learning_rate; and Torch cycles SGD's momentum unless told not to (lr_scheduler.py:2498).
+        # end_learning_rate.
         initial = case.optimizer.lr / sch.get("div_factor")
-        kwargs.update(final_div_factor=initial / sch.end_lr if sch.end_lr else float("inf"), cycle_momentum=False)
-    return _construct(lrs.OneCycleLR, optimizer, max_lr=case.optimizer.lr, **kwargs)
+        kwargs.update(final_div_factor=initial / sch.end_lr if sch.end_lr else float("inf"))
+    kwargs.update(_momentum_kwargs(sch))
+    return _construct(lrs.OneCycleLR, optimizer, max_lr=case.optimizer.lr, **kwargs, **extra)
 
 
-def _cyclic(case: Case, sch: ScheduleSpec, optimizer):
+def _cyclic(case: Case, sch: ScheduleSpec, optimizer, **extra):
     kwargs = _kwargs(sch, {"max_lr": "max_lr", "step_size_up": "step_size_up", "step_size_down": "step_size_down",
                            "mode": "mode", "gamma": "gamma"})
-    if sch.mapping == "parity":
-        kwargs["cycle_momentum"] = False  # default True: cycles SGD's momentum between 0.8 and 0.9
-    return _construct(lrs.CyclicLR, optimizer, base_lr=case.optimizer.lr, **kwargs)
+    kwargs.update(_momentum_kwargs(sch))
+    return _construct(lrs.CyclicLR, optimizer, base_lr=case.optimizer.lr, **kwargs, **extra)
 
 
-def _polynomial(case: Case, sch: ScheduleSpec, optimizer):
+def _polynomial(case: Case, sch: ScheduleSpec, optimizer, **extra):
     if sch.mapping == "parity" and sch.get("end_lr") != 0:
         raise NotApplicable("torch.optim.lr_scheduler.PolynomialLR decays to 0: lr = base_lr * (1 - t/total_iters)"
                             "**power, with no end learning rate (lr_scheduler.py:1237, PolynomialLR)")
-    return _construct(lrs.PolynomialLR, optimizer, **_kwargs(sch, {"total_steps": "total_iters", "power": "power"}))
+    return _construct(lrs.PolynomialLR, optimizer, **_kwargs(sch, {"total_steps": "total_iters", "power": "power"}),
+                      **extra)
+
+
+def _sequential(case: Case, sch: ScheduleSpec, optimizer, **extra):
+    parts = [_create(case, sub, optimizer) for sub in sch.schedules]
+    return _construct(lrs.SequentialLR, optimizer, schedulers=parts, milestones=list(sch.milestones), **extra)
+
+
+def _chained(case: Case, sch: ScheduleSpec, optimizer, **extra):
+    parts = [_create(case, sub, optimizer) for sub in sch.schedules]
+    return lrs.ChainedScheduler(parts, optimizer=optimizer)
 
 
 _SIMPLE = {  # schedule -> (Torch class, neutral -> Torch argument names)
@@ -85,25 +114,34 @@ _SIMPLE = {  # schedule -> (Torch class, neutral -> Torch argument names)
                                                                 "eta_min": "eta_min"}),
     "linear": (lrs.LinearLR, {"total_steps": "total_iters", "start_factor": "start_factor",
                               "end_factor": "end_factor"}),
+    "constant": (lrs.ConstantLR, {"factor": "factor", "total_steps": "total_iters"}),
     "reduce_on_plateau": (lrs.ReduceLROnPlateau, {"mode": "mode", "factor": "factor", "patience": "patience",
                                                   "threshold": "threshold", "threshold_mode": "threshold_mode",
                                                   "cooldown": "cooldown", "min_lr": "min_lr", "eps": "eps"}),
 }
 
-_SPECIAL = {"linear_warmup": _linear_warmup, "one_cycle": _one_cycle, "cyclic": _cyclic, "polynomial": _polynomial}
+_SPECIAL = {"linear_warmup": _linear_warmup, "one_cycle": _one_cycle, "cyclic": _cyclic, "polynomial": _polynomial,
+            "sequential": _sequential, "chained": _chained}
 
 
 def create(case: Case, optimizer):
     """The scheduler wrapping the optimizer; it sets the optimizer's lr for the first step."""
-    sch = case.schedule
+    return _create(case, case.schedule, optimizer)
+
+
+def _create(case: Case, sch: ScheduleSpec, optimizer, last_epoch: int = -1):
+    extra = {} if last_epoch == -1 else {"last_epoch": last_epoch}
     if sch.name in _SPECIAL:
-        return _SPECIAL[sch.name](case, sch, optimizer)
+        return _SPECIAL[sch.name](case, sch, optimizer, **extra)
     if sch.name == "lambda":
-        return _construct(lrs.LambdaLR, optimizer, lr_lambda=sch.factor_at)
+        return _construct(lrs.LambdaLR, optimizer, lr_lambda=sch.factor_at, **extra)
     if sch.name == "multiplicative":
-        return _construct(lrs.MultiplicativeLR, optimizer, lr_lambda=sch.factor_at)
+        return _construct(lrs.MultiplicativeLR, optimizer, lr_lambda=sch.factor_at, **extra)
     cls, names = _SIMPLE[sch.name]
-    return _construct(cls, optimizer, **_kwargs(sch, names))
+    if sch.name == "reduce_on_plateau" and extra:
+        raise NotApplicable("torch.optim.lr_scheduler.ReduceLROnPlateau takes no last_epoch "
+                            "(lr_scheduler.py:1648); it resumes only from a state_dict")
+    return _construct(cls, optimizer, **_kwargs(sch, names), **extra)
 
 
 def step(scheduler, loss) -> None:
@@ -113,3 +151,26 @@ def step(scheduler, loss) -> None:
     else:
         scheduler.step()
 
+
+def after_step(case: Case, step_index: int, optimizer, scheduler, rebuild_optimizer):
+    """(optimizer, scheduler) for the next step: a second scheduler taking over ([schedule.then]), or both
+    rebuilt from the old ones (schedule.rebuild_at) as a restarted script does: optimizer and scheduler
+    constructed, then their state dicts loaded (torch/optim/optimizer.py load_state_dict restores each group's
+    lr; lr_scheduler.py:188-197 the scheduler's last_epoch). ``rebuild_optimizer()`` builds a fresh optimizer."""
+    sch = case.schedule
+    if sch.then is not None and step_index == sch.then.at_step:
+        last = -1 if sch.then.name == "reduce_on_plateau" else scheduler.last_epoch
+        return optimizer, _create(case, sch.then, optimizer, last_epoch=last)
+    if sch.rebuild_at != step_index:
+        return optimizer, scheduler
+    saved_optimizer = copy.deepcopy(optimizer.state_dict())
+    saved_scheduler = copy.deepcopy(scheduler.state_dict())
+    fresh = rebuild_optimizer()
+    if sch.rebuild_from == "state_dict":
+        rebuilt = _create(case, sch, fresh)
+        fresh.load_state_dict(saved_optimizer)
+        rebuilt.load_state_dict(saved_scheduler)
+        return fresh, rebuilt
+    fresh.load_state_dict(saved_optimizer)  # the groups' initial_lr, which last_epoch >= 0 requires
+    last = scheduler.last_epoch - (1 if sch.rebuild_from == "last_epoch_minus_one" else 0)
+    return fresh, _create(case, sch, fresh, last_epoch=last)

@@ -36,6 +36,10 @@ def adam_moments(step, g, state):
 
 
 def adam_update(step, w, g, state):
+    """With Torch's decoupled_weight_decay=True the case's L2 coefficient decays the parameter as AdamW does,
+    w *= 1 - lr * c, instead of entering the gradient (torch/optim/adam.py:419-420)."""
+    if step.flag("decoupled_weight_decay"):
+        w = w - step.lr * step.dtype.type(step.case.coefficients()[step.name].l2) * w
     m, v, bias1, bias2 = adam_moments(step, g, state)
     return w - step.lr / bias1 * m / (np.sqrt(v) / np.sqrt(bias2) + step.value("epsilon"))
 
@@ -79,7 +83,11 @@ ADAM = OptimizerInfo(
     paddle="Adam", torch="Adam", update=adam_update,
     hypers=_adam_hypers("paddle/optimizer/adam.py", "torch/optim/adam.py",
                         {"lr": (203, 38), "beta1": (204, 39), "beta2": (205, 39), "epsilon": (206, 40),
-                         "amsgrad": (215, 42)}))
+                         "amsgrad": (215, 42)}) | {
+        "decoupled_weight_decay": Hyper(
+            "Torch Adam only: [regularization] l2 decays the parameter (w *= 1 - lr*c, AdamW) instead of entering "
+            "the gradient; Paddle's counterpart is AdamW.", Arg(None, False),
+            Arg("decoupled_weight_decay", False, "torch/optim/adam.py:49"), kind="boolean")})
 
 ADAMW = OptimizerInfo(
     name="adamw", doc="Adam with decoupled weight decay (AdamW).",

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 FRAMEWORKS = ("paddle", "torch")
-KINDS = ("number", "boolean", "integer", "patterns", "ratios")
+KINDS = ("number", "boolean", "integer", "patterns", "ratios", "text")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,10 @@ class Hyper:
     kind: str = "number"
     valid: Callable[[object], bool] = _any
     valid_text: str = ""
+    # The value a framework's argument takes for the neutral one (a TOML file cannot write None).
+    framework_value: Callable[[object], object] | None = None
+    # A default both frameworks derive from other hyper-parameters when the case leaves the key out.
+    default_from: Callable[[dict], object] | None = None
 
     def side(self, framework: str) -> Arg:
         return getattr(self, framework)
@@ -73,6 +77,8 @@ class OptimizerInfo:
     differs: str = ""
     # Paddle fuses the L2Decay coefficient into this optimizer's kernel as a float attribute.
     fused_l2: bool = False
+    # step(closure): the optimizer re-evaluates the loss itself and steps all parameters at once (L-BFGS).
+    closure: bool = False
 
     @property
     def settable(self) -> tuple[str, ...]:
@@ -108,6 +114,9 @@ def resolve(case) -> dict[str, object]:
     for key, hyper in info.hypers.items():
         if key in given:
             values[key] = given[key]
+            continue
+        if hyper.default_from is not None:
+            values[key] = hyper.default_from(values)
             continue
         first = hyper.side(follows).default
         values[key] = first if first is not None else hyper.side(_other(follows)).default
