@@ -219,7 +219,7 @@ def test_sweep_report_never_writes_outside_its_folder(tmp_path):
 
 @pytest.mark.parametrize("stem", ["../README", "a/b", "..", ""])
 def test_run_refuses_a_stem_that_is_a_path(capsys, tmp_path, stem):
-    code, _, err = run_cli(capsys, "run", "--cases", tmp_path, "--stem", stem)
+    code, _, err = run_cli(capsys, "run", "--cases", tmp_path, "--out", tmp_path / "out", "--stem", stem)
     assert code == 2 and "--stem" in err, (code, err)
 
 
@@ -287,7 +287,8 @@ def test_out_naming_a_file_is_refused_before_running(fake_only, tmp_path, capsys
     code, _, err = run_cli(capsys, "run", "--cases", tmp_path / "cases", "--out", tmp_path / "taken")
     assert code == 2 and "is a file" in err, (code, err)
     assert (tmp_path / "taken").read_text(encoding="utf-8") == "keep me"
-    code, _, err = run_cli(capsys, "run", "--cases", tmp_path / "cases", "--readme", tmp_path / "taken")
+    code, _, err = run_cli(capsys, "run", "--cases", tmp_path / "cases", "--out", tmp_path / "out",
+                           "--readme", tmp_path / "taken")
     assert code == 2 and "results block" in err, (code, err)
 
 
@@ -362,8 +363,10 @@ def test_realistic_sizes_are_within_the_limits(tmp_path, top):
                                   ["show", "x", "--timeout", "inf"], ["sweep", "--examples", "0"],
                                   ["sweep", "--examples", "10000000"], ["sweep", "--seed", "-1"],
                                   ["sweep", "--max-seconds", "-1"], ["sweep", "--max-seconds", "nan"]])
-def test_cli_numbers_out_of_range_exit_2_naming_the_option(capsys, argv):
-    code, _, err = run_cli(capsys, *argv)
+def test_cli_numbers_out_of_range_exit_2_naming_the_option(capsys, tmp_path, argv):
+    # Empty cases and a private report folder: were the number accepted, nothing real would run or be written.
+    where = ["--cases", tmp_path] + (["--out", tmp_path / "out"] if argv[0] in ("run", "sweep") else [])
+    code, _, err = run_cli(capsys, *argv, *where)
     option = next(a for a in argv if a.startswith("--"))
     assert code == 2 and option in err, (argv, code, err)
 
