@@ -20,8 +20,8 @@ from tabulate import tabulate
 
 from . import html_report
 from .html_report import is_stale
+from .runner import SCHEMA_VERSION, STATUSES, Result, RunReport
 from .text import inert
-from .runner import SCHEMA_VERSION, Result, RunReport
 from .spec import Case
 from .spec.limits import is_safe_id
 
@@ -249,13 +249,13 @@ def readme_block(report: RunReport) -> str:
         by_case.setdefault(r.case, []).append(r)
     rows = []
     for case, results in by_case.items():
-        counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "error", "skipped")}
+        counts = {s: sum(r.status == s for r in results) for s in STATUSES}
         divergent = sorted({r.implementation for r in results
                             if r.expected == "divergent" and r.kind != "sensitivity" and r.status == "pass"})
-        rows.append([f"`{case}`" if is_safe_id(case) else md_text(case), counts["pass"], counts["fail"], counts["error"], counts["skipped"],
+        rows.append([f"`{case}`" if is_safe_id(case) else md_text(case), *(counts[s] for s in STATUSES),
                      ", ".join(divergent)])
     versions = ", ".join(f"{k} {report.environment.get(k, '?')}" for k in ("paddle", "torch", "numpy"))
-    table = tabulate(rows, headers=["case", "pass", "fail", "error", "skipped", "expected divergent"],
+    table = tabulate(rows, headers=["case", *STATUSES, "expected divergent"],
                      tablefmt="github")
     return f"{README_START}\n{summary_line(report)} ({versions}).\n\n{table}\n{README_END}"
 
