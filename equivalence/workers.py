@@ -78,6 +78,8 @@ def _exit_with_parent() -> None:
 
 def _serve(module_name: str, conn) -> None:
     _exit_with_parent()
+    from .console import send_output_to_log
+    send_output_to_log()  # a framework's warnings and log lines go to the run's log, not the terminal
     try:
         module = _load(module_name)
     except Exception as exc:  # ImportError, or a framework failing its own initialisation
