@@ -243,6 +243,8 @@ def test_hostile_reason_and_description_reach_no_output_raw(fake_only, tmp_path,
     out_dir = tmp_path / "out"
     code, out, err = run_cli(capsys, "run", "--cases", tmp_path / "cases", "--out", out_dir)
     assert code == 1, (code, out, err)  # the declared divergence is stale
+    # `run` writes the catalogue only for the full default run; the command writes it for any cases.
+    assert run_cli(capsys, "catalogue", "--cases", tmp_path / "cases", "--out", out_dir / "catalogue.md")[0] == 0
     for name in ("latest.md", "catalogue.md", "latest.html"):
         text = (out_dir / name).read_text(encoding="utf-8")
         assert "\x1b" not in text and "\u202e" not in text, f"{name} holds a raw control character"
@@ -263,7 +265,7 @@ def test_a_failure_while_replacing_the_report_set_keeps_the_old_set(fake_only, t
     out_dir = tmp_path / "out"
     assert run_cli(capsys, "run", "--cases", tmp_path / "cases", "--out", out_dir)[0] == 0
     before = {p.name: p.read_bytes() for p in out_dir.iterdir()}
-    assert sorted(before) == ["catalogue.md", "latest.html", "latest.json", "latest.md"], sorted(before)
+    assert {"latest.html", "latest.json", "latest.md"} <= set(before), sorted(before)
     write(tmp_path / "cases", tiny(id="two"), "two.toml")
     real_replace, calls = os.replace, []
 
