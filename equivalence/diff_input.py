@@ -15,6 +15,10 @@ from pathlib import Path
 from .baseline import FORMAT, RAN, STATUSES, VERDICT_KEYS, Report, ReportError, load
 from .runner import SCHEMA_VERSION
 
+# Version 2 only added fields (explanation) and a status (not-applicable) to version 1, so a report written
+# before an upgrade of the suite still diffs against one written after it.
+READABLE_SCHEMA_VERSIONS = (1, SCHEMA_VERSION)
+
 OBSERVED = RAN + ("not-applicable", "error", "skipped")
 EXPECTED = ("equal", "divergent")
 NON_FINITE = ("nan", "inf", "-inf")
@@ -78,10 +82,11 @@ def load_checked(path: str | Path) -> Report:
     if "format" in doc:
         if doc["format"] != FORMAT:
             raise ReportError(path, f"not an equivalence report: format {doc['format']!r} is not {FORMAT!r}")
-    elif doc.get("schema_version") != SCHEMA_VERSION:
-        raise ReportError(path, f"not an equivalence report of this version: schema_version "
-                                f"{doc.get('schema_version')!r} is not {SCHEMA_VERSION}; accepted: a report of "
-                                f"schema_version {SCHEMA_VERSION} or a baseline (format {FORMAT!r})")
+    elif doc.get("schema_version") not in READABLE_SCHEMA_VERSIONS:
+        raise ReportError(path, f"not an equivalence report of a known version: schema_version "
+                                f"{doc.get('schema_version')!r} is not one of {list(READABLE_SCHEMA_VERSIONS)}; "
+                                f"accepted: a report of schema_version {' or '.join(map(str, READABLE_SCHEMA_VERSIONS))}"
+                                f" or a baseline (format {FORMAT!r})")
     if not isinstance(doc.get("environment"), dict):
         raise ReportError(path, "not an equivalence report: 'environment' is missing or not an object")
     results = doc.get("results")
