@@ -36,10 +36,11 @@ import pytest
 
 from . import pytest_markers, pytest_xdist
 from .backends import BACKENDS
+from .gates import nothing_compared
 from .plan import Check, plan
 from .report import summary_line, write_reports
 from .runner import Result, Runner, RunReport
-from .spec import Case, SpecError, load_case
+from .spec import Case, SpecError, load_unique_case
 
 
 def pytest_addoption(parser):
@@ -48,6 +49,8 @@ def pytest_addoption(parser):
                     help="run the frameworks inside the pytest process (debugging; no crash isolation)")
     group.addoption("--equivalence-timeout", type=float, default=300.0,
                     help="seconds allowed for one framework run (default 300)")
+    group.addoption("--equivalence-allow-empty", action="store_true",
+                    help="pass even when no framework check compared anything (every one skipped)")
     group.addoption("--equivalence-report", metavar="DIR", default=None,
                     help="write latest.json, latest.md and latest.html for the selected checks into DIR")
 
@@ -63,6 +66,12 @@ def pytest_sessionfinish(session):
     state = session.config.stash.get(_STATE, None)
     if state is None:
         return
+    if state.results and session.exitstatus == pytest.ExitCode.OK:  # checks ran in this process
+        empty = nothing_compared(list(state.results.values()))  # a gate that compared nothing does not pass
+        if empty and not session.config.getoption("equivalence_allow_empty"):
+            session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+            state.empty_note = (f"equivalence: NOTHING COMPARED: {empty}; exit status "
+                                f"{int(pytest.ExitCode.NO_TESTS_COLLECTED)} (--equivalence-allow-empty accepts it)")
     out = session.config.getoption("equivalence_report")
     if not out:
         return
@@ -76,6 +85,8 @@ def pytest_terminal_summary(terminalreporter, config):
     state = config.stash.get(_STATE, None)
     if state is not None and state.report_note:
         terminalreporter.write_line(state.report_note)
+    if state is not None and state.empty_note:
+        terminalreporter.write_line(state.empty_note)
 
 
 def pytest_unconfigure(config):
@@ -119,6 +130,7 @@ class _State:
         self.environment: dict = {}
         self.ran: list[_CaseItem] = []  # the items this process ran, for the reports
         self.report_note = ""
+        self.empty_note = ""
 
     def result(self, item: "CheckItem") -> Result:
         case = item.case
@@ -197,7 +209,7 @@ class CaseFile(pytest.File):
         case = None
         line = _line_of_id(self.path)
         try:
-            case = load_case(self.path)
+            case = load_unique_case(self.path)  # an id another case file has is a spec error
             checks = plan(case, list(BACKENDS))
         except SpecError as exc:  # named like the runner's result: the case id once the file loads
             name = case.id if case is not None else self.path.stem
