@@ -21,6 +21,7 @@ from .plan import PERTURBED, REFERENCE, Check, for_versions, implementations, pe
 from .record import Trajectory
 from .spec import Case, SpecError, discover, load_case
 from .workers import InProcessBackend, Outcome, WorkerBackend
+from .pair.spec import PairCase, load_any
 
 SCHEMA_VERSION = 1
 
@@ -97,7 +98,7 @@ def load_all(paths) -> list[Case | SpecError]:
     loaded: list[Case | SpecError] = []
     for path in discover(paths):
         try:
-            loaded.append(load_case(path))
+            loaded.append(load_any(path))
         except SpecError as exc:
             loaded.append(exc)
     ids: dict[str, str] = {}
@@ -150,6 +151,8 @@ class Runner:
         errors: list[Result] = []
         case_runs: list[CaseRun] = []
         for item in items:
+            if isinstance(item, PairCase):  # a user's own model pair (equivalence/pair), run below
+                continue
             if isinstance(item, SpecError):
                 errors.append(_spec_error_result(item))
                 continue
@@ -165,6 +168,7 @@ class Runner:
         for t in threads:
             t.join()
         results = errors[:]
+        results += run_pairs([i for i in items if isinstance(i, PairCase)], self.backends)
         installed = self.installed_versions()
         for cr in case_runs:
             results += [evaluate(cr, check, installed) for check in cr.checks]
@@ -216,6 +220,11 @@ class Runner:
                     cr.references[check.implementation] = reference.run(perturb(case, name))
         except Exception as exc:
             cr.reference_error = f"reference failed: {type(exc).__name__}: {exc}"
+
+
+def run_pairs(pairs: list[PairCase], backends: dict) -> list[Result]:
+    from .pair.run import run_pair
+    return [r for pc in pairs for r in run_pair(pc, backends).results]
 
 
 def _spec_error_result(error: SpecError, case: Case | None = None) -> Result:
