@@ -1,4 +1,6 @@
-"""pytest integration: every case file under a ``cases`` folder is a test file, every check an item.
+"""pytest integration: every case file under a ``cases`` folder, or under a folder named by the ini option
+``equivalence_cases`` or ``--equivalence-cases DIR``, is a test file, every check an item. Installing the package
+activates the plugin (the ``pytest11`` entry point); a model-pair case ([pair] table) gives its four checks.
 
 Item ids read ``cases/regularization/l2decay-vs-penalty-momentum.toml::l2decay-vs-penalty-momentum[paddle/optimizer]``,
 so ``pytest -k momentum`` and ``pytest -m regularization`` (case tags are markers) select as expected. The
@@ -28,7 +30,9 @@ from .backends import BACKENDS
 from .plan import Check, plan
 from .report import summary_line, write_reports
 from .runner import Result, Runner, RunReport
-from .spec import Case, SpecError, load_case
+from .pair.run import PAIR_CHECKS
+from .pair.spec import PairCase, load_any
+from .spec import Case, SpecError
 
 
 def pytest_addoption(parser):
@@ -39,6 +43,10 @@ def pytest_addoption(parser):
                     help="seconds allowed for one framework run (default 300)")
     group.addoption("--equivalence-report", metavar="DIR", default=None,
                     help="write latest.json, latest.md and latest.html for the selected checks into DIR")
+    group.addoption("--equivalence-cases", action="append", default=[], metavar="DIR",
+                    help="a folder whose *.toml files are case files (repeatable; besides any folder named cases)")
+    parser.addini("equivalence_cases", type="args", default=[],
+                  help="folders, relative to the ini file, whose *.toml files are case files")
 
 
 def pytest_configure(config):
@@ -66,9 +74,21 @@ def pytest_unconfigure(config):
 
 
 def pytest_collect_file(file_path: Path, parent):
-    if file_path.suffix == ".toml" and "cases" in file_path.parts[:-1]:
+    if file_path.suffix == ".toml" and ("cases" in file_path.parts[:-1] or _in_case_folder(file_path, parent.config)):
         return CaseFile.from_parent(parent, path=file_path)
     return None
+
+
+def _case_folders(config) -> list[Path]:
+    base = Path(config.inipath).parent if config.inipath else Path(config.rootpath)
+    named = [base / p for p in config.getini("equivalence_cases")]
+    named += [Path(config.invocation_params.dir) / p for p in config.getoption("equivalence_cases")]
+    return [p.resolve() for p in named]
+
+
+def _in_case_folder(file_path: Path, config) -> bool:
+    path = Path(file_path).resolve()
+    return any(folder == path or folder in path.parents for folder in _case_folders(config))
 
 
 class CaseFailure(Exception):
@@ -120,7 +140,8 @@ class _State:
             self.report_note = f"equivalence: no case was selected; no reports written to {out}"
             return
         report = RunReport([r for r in self.report.results if r.test_id in selected], self.report.environment)
-        paths = write_reports(report, Path(session.config.invocation_params.dir) / out, cases=self.cases)
+        paths = write_reports(report, Path(session.config.invocation_params.dir) / out,
+                              cases=[c for c in self.cases if isinstance(c, Case)])
         self.report_note = f"equivalence reports ({summary_line(report)}): {', '.join(map(str, paths))}"
 
     def close(self):
@@ -136,7 +157,11 @@ class CaseFile(pytest.File):
     def collect(self):
         case = None
         try:
-            case = load_case(self.path)
+            loaded = load_any(self.path)
+            if isinstance(loaded, PairCase):
+                yield from _pair_items(self, loaded)
+                return
+            case = loaded
             checks = plan(case, list(BACKENDS))
         except SpecError as exc:  # named like the runner's result: the case id once the file loads
             name = case.id if case is not None else self.path.stem
@@ -156,6 +181,18 @@ class CaseFile(pytest.File):
             for tag in (*case.tags, "sweep"):
                 item.add_marker(tag)
             yield item
+
+
+def _pair_items(parent: CaseFile, pc: PairCase):
+    """A model pair's checks (equivalence/pair/run.py), items like any case's."""
+    for marker in pc.case.tags:
+        parent.config.addinivalue_line("markers", f"{marker}: case tag")
+    for implementation, compared_with, kind in PAIR_CHECKS:
+        check = Check(pc.id, implementation, compared_with, kind)
+        item = CheckItem.from_parent(parent, name=check.test_id, case=pc, check=check)
+        for tag in pc.case.tags:
+            item.add_marker(tag)
+        yield item
 
 
 class SpecErrorItem(pytest.Item):

@@ -23,6 +23,9 @@ from .streamed import compare_records, merge_step
 
 ROUTE = "pair"  # the route name a backend's run() dispatches pair requests on
 DIRECT = ("paddle/pair", "torch/pair")
+# (implementation, compared with, kind) of every check of a pair, in report order.
+PAIR_CHECKS = (("paddle/pair", "torch/pair", "direct"), ("paddle/replay", "paddle/pair", "replay"),
+               ("torch/replay", "torch/pair", "replay"), ("perturbed/replay-lr", "torch/pair", "sensitivity"))
 SENSITIVITY_LR_FACTOR = 1.001
 
 
@@ -115,8 +118,11 @@ def run_pair(pc: PairCase, backends: dict) -> PairRun:
 
 
 def _error(pc: PairCase, status: str, message: str) -> PairRun:
+    """The direct check carries the error; the others, which need both runs, are skipped naming it."""
     observed = "error" if status == "error" else "skipped"
-    return PairRun(pc, [_result(pc, DIRECT[0], DIRECT[1], "direct", status, observed, f"{pc.id}: {message}")])
+    results = [_result(pc, *PAIR_CHECKS[0], status, observed, f"{pc.id}: {message}")]
+    results += [_result(pc, *check, "skipped", "skipped", f"not run: {pc.id}: {message}") for check in PAIR_CHECKS[1:]]
+    return PairRun(pc, results)
 
 
 def _run(pc: PairCase, backends: dict, folder: str) -> PairRun:

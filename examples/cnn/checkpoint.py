@@ -3,7 +3,7 @@ builders that load their own weights (case files with pair.weights_from = "none"
 
 import numpy as np
 
-SHAPES = {"conv.weight": (8, 3, 3, 3), "conv.bias": (8,), "bn.weight": (8,), "bn.bias": (8,),
+SHAPES = {"conv.weight": (8, 3, 3, 3), "bn.weight": (8,), "bn.bias": (8,),
           "fc1.weight": (32, 128), "fc1.bias": (32,), "fc2.weight": (32, 32), "fc2.bias": (32,),
           "head.weight": (10, 32), "head.bias": (10,)}
 

@@ -9,7 +9,7 @@ from .checkpoint import torch_state
 class SmallCNN(nn.Layer):
     def __init__(self, bn_momentum: float = 0.9, dropout: float = 0.0):
         super().__init__()
-        self.conv = nn.Conv2D(3, 8, 3, padding=1)
+        self.conv = nn.Conv2D(3, 8, 3, padding=1, bias_attr=False)  # BatchNorm's shift is the bias
         # Paddle's momentum weighs the old running value: Torch's 0.1 is Paddle's 0.9.
         self.bn = nn.BatchNorm2D(8, momentum=bn_momentum)
         self.pool = nn.MaxPool2D(2)

@@ -9,7 +9,7 @@ from .checkpoint import torch_state
 class SmallCNN(nn.Module):
     def __init__(self, dropout: float = 0.0):
         super().__init__()
-        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)  # BatchNorm's shift is the bias
         self.bn = nn.BatchNorm2d(8)  # momentum 0.1: the new batch statistic's weight
         self.pool = nn.MaxPool2d(2)
         self.fc1 = nn.Linear(128, 32)
