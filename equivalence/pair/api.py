@@ -14,6 +14,7 @@ isolation), because an object cannot be handed to another process by name.
 
 from __future__ import annotations
 
+import atexit
 import copy
 import inspect
 import itertools
@@ -70,10 +71,26 @@ def compare_pair(paddle, torch, data, optimizer: dict, loss: str = "mean", steps
            "kind": "training", "steps": steps, "dtype": dtype, "loss": loss, "optimizer": dict(optimizer),
            "pair": pair, **tables}
     pc = pair_case_from_dict(raw, f"<compare_pair {case_id}>")
-    with Runner(in_process=in_process or local, timeout=timeout) as runner:
-        for backend in runner.backends.values():
-            backend.start()
-        return run_pair(pc, runner.backends)
+    return run_pair(pc, _shared_runner(in_process or local, timeout).backends)
+
+
+_RUNNERS: dict[tuple, Runner] = {}
+
+
+def _shared_runner(in_process: bool, timeout: float) -> Runner:
+    """One runner per setting for the life of the process: each framework is imported once however many
+    calls a test session makes; closed at exit."""
+    key = (in_process, timeout)
+    if key not in _RUNNERS:
+        _RUNNERS[key] = Runner(in_process=in_process, timeout=timeout)
+        if len(_RUNNERS) == 1:
+            atexit.register(close_runners)
+    return _RUNNERS[key]
+
+
+def close_runners() -> None:
+    while _RUNNERS:
+        _RUNNERS.popitem()[1].close()
 
 
 class PairAssertionError(AssertionError):

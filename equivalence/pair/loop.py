@@ -140,8 +140,13 @@ def train(request: PairRequest, fw) -> dict:
         except Exception as exc:
             raise PairInputError("loss", f"{case.loss} on the {request.framework} output of shape {list(out_shape)}: "
                                          f"{type(exc).__name__}: {exc}") from None
+        value = fw.scalar(loss)
+        if not np.all(np.isfinite(value)):  # NaN never compares equal; say where it came from instead
+            bad = int(np.size(fw.numpy(out)) - np.isfinite(fw.numpy(out)).sum())
+            raise PairInputError(f"pair.{request.framework}", f"the model's loss is {float(value)} at step {step_index} "
+                                                              f"({bad} non-finite values in its output)")
         fw.backward(loss)
-        put("loss", SCALAR, fw.scalar(loss))
+        put("loss", SCALAR, value)
         put("lr", SCALAR, fw.lr(optimizer))
         before = {n: fw.read(entry_of[n], p) for n, p in params.items()}
         for n, p in params.items():
