@@ -61,6 +61,8 @@ def dropout_inputs(case: Case) -> tuple[np.ndarray, np.ndarray]:
     x = rng.standard_normal(d.shape)
     x[rng.uniform(size=d.shape) < d.zero_fraction] = 0.0
     upstream = rng.uniform(0.5, 1.5, d.shape) * rng.choice([-1.0, 1.0], d.shape)
+    if d.values is not None:
+        x = np.asarray(d.values, dtype=np.float64).reshape(d.shape)
     return _rounded(x, case.dtype), _rounded(upstream, case.dtype)
 
 
@@ -100,13 +102,15 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
 def loss_output_shape(case: Case) -> tuple[int, ...]:
     """Shape of the loss with reduction none: one value per sample for the class losses, else per element."""
     lp = case.loss_probe
+    if lp.nd_classes():
+        return lp.shape[:1] + lp.shape[2:]
     return lp.shape[:1] if lp.name in ("cross_entropy", "nll", "multi_margin") else lp.shape
 
 
 def loss_inputs(case: Case) -> dict:
     """Inputs of a loss case: ``input`` (what the loss takes: logits, log-probabilities, probabilities or
     predictions, from logits drawn N(0, 1) times ``scale``), ``target`` (int64 class indices, probabilities,
-    +-1 or N(0, 1) values), ``upstream`` (the gradient seeded into the loss: 1 for a reduced loss, else drawn
+    +-1 or N(0, 1) values), ``other`` (margin_ranking's second input), ``upstream`` (the gradient seeded into the loss: 1 for a reduced loss, else drawn
     with |g| in [0.5, 1.5] and no zeros) and ``ignored`` (the samples whose target is ignore_index, set or drawn).
 
     bce probabilities are sigmoid(scale * z), so a large scale gives exact 0s and 1s; targets of the ignored
@@ -114,14 +118,15 @@ def loss_inputs(case: Case) -> dict:
     lp = case.loss_probe
     rng = np.random.default_rng([lp.seed, 5])
     z = lp.scale * rng.standard_normal(lp.shape)
-    classes = lp.shape[-1]
+    classes = lp.classes()
     n = lp.shape[0]
     ignored = np.zeros(n, dtype=bool)
+    extra = {}  # margin_ranking's second input
     if lp.name in ("cross_entropy", "nll", "multi_margin"):
         if lp.soft_labels:
             target = _rounded(np.exp(_log_softmax(rng.standard_normal(lp.shape))), case.dtype)
         else:
-            target = rng.integers(0, classes, n).astype(np.int64)
+            target = rng.integers(0, classes, loss_output_shape(case) if lp.nd_classes() else n).astype(np.int64)
             if lp.ignore_index is not None:
                 target[: max(1, n // 3)] = lp.ignore_index
                 ignored = target == lp.ignore_index  # drawn labels equal to a valid ignore_index count too
@@ -137,16 +142,24 @@ def loss_inputs(case: Case) -> dict:
     elif lp.name == "bce_with_logits":
         x = z
         target = _rounded(lp.target_scale * rng.uniform(0.0, 1.0, lp.shape), case.dtype)
-    elif lp.name == "hinge_embedding":
+    elif lp.name == "margin_ranking":
         x = z
         target = _rounded(rng.choice([-1.0, 1.0], lp.shape), case.dtype)
+        extra["other"] = _rounded(lp.scale * rng.standard_normal(lp.shape), case.dtype)
+    elif lp.name in ("hinge_embedding", "soft_margin"):
+        x = z
+        target = _rounded(rng.choice(list(lp.target_values or (-1.0, 1.0)), lp.shape), case.dtype)
     else:  # regression losses
         x = z
         target = _rounded(rng.standard_normal(lp.shape), case.dtype)
+    if lp.inputs is not None:  # scaled like a draw, so the loss-input-scale perturbation moves it too
+        x = lp.scale * np.asarray(lp.inputs, dtype=np.float64).reshape(lp.shape)
+    if lp.targets is not None:
+        target = _rounded(np.asarray(lp.targets, dtype=np.float64).reshape(lp.shape), case.dtype)
     if lp.reduction == "none":
         shape = loss_output_shape(case)
         upstream = rng.uniform(0.5, 1.5, shape) * rng.choice([-1.0, 1.0], shape)
     else:
         upstream = np.array(1.0)
     return {"input": _rounded(x, case.dtype), "target": target, "upstream": _rounded(upstream, case.dtype),
-            "ignored": ignored}
+            "ignored": ignored, **extra}

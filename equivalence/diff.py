@@ -162,7 +162,7 @@ def diff(old: Report, new: Report, factor: float = DEFAULT_FACTOR, floor: float 
 def verdict_cell(r: dict | None) -> str:
     if r is None:
         return "-"
-    plain = r["status"] in ("pass", "skipped") or r["status"] == r["observed"]  # not "error (error)"
+    plain = r["status"] in ("pass", "skipped", "not-applicable") or r["status"] == r["observed"]  # not "error (error)"
     text = r["observed"] if plain else f"{r['observed']} ({r['status']})"
     if r.get("max_abs_error") is not None and r["observed"] in RAN:
         value = r["max_abs_error"]

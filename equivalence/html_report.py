@@ -21,7 +21,7 @@ from urllib.parse import quote
 
 from .plots import Plot, Series, decimate, svg
 from .record import quantity_rank
-from .runner import Result, RunReport
+from .runner import NOT_FAILING, STATUSES, Result, RunReport
 from .spec import Case, Tolerance
 
 MAX_BYTES = 2_000_000
@@ -29,7 +29,6 @@ MAX_POINTS = 200  # per series, before the size budget asks for fewer
 MIN_POINTS = 16
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
-STATUSES = ("pass", "fail", "error", "skipped")
 ENV_ORDER = ("paddle", "torch", "numpy", "python", "device", "platform", "machine", "time", "executable")
 
 
@@ -55,7 +54,7 @@ def is_stale(r: Result) -> bool:
 
 
 def _note(r: Result) -> str:
-    if r.status in ("fail", "error", "skipped"):
+    if r.status in ("fail", "error", "skipped", "not-applicable"):
         return r.message
     if r.observed == "divergent" and r.first_divergence is not None:
         return "first divergence: " + r.first_divergence.describe()
@@ -110,7 +109,7 @@ h1{margin:.2em 0}h2{margin-top:1.6em;border-bottom:1px solid #ddd}h3{margin:.2em
 dl.env{display:grid;grid-template-columns:max-content auto;gap:0 1em;margin:.5em 0}dl.env dt{font-weight:600}
 dl.env dd{margin:0}
 .counts span{display:inline-block;margin:.2em .6em .2em 0;padding:.2em .6em;border-radius:4px;background:#eee}
-.pass{color:#176f2c}.fail,.error{color:#b00020;font-weight:600}.skipped{color:#777}
+.pass{color:#176f2c}.fail,.error{color:#b00020;font-weight:600}.skipped,.not-applicable{color:#777}
 .counts .fail,.counts .error{background:#fde2e4}.counts .pass{background:#e3f4e6}
 .filters label{margin-right:1em}
 table{border-collapse:collapse;width:100%;font-size:12.5px}
@@ -252,7 +251,7 @@ def _case_section(case_id: str, results: list[Result], case: Case | None, plots_
 
 def _all_equal(results: list[Result]) -> bool:
     """Nothing to look at: every check passed and none but the sensitivity checks diverges."""
-    return all(r.kind == "sensitivity" or (r.status in ("pass", "skipped") and r.observed != "divergent")
+    return all(r.kind == "sensitivity" or (r.status in NOT_FAILING and r.observed != "divergent")
                for r in results)
 
 

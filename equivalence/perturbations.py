@@ -11,6 +11,7 @@ its own here, under its family, and lists the name in ``PERTURBATIONS`` of equiv
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -75,7 +76,8 @@ APPLICABILITY = (
     "optimizer.decay_exclude / lr_ratio), history-size and line-search-dropped (L-BFGS with history_size > 1 / "
     "line_search = 'strong_wolfe'), maximize-ignored, decay-coupled (with optimizer.maximize / "
     "decoupled_weight_decay), loss-input-scale, loss-target-scale (bce) and loss-option (an "
-    "option the case sets) ([loss_probe])")
+    "option the case sets) ([loss_probe]), autocast-flavour (with autocast), gradient-reset-swapped and "
+    "frozen-ignored ([gradients] with unused_after / frozen), clip-exclude-ignored (with clip.exclude)")
 
 
 # ------------------------------------------------------------------------------------------ dropout probes
@@ -128,8 +130,14 @@ def _norm_momentum(case: Case) -> Case | None:
     return replace(case, normalization=replace(n, momentum=_moved_p(m)))
 
 
+def _several_values_per_channel(case: Case) -> bool:
+    """The two variance estimators differ only with more than one value per channel (one gives 0 for both)."""
+    n = case.normalization
+    return _updates_running_stats(case) and math.prod(n.shape[i] for i in n.normalized_axes()) > 1
+
+
 @register("running-var-bias", "running variance fed the other estimator (biased <-> unbiased)",
-          default=_updates_running_stats)
+          default=_several_values_per_channel)
 def _running_var_bias(case: Case) -> Case | None:
     n = case.normalization
     if n is None or not n.tracks_running_stats():
@@ -154,7 +162,7 @@ def _moved_option(lp) -> dict | None:
     if lp.label_smoothing:
         return {"label_smoothing": lp.label_smoothing * f}
     for key in ("beta", "delta", "margin"):
-        if getattr(lp, key) is not None:
+        if getattr(lp, key):  # a 0 (smooth_l1's beta = 0, the L1 loss) does not move by a factor
             return {key: getattr(lp, key) * f}
     for key in ("weight", "pos_weight"):
         if getattr(lp, key) is not None:
@@ -393,3 +401,42 @@ _register_dropped_setting("maximize-ignored", "maximize",
                           "maximize = true ignored (the optimizer descends the loss)")
 _register_dropped_setting("decay-coupled", "decoupled_weight_decay",
                           "decoupled_weight_decay ignored: the L2 coefficient enters the gradient (Adam's coupled L2)")
+
+
+# ----------------------------------------------------------------------------------------------- autocast
+
+@register("autocast-flavour", "the other autocast arithmetic (bfloat16 roundings added or dropped)",
+          default=lambda case: case.autocast is not None)
+def _autocast_flavour(case: Case) -> Case | None:
+    if case.autocast is None:
+        return None
+    flipped = "off" if case.reference.autocast != "off" else case.autocast
+    return replace(case, reference=replace(case.reference, autocast=flipped))
+
+
+# ---------------------------------------------------------------------------------------- gradient lifecycle
+
+@register("gradient-reset-swapped", "gradients cleared the other way (zero <-> None) between steps",
+          default=lambda case: case.gradients is not None and bool(case.gradients.unused_after))
+def _gradient_reset_swapped(case: Case) -> Case | None:
+    g = case.gradients
+    if g is None or not g.unused_after:
+        return None
+    return replace(case, gradients=replace(g, reset="none" if g.reset == "zero" else "zero"))
+
+
+@register("frozen-ignored", "frozen parameters trained like the others",
+          default=lambda case: case.gradients is not None and bool(case.gradients.frozen))
+def _frozen_ignored(case: Case) -> Case | None:
+    g = case.gradients
+    if g is None or not g.frozen:
+        return None
+    return replace(case, gradients=replace(g, frozen=()))
+
+
+@register("clip-exclude-ignored", "the parameters clip.exclude leaves out clipped with the others",
+          default=lambda case: case.clip is not None and bool(case.clip.exclude))
+def _clip_exclude_ignored(case: Case) -> Case | None:
+    if case.clip is None or not case.clip.exclude:
+        return None
+    return replace(case, clip=replace(case.clip, exclude=()))

@@ -217,6 +217,8 @@ class CheckItem(pytest.Item):
 
     def runtest(self):
         result = self.config.stash[_STATE].result(self)
+        if result.status == "not-applicable":  # a skip in pytest's terms, told apart by its reason
+            pytest.skip(f"not applicable: {result.message}")
         if result.status == "skipped":
             pytest.skip(f"{result.observed}: {result.message}")
         if result.status != "pass":

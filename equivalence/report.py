@@ -18,7 +18,7 @@ from tabulate import tabulate
 
 from . import html_report
 from .html_report import is_stale
-from .runner import SCHEMA_VERSION, Result, RunReport
+from .runner import SCHEMA_VERSION, STATUSES, Result, RunReport
 from .spec import Case
 
 # GitHub refuses a job summary over 1 MiB; the full table is cut to stay under this, saying so.
@@ -201,13 +201,12 @@ def readme_block(report: RunReport) -> str:
         by_case.setdefault(r.case, []).append(r)
     rows = []
     for case, results in by_case.items():
-        counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "error", "skipped")}
+        counts = {s: sum(r.status == s for r in results) for s in STATUSES}
         divergent = sorted({r.implementation for r in results
                             if r.expected == "divergent" and r.kind != "sensitivity" and r.status == "pass"})
-        rows.append([f"`{case}`", counts["pass"], counts["fail"], counts["error"], counts["skipped"],
-                     ", ".join(divergent)])
+        rows.append([f"`{case}`", *(counts[s] for s in STATUSES), ", ".join(divergent)])
     versions = ", ".join(f"{k} {report.environment.get(k, '?')}" for k in ("paddle", "torch", "numpy"))
-    table = tabulate(rows, headers=["case", "pass", "fail", "error", "skipped", "expected divergent"],
+    table = tabulate(rows, headers=["case", *STATUSES, "expected divergent"],
                      tablefmt="github")
     return f"{README_START}\n{summary_line(report)} ({versions}).\n\n{table}\n{README_END}"
 

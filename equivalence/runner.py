@@ -24,6 +24,10 @@ from .workers import InProcessBackend, Outcome, WorkerBackend
 from .pair.spec import PairCase, load_any
 
 SCHEMA_VERSION = 1
+# A framework that cannot express a route (not-applicable) is its own status, apart from a check that did not
+# run for another reason (skipped: the framework is missing, or outside the case's version range); neither fails.
+STATUSES = ("pass", "fail", "error", "skipped", "not-applicable")
+NOT_FAILING = ("pass", "skipped", "not-applicable")
 
 
 @dataclass
@@ -34,7 +38,7 @@ class Result:
     kind: str
     expected: str
     observed: str  # equal | divergent | not-applicable | error | skipped
-    status: str  # pass | fail | error | skipped
+    status: str  # pass | fail | error | skipped | not-applicable
     message: str
     file: str = ""
     tags: tuple[str, ...] = ()
@@ -74,10 +78,10 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        return all(r.status in ("pass", "skipped") for r in self.results)
+        return all(r.status in NOT_FAILING for r in self.results)
 
     def counts(self) -> dict[str, int]:
-        counts = {"pass": 0, "fail": 0, "error": 0, "skipped": 0}
+        counts = dict.fromkeys(STATUSES, 0)
         for r in self.results:
             counts[r.status] += 1
         return counts
@@ -258,7 +262,7 @@ def evaluate(cr: CaseRun, check: Check, installed: dict[str, str] | None = None)
     if problem is not None:
         side = check.implementation if actual is None else check.compared_with
         observed = {"not-applicable": "not-applicable", "skipped": "skipped"}.get(problem.status, "error")
-        status = "error" if observed == "error" else "skipped"
+        status = observed  # error, skipped or not-applicable: the check did not compare
         prefix = "" if side == check.implementation else f"{side}: "
         return Result(observed=observed, status=status, message=prefix + problem.message, **base)
 
@@ -266,10 +270,11 @@ def evaluate(cr: CaseRun, check: Check, installed: dict[str, str] | None = None)
     if uses_random_masks(case):
         if check.kind == "direct":
             if case.kind != "dropout":
-                return Result(observed="not-applicable", status="skipped",
+                return Result(observed="not-applicable", status="not-applicable",
                               message="random dropout masks differ between frameworks; each is compared with the "
                                       "reference replaying its own mask", **base)
-            quantities = {"eval_output"}  # the only mask-free quantity
+            # eval_output is the only mask-free quantity, unless p = 0 or 1 leaves the frameworks no draw
+            quantities = None if case.dropout.p in (0.0, 1.0) else {"eval_output"}
         elif check.compared_with == REFERENCE and check.backend is not None:
             expected = reference.run(case, recorded=actual)
             quantities = actual.quantities() - {"dropout_mask"}  # replayed, equal by construction

@@ -203,7 +203,7 @@ def run_sweep(case: Case, runner: Runner, examples: int | None = None, seed_valu
             assume(False)
         began = time.monotonic()
         report = runner.run([varied])
-        failing = [r for r in report.results if r.status not in ("pass", "skipped")]
+        failing = [r for r in report.results if r.status not in ("pass", "skipped", "not-applicable")]
         outcome.unavailable |= {r.message for r in report.results if r.observed == "skipped"}
         phase = "shrink" if any(not e.ok for e in outcome.examples) else "generate"
         example = Example(values, not failing, failing, phase, time.monotonic() - began)

@@ -58,9 +58,9 @@ def test_run_all_pass_exits_0_and_writes_the_reports_and_catalogue(fake_only, tm
     assert "`good`" in (out / "catalogue.md").read_text(encoding="utf-8")  # but in the coverage tables
     assert 'data-case="good"' in (out / "latest.html").read_text(encoding="utf-8")
     doc = load_json(out)
-    assert doc["summary"] == {"pass": 2, "fail": 0, "error": 0, "skipped": 1}, doc["summary"]
+    assert doc["summary"] == {"pass": 2, "fail": 0, "error": 0, "skipped": 0, "not-applicable": 1}, doc["summary"]
     assert doc["environment"]["fake"] == "0.0.1", doc["environment"]
-    assert "2 pass, 0 fail, 0 error, 1 skipped" in stdout and str(out / "latest.md") in stdout, stdout
+    assert "2 pass, 0 fail, 0 error, 0 skipped, 1 not-applicable" in stdout and str(out / "latest.md") in stdout, stdout
     assert "FAIL" not in stdout and "ERROR" not in stdout, stdout
     md = (out / "latest.md").read_text(encoding="utf-8")
     assert "good" in md and "fake/loss_penalty" in md, md
@@ -76,7 +76,7 @@ def test_run_with_readme_refreshes_its_block(fake_only, tmp_path, capsys):
     text = readme.read_text(encoding="utf-8")
     assert code == 0, f"exit {code}\n{stdout}\n{stderr}"
     assert text.startswith("intro\n") and text.endswith("\noutro\n") and "old" not in text, text
-    assert "`good`" in text and "2 pass, 0 fail, 0 error, 1 skipped" in text, text
+    assert "`good`" in text and "2 pass, 0 fail, 0 error, 0 skipped, 1 not-applicable" in text, text
 
 
 def test_run_stale_expected_divergence_exits_1(fake_only, tmp_path, capsys):
@@ -108,7 +108,7 @@ def test_run_malformed_case_among_good_ones_exits_1(fake_only, tmp_path, capsys)
     assert "optimizer.momentun" in error["message"] and "momentum" in error["message"], error["message"]
     assert f"ERROR broken[spec]: {error['message']}" in stdout, stdout
     good = {r["implementation"]: r["status"] for r in doc["results"] if r["case"] == "good"}
-    assert good == {"fake/optimizer": "pass", "fake/loss_penalty": "skipped", "perturbed/lr": "pass"}, good
+    assert good == {"fake/optimizer": "pass", "fake/loss_penalty": "not-applicable", "perturbed/lr": "pass"}, good
 
 
 def test_missing_cases_path_exits_2(fake_only, tmp_path, capsys):

@@ -95,6 +95,9 @@ SCENARIOS = [
     dict(name="kl_div", shape=[6, 5], reduction="batchmean"), dict(name="kl_div", shape=[6, 5], log_target=True),
     dict(name="hinge_embedding", margin=0.5), dict(name="multi_margin", shape=[6, 5], p=2, margin=0.5),
     dict(name="multi_margin", shape=[6, 5], weight=[0.5, 2, 1, 3, 0.25]),
+    dict(name="soft_margin"), dict(name="bce_with_logits", weight=[0.5, 2, 1, 3], pos_weight=[1, 2, 0.5, 1]),
+    dict(name="smooth_l1", beta=0.0), dict(name="hinge_embedding", target_values=[-1.0, 0.0, 1.0, 2.0]),
+    dict(name="cross_entropy", shape=[2, 3, 4]), dict(name="margin_ranking", shape=[8], margin=0.3),
 ]
 
 

@@ -131,7 +131,7 @@ def test_not_applicable_route_is_skipped_with_its_reason(project):
     result = run(project, "-rs", "-k", "loss_penalty")
     result.assert_outcomes(skipped=1)
     line = next((l for l in result.outlines if l.startswith("SKIPPED")), "")
-    assert "not-applicable: fake has no loss penalty (fake/penalty.py:1)" in line, result.stdout.str()
+    assert "not applicable: fake has no loss penalty (fake/penalty.py:1)" in line, result.stdout.str()
 
 
 def test_keyword_selects_by_implementation(project):

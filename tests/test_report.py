@@ -35,7 +35,7 @@ REPORT_FILES = ["latest.html", "latest.json", "latest.md"]
 EXPECTED_STATUS = {
     "bad[spec]": "error",
     "good[fake/optimizer]": "pass",
-    "good[fake/loss_penalty]": "skipped",
+    "good[fake/loss_penalty]": "not-applicable",
     "good[perturbed/lr]": "pass",
     "rounding-known[reference/float32]": "pass",
     "rounding-known[fake/optimizer]": "pass",
@@ -99,7 +99,7 @@ def test_latest_json_layout(run_report, tmp_path):
     assert not missing, f"environment lacks {missing}: {env}"
     assert env["fake"] == "0.0.1", f"backend version: {env['fake']!r}"
 
-    assert doc["summary"] == {"pass": 6, "fail": 1, "error": 1, "skipped": 1}, doc["summary"]
+    assert doc["summary"] == {"pass": 6, "fail": 1, "error": 1, "skipped": 0, "not-applicable": 1}, doc["summary"]
     statuses = [r["status"] for r in doc["results"]]
     assert {s: statuses.count(s) for s in doc["summary"]} == doc["summary"], (statuses, doc["summary"])
 
@@ -161,7 +161,7 @@ def test_markdown_counts_first_then_failures_then_stale_then_every_result(run_re
     md = report.markdown(run_report)
     lines = md.splitlines()
     prose = [line for line in lines if line.strip() and not line.startswith("#")]
-    assert prose[0] == "6 pass, 1 fail, 1 error, 1 skipped.", f"first line after the title: {prose[0]!r}"
+    assert prose[0] == "6 pass, 1 fail, 1 error, 0 skipped, 1 not-applicable.", f"first line after the title: {prose[0]!r}"
     assert prose[1].startswith("9 checks; 1 failures and errors, 1 stale expectations, 1 expected divergences"), \
         prose[1]
     headings = [line for line in lines if line.startswith("## ")]
@@ -183,10 +183,10 @@ def test_markdown_counts_first_then_failures_then_stale_then_every_result(run_re
 
 
 def test_markdown_without_problems_has_no_failures_section(run_report):
-    passing = RunReport([r for r in run_report.results if r.status in ("pass", "skipped")], run_report.environment)
+    passing = RunReport([r for r in run_report.results if r.status in ("pass", "skipped", "not-applicable")], run_report.environment)
     md = report.markdown(passing)
     assert "## Failures and errors" not in md and "## Stale expectations" not in md, md
-    assert "6 pass, 0 fail, 0 error, 1 skipped." in md, md
+    assert "6 pass, 0 fail, 0 error, 0 skipped, 1 not-applicable." in md, md
     assert "`rounding-known[reference/float32]`" in md.split("## Expected divergences")[1], md
 
 
@@ -366,4 +366,4 @@ def test_readme_block_has_no_timestamp(run_report):
     # The block does depend on the environment where it should: the framework versions.
     newer = RunReport(run_report.results, {**first.environment, "paddle": "9.9.9"})
     assert report.readme_block(newer) != block and "paddle 9.9.9" in report.readme_block(newer), block
-    assert block.splitlines()[1].startswith("6 pass, 1 fail, 1 error, 1 skipped ("), block.splitlines()[1]
+    assert block.splitlines()[1].startswith("6 pass, 1 fail, 1 error, 0 skipped, 1 not-applicable ("), block.splitlines()[1]

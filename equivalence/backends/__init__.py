@@ -23,14 +23,14 @@ ROUTE_LABELS = {
                "layer": "layer", "functional": "functional",
                "parameter_groups": "param_group", "param_attr_in_groups": "param_attr_in_groups",
                "clip_function": "clip_fn", "clip_argument": "grad_clip",
-               "ema_module": "static_ema", "ema_manual": "manual_ema", "foreach": "multi_tensor", "fused": "fused"},
+               "ema_module": "static_ema", "ema_manual": "manual_ema", "foreach": "multi_tensor", "fused": "fused", "port": "port"},
     # Torch's one per-parameter form is its param groups, whichever form the Paddle route takes: the
     # group routes share the label, so Torch runs them once and each Paddle form is compared with it.
     "torch": {"optimizer": "optimizer", "per_parameter": "param_group", "loss_penalty": "loss_penalty",
               "layer": "layer", "functional": "functional",
               "parameter_groups": "param_group", "param_attr_in_groups": "param_group",
               "clip_function": "clip_fn", "clip_argument": "grad_clip",
-              "ema_module": "averaged_model", "ema_manual": "manual_ema", "foreach": "foreach", "fused": "fused"},
+              "ema_module": "averaged_model", "ema_manual": "manual_ema", "foreach": "foreach", "fused": "fused", "port": "port"},
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import os
 
@@ -10,8 +11,8 @@ import numpy as np
 from .. import data
 from ..record import SCALAR, Trajectory, put
 from ..reference.optimizers import REGISTRY
-from ..spec import (ALPHA_VARIANTS, EMA_ROUTES, PER_PARAMETER_ROUTES, Case, ClipSpec, Coefficients, DropoutSpec,
-                    split_route)
+from ..spec import (ALPHA_VARIANTS, EMA_ROUTES, PER_PARAMETER_ROUTES, PORT_ROUTE, Case, ClipSpec, Coefficients,
+                    DropoutSpec, split_route)
 
 # Where the training cases run: EQUIVALENCE_DEVICE=cuda puts the models, the data and the GradScalers of both
 # frameworks on the GPU (Paddle's GradScaler refuses a CPU place); default cpu. Dropout probes stay on the CPU.
@@ -97,12 +98,13 @@ def symmetric_clip_value(spec: ClipSpec, function: str, source: str) -> float:
     return high
 
 
-def optimizer_kwargs(case: Case, framework: str) -> dict:
+def optimizer_kwargs(case: Case, framework: str, tensor=None) -> dict:
     """Constructor arguments for the hyper-parameters the case sets, under the framework's names from the
     registry; what the case leaves out is not passed, so the framework's own default applies. A tuple
     argument (``betas[0]``) is passed whole, its other elements at the framework's defaults. Per-parameter
     settings (patterns, ratios) are left to the backend. NotApplicable for a hyper-parameter the framework
-    does not have, unless its algorithm behaves as that value anyway."""
+    does not have, unless its algorithm behaves as that value anyway. ``tensor`` makes the framework's
+    tensor of a value, for the hyper-parameters the case passes as tensors (optimizer.as_tensor)."""
     info = REGISTRY[case.optimizer.name]
     given = dict(case.optimizer.hyper)
     if case.optimizer.lr is not None:
@@ -130,6 +132,11 @@ def optimizer_kwargs(case: Case, framework: str) -> dict:
                         for h in info.hypers.values() if split_index(h.side(framework).name or "")[0] == name}
             kwargs[name] = [elements[i] for i in range(len(elements))]
         kwargs[name][index] = value
+    # optimizer.as_tensor: the framework's tensor of the value; a tuple argument gets tensors throughout
+    wrapped = {split_index(info.hypers[k].side(framework).name or "")[0] for k in case.optimizer.as_tensor}
+    for name in wrapped & set(kwargs):
+        value = kwargs[name]
+        kwargs[name] = [tensor(v) for v in value] if isinstance(value, list) else tensor(value)
     return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
 
 
@@ -199,12 +206,42 @@ def penalty_terms(case: Case) -> list[tuple[str, str, float]]:
 
 # ------------------------------------------------------------------------------------- the shared loops
 # One loop records every quantity, in the same order, for every framework: a backend module supplies only
-# its primitives (``fw`` below): seed, tensor, canonical, backward, build, activation, dropout, loss,
+# its primitives (``fw`` below): seed, tensor, canonical, backward, build, autocast, freeze, linear, activation, dropout, loss,
 # penalty, lr, param_lr, clip_gradients, state, step, dropout_probe, normalization_layer and loss_probe, and its submodules
 # schedules, scaling and ema. So a quantity cannot mean one thing in Paddle and another in Torch because two
 # loops drifted apart.
 
+def port(case: Case, framework: str) -> tuple[Case, str]:
+    """(the case as a user's natural port writes it in ``framework``, the route that runs it).
+
+    What the framework cannot express is dropped, the way a user porting the call drops it: an optimizer
+    argument it has no counterpart of (Torch Adagrad's lr_decay in Paddle, Paddle ASGD's batch_num in Torch),
+    Paddle's dropout mode downscale_in_infer in Torch (which always upscales in training), Paddle's
+    decr_every_n_nan_or_inf in Torch's GradScaler (which backs off on every overflow); gradients are cleared by
+    each framework's default call (Paddle clear_grad() zeroes them, Torch zero_grad() sets them to None). A GradScaler that
+    disables itself (Paddle's on a CPU place) is kept disabled, as the documented calls leave it. Where the
+    framework has the feature the port is the faithful call."""
+    changes: dict = {}
+    if case.optimizer is not None:
+        info = REGISTRY[case.optimizer.name]
+        kept = {k: v for k, v in case.optimizer.hyper.items() if info.hypers[k].side(framework).name is not None
+                or v == info.hypers[k].side(framework).default}
+        changes["optimizer"] = dataclasses.replace(case.optimizer, hyper=kept)
+    if case.dropout is not None and framework == "torch" and case.dropout.mode == "downscale_in_infer":
+        changes["dropout"] = dataclasses.replace(case.dropout, mode="upscale_in_train")
+    if case.gradients is not None:  # each framework's default clearing call
+        changes["gradients"] = dataclasses.replace(case.gradients, reset="zero" if framework == "paddle" else "none")
+    if case.loss_scaling is not None:
+        interval = 1 if framework == "torch" else case.loss_scaling.backoff_interval
+        changes["loss_scaling"] = dataclasses.replace(case.loss_scaling, backoff_interval=interval,
+                                                      keep_disabled=True)
+    route = {"training": "optimizer", "loss": "functional"}.get(case.kind, "layer")
+    return dataclasses.replace(case, **changes), route
+
+
 def run(case: Case, route: str, fw) -> Trajectory:
+    if route == PORT_ROUTE:
+        case, route = port(case, fw.NAME)
     if case.kind == "dropout":
         return _run_dropout_probe(case, route, fw)
     if case.kind == "normalization":
@@ -214,10 +251,12 @@ def run(case: Case, route: str, fw) -> Trajectory:
     return _run_training(case, route, fw)
 
 
-def _forward(case: Case, layers, x, step, fw):
+def _forward(case: Case, layers, x, step, fw, detached: set[str] = frozenset()):
+    """The model's output; the parameters named in ``detached`` enter it detached (no gradient reaches them)."""
     h = x
     for i, layer in enumerate(layers):
-        z = layer(h)
+        cut = {part for part in ("weight", "bias") if f"linear{i}.{part}" in detached}
+        z = fw.linear(layer, h, cut) if cut else layer(h)
         if i == len(layers) - 1:
             return z
         a = fw.activation(case.model.activation, z)
@@ -270,11 +309,17 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
     ema = fw.ema.create(case, route, layers, params) if route in EMA_ROUTES else None
     batches = data.batches(case)
     traj = Trajectory(initial={n: fw.canonical(n, p) for n, p in params.items()})
+    lifecycle = case.gradients
+    if lifecycle is not None:
+        for n in lifecycle.frozen_set(params):
+            fw.freeze(params[n])
     for step_index in range(1, case.steps + 1):
         step = traj.new_step()
         x, y = batches[data.batch_for_step(case, step_index)]
-        out = _forward(case, layers, fw.tensor(x, case.dtype), step, fw)
-        loss = fw.loss(case, out, y)
+        detached = lifecycle.unused_at(step_index, params) if lifecycle is not None else set()
+        with fw.autocast(case):
+            out = _forward(case, layers, fw.tensor(x, case.dtype), step, fw, detached)
+            loss = fw.loss(case, out, y)
         if case.loss_weight != 1:  # a tensor of the case dtype: a Python float may become a float32 attribute
             loss = loss * fw.tensor(np.asarray(case.loss_weight), case.dtype)
         skipped = False
@@ -289,21 +334,25 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
                 put(step, "param_lr", n, fw.param_lr(optimizer, p))
         before = {n: fw.canonical(n, p) for n, p in params.items()}
         for n, p in params.items():
-            if not skipped:  # inf/NaN never compare equal; the skip itself is recorded
+            # inf/NaN never compare equal, so a skipped step records the skip; a parameter without a gradient
+            # (frozen, or cleared to None and unused) records none
+            if not skipped and p.grad is not None:
                 put(step, "grad", n, fw.canonical(n, p.grad))
         if base == "loss_penalty" and (penalty := _penalty(case, params, fw)) is not None:
             fw.backward(penalty)  # gradients accumulate onto the data-loss gradients
             for n, p in params.items():
                 put(step, "grad_regularized", n, fw.canonical(n, p.grad))
         if clip == "clip_function":  # the user's clip, between backward and step (clip_argument: in step)
-            for n, norm in fw.clip_gradients(case.clip, params).items():
+            clipped = {n: p for n, p in params.items() if n not in case.clip.excluded(params)}
+            for n, norm in fw.clip_gradients(case.clip, clipped).items():
                 put(step, "grad_norm", n, fw.canonical(n, norm))
             for n, p in params.items():
                 put(step, "grad_clipped", n, fw.canonical(n, p.grad))
+        reset = lifecycle.reset if lifecycle is not None else None
         if REGISTRY[case.optimizer.name].closure:  # L-BFGS re-evaluates the loss on this batch itself
-            fw.step(optimizer, _closure(case, layers, params, x, y, base, optimizer, fw))
+            fw.step(optimizer, _closure(case, layers, params, x, y, base, optimizer, fw), reset=reset)
         elif scaler is None:
-            fw.step(optimizer)
+            fw.step(optimizer, reset=reset)
         else:
             fw.scaling.step(scaler, optimizer)
         for key, value in fw.hyper(optimizer).items():
@@ -318,7 +367,8 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
             for n, value in fw.ema.update(ema, step_index, params).items():
                 put(step, "ema", n, fw.canonical(n, value))
         if scheduler is not None:
-            fw.schedules.step(scheduler, loss)  # after the optimizer step, as both frameworks document
+            # after the optimizer step, as both frameworks document; with the case's explicit epoch, if any
+            fw.schedules.step(scheduler, loss, case.schedule.explicit_epoch(step_index))
             # A second scheduler taking over, or optimizer and scheduler rebuilt from their state.
             optimizer, scheduler = fw.schedules.after_step(
                 case, step_index, optimizer, scheduler, lambda *given: fw.fresh_optimizer(case, params, *given))
@@ -336,7 +386,8 @@ def _run_dropout_probe(case: Case, route: str, fw) -> Trajectory:
     put(step, "dropout_mask", "dropout", mask)
     put(step, "output", "dropout", out)
     put(step, "input_grad", "dropout", input_grad)
-    put(step, "eval_output", "dropout", evaluated)
+    if case.dropout.evaluate:
+        put(step, "eval_output", "dropout", evaluated)
     put(step, "keep_ratio", SCALAR, np.mean(mask))
     if mask.shape[0] > 1:  # a mask drawn once and shared across the batch agrees with itself everywhere
         put(step, "batch_agreement", SCALAR, np.mean(mask[1:] == mask[:-1]))

@@ -13,6 +13,7 @@ coefficient in two ways, which the case picks as a reference flavour (``Case.ref
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,7 +52,13 @@ def norm_coefficient(norm, max_norm: float, formula: str):
 
 
 def clip_gradients(case: Case, grads: dict[str, np.ndarray], spec: ClipSpec | None = None) -> Clipped:
+    """The clipped gradients; the parameters spec.exclude names pass unchanged and count in no norm."""
     spec = spec or case.clip
+    left_out = spec.excluded(grads)
+    if left_out:
+        clipped = clip_gradients(case, {n: g for n, g in grads.items() if n not in left_out},
+                                 dataclasses.replace(spec, exclude=()))
+        return Clipped({n: clipped.grads.get(n, g) for n, g in grads.items()}, clipped.norms, clipped.engaged)
     formula = case.reference.clip_norm_formula
     if spec.kind == "value":
         t = next(iter(grads.values())).dtype.type

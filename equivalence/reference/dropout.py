@@ -42,7 +42,8 @@ def train_mode(case: Case, x, upstream, mask, np_dtype):
         a, saturation, shift = alpha_transform(d.p, np_dtype)
         return a * (x * mask + saturation * (1 - mask)) + shift, upstream * a * mask
     scale = 1 / keep_probability(case, np_dtype) if d.mode == "upscale_in_train" else np_dtype.type(1)
-    return x * mask * scale, upstream * mask * scale
+    with np.errstate(invalid="ignore"):  # a literal NaN / Inf input times a dropped 0 stays NaN, as written
+        return x * mask * scale, upstream * mask * scale
 
 
 def eval_scale(case: Case, np_dtype: np.dtype):
@@ -72,7 +73,8 @@ def run_dropout(case: Case, dtype: str, recorded: Trajectory | None) -> Trajecto
     put(step, "dropout_mask", "dropout", mask)
     put(step, "output", "dropout", out)
     put(step, "input_grad", "dropout", input_grad)
-    put(step, "eval_output", "dropout", evaluated)
+    if d.evaluate:
+        put(step, "eval_output", "dropout", evaluated)
     keep = np_dtype.type(1 - d.p) if d.training else np_dtype.type(1)
     put(step, "keep_ratio", SCALAR, keep)
     if d.mask_shape()[0] > 1:  # independent draws along the batch agree with probability q^2 + (1-q)^2

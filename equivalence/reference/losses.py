@@ -13,11 +13,13 @@ Conventions, each the documented definition (torch/nn/modules/loss.py docstrings
   its gradient (x - y) / max(x (1 - x), 1e-12) is the derivative of the unclamped loss with the denominator
   kept away from 0, the form both frameworks' docs leave out; it is only ever compared where x(1-x) > 0 or
   against a framework that made the same choice.
-- smooth_l1 (beta): 0.5 d^2 / beta for |d| < beta, else |d| - 0.5 beta; huber (delta): 0.5 d^2 for
+- smooth_l1 (beta): 0.5 d^2 / beta for |d| < beta, else |d| - 0.5 beta (beta = 0: |d|); huber (delta): 0.5 d^2 for
   |d| <= delta, else delta (|d| - 0.5 delta). huber(delta) = delta * smooth_l1(beta=delta).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -105,6 +107,8 @@ def _elementwise(lp, x, t, dt):
         return np.abs(x - t), np.sign(x - t)
     if name == "smooth_l1":
         beta, d = dt.type(lp.option("beta")), x - t
+        if beta == 0:  # the limit of the smooth L1 loss as beta -> 0 is the L1 loss
+            return np.abs(d), np.sign(d)
         small = np.abs(d) < beta
         return np.where(small, 0.5 * d * d / beta, np.abs(d) - 0.5 * beta), np.where(small, d / beta, np.sign(d))
     if name == "huber":
@@ -118,19 +122,23 @@ def _elementwise(lp, x, t, dt):
         return loss, (x - t) / np.maximum(x * (1 - x), dt.type(BCE_GRAD_EPSILON))
     if name == "bce_with_logits":
         pw = np.ones(lp.shape[-1], dtype=dt) if lp.pos_weight is None else np.asarray(lp.pos_weight, dtype=dt)
+        w = np.ones(lp.shape[-1], dtype=dt) if lp.weight is None else np.asarray(lp.weight, dtype=dt)
         loss = pw * t * _softplus(-x) + (1 - t) * _softplus(x)
         s = _sigmoid(x)
-        return loss, -pw * t * (1 - s) + (1 - t) * s
+        return w * loss, w * (-pw * t * (1 - s) + (1 - t) * s)
     if name == "kl_div":
         if lp.log_target:
             return np.exp(t) * (t - x), -np.exp(t)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(t > 0, t * (np.log(t) - x), 0), -t
-    if name == "hinge_embedding":
+    if name == "hinge_embedding":  # x for label 1, max(0, margin - x) for label -1, nothing for other labels
         margin = dt.type(lp.option("margin"))
-        positive = t == 1
-        loss = np.where(positive, x, np.maximum(0, margin - x))
-        return loss, np.where(positive, 1, np.where(margin - x > 0, -1, 0)).astype(dt)
+        positive, negative = t == 1, t == -1
+        hinge = negative & (margin - x > 0)
+        loss = np.where(positive, x, 0) + np.where(negative, np.maximum(0, margin - x), 0)
+        return loss.astype(dt), (positive.astype(dt) - hinge.astype(dt))
+    if name == "soft_margin":  # log(1 + exp(-y x))
+        return _softplus(-t * x), -t * _sigmoid(-t * x)
     raise ValueError(f"no reference for loss {name!r}")
 
 
@@ -142,12 +150,26 @@ def loss_and_input_grad(case: Case, inputs: dict, dtype: str = "float64") -> tup
     target = inputs["target"] if inputs["target"].dtype.kind == "i" else inputs["target"].astype(dt)
     upstream = inputs["upstream"].astype(dt)
     denominator = None
+    if lp.nd_classes():  # [N, C, L]: the classes of each (sample, position), as [N*L, C] rows
+        n, c, length = lp.shape
+        flat = dataclasses.replace(case, loss_probe=dataclasses.replace(lp, shape=(n * length, c), reduction="none"))
+        rows = {"input": np.moveaxis(x, 1, -1).reshape(-1, c), "target": target.reshape(-1),
+                "upstream": np.ones(n * length, dtype=dt), "ignored": np.zeros(n * length, dtype=bool)}
+        loss, dl = loss_and_input_grad(flat, rows, dtype)
+        loss, dl = loss.reshape(n, length), np.moveaxis(dl.reshape(n, length, c), -1, 1)
+        if lp.reduction == "none":
+            return loss, upstream[:, None, :] * dl
+        scale = dt.type(1) if lp.reduction == "sum" else dt.type(1) / dt.type(n * length)
+        return np.asarray(loss.sum() * scale), dl * scale
     if lp.name == "cross_entropy":
         loss, dl, denominator = _cross_entropy(lp, x, target, inputs["ignored"], dt)
     elif lp.name == "nll":
         loss, dl, denominator = _nll(lp, x, target, inputs["ignored"], dt)
     elif lp.name == "multi_margin":
         loss, dl = _multi_margin(lp, x, target, dt)
+    elif lp.name == "margin_ranking":  # max(0, -y (x - other) + margin), differentiated w.r.t. x
+        h = -target * (x - inputs["other"].astype(dt)) + dt.type(lp.option("margin"))
+        loss, dl = np.maximum(h, 0), np.where(h > 0, -target, 0).astype(dt)
     else:
         loss, dl = _elementwise(lp, x, target, dt)
     per_sample = loss.ndim < x.ndim  # class losses: one value per row, dl per element of the row

@@ -82,8 +82,8 @@ def run_normalization(case: Case, dtype: str) -> Trajectory:
     tracks = n.tracks_running_stats()
     channels = (n.shape[1],)
     running_mean, running_var = np.zeros(channels, np_dtype), np.ones(channels, np_dtype)
-    count = int(np.prod([n.shape[i] for i in n.normalized_axes()]))  # >= 2 for batch norm (spec.validate)
-    unbiased = np_dtype.type(count / (count - 1)) if tracks else np_dtype.type(1)
+    count = int(np.prod([n.shape[i] for i in n.normalized_axes()]))  # 1 only with the biased flavour
+    unbiased = np_dtype.type(count / (count - 1)) if tracks and count > 1 else np_dtype.type(1)
 
     def running():
         return _broadcast(case, running_mean), _broadcast(case, running_var)

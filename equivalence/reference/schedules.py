@@ -208,6 +208,7 @@ class Schedule:
         self.case, self.base, self.follows = case, case.optimizer.lr, case.reference.follows
         self.active = case.schedule
         self.epoch = 0
+        self.steps = 0  # scheduler steps taken
         self.origin = 0  # the epoch the active schedule counts from
         self.anchor: tuple[float, int] | None = None  # recursive resume: (lr left by the first, its epoch)
         self.plateau = Plateau(self.active, self.base) if self.active.name == "reduce_on_plateau" else None
@@ -232,7 +233,9 @@ class Schedule:
         return cycled_momentum(self.active, self.epoch)
 
     def step(self, loss: float) -> None:
-        self.epoch += 1
+        self.steps += 1
+        explicit = self.case.schedule.explicit_epoch(self.steps)  # scheduler.step(epoch=...) sets the epoch
+        self.epoch = self.epoch + 1 if explicit is None else explicit
         if self.plateau:
             self.plateau.step(float(loss))
         sch = self.case.schedule

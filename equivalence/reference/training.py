@@ -16,9 +16,9 @@ from .schedules import Schedule
 
 
 def regularization_grad(case: Case, name: str, w, coefficients) -> np.ndarray:
-    """Gradient of the penalty on one parameter: l1*sign(w) + l2*w, or l2*w/norm(w) for the 'norm'
-    form (the gradient of l2*norm(w, 2), which is not the L2Decay rule). None with Torch Adam's
-    decoupled_weight_decay, where the optimizer decays the parameter itself."""
+    """Gradient of the penalty on one parameter: l1*sign(w) + l2*w, 2*l2*w for the 'squared' form (no 1/2),
+    or l2*w/norm(w) for the 'norm' form (the gradient of l2*norm(w, 2), which is not the L2Decay rule). None
+    with Torch Adam's decoupled_weight_decay, where the optimizer decays the parameter itself."""
     c = coefficients[name]
     g = np.zeros_like(w)
     if case.optimizer.hyper.get("decoupled_weight_decay"):
@@ -29,6 +29,8 @@ def regularization_grad(case: Case, name: str, w, coefficients) -> np.ndarray:
         if case.regularization.penalty_form == "norm":
             norm = np.sqrt((w * w).sum())
             g = g + (w.dtype.type(c.l2) * w / norm if norm > 0 else np.zeros_like(w))
+        elif case.regularization.penalty_form == "squared":  # d/dw c*sum(w**2)
+            g = g + w.dtype.type(2 * c.l2) * w
         else:
             g = g + w.dtype.type(coefficient_attribute(case, c.l2)) * w
     return g
@@ -58,6 +60,12 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
         if case.loss_weight != 1:  # in the case dtype, as the frameworks multiply by a tensor of it
             loss, grad_out = loss * np_dtype.type(case.loss_weight), grad_out * np_dtype.type(case.loss_weight)
         grads = backward(case, params, cache, grad_out)
+        lifecycle = case.gradients
+        skipped_params: set[str] = set()
+        if lifecycle is not None:
+            for name in lifecycle.unused_at(step_index, params) | lifecycle.frozen_set(params):
+                grads[name] = np.zeros_like(grads[name])  # detached in the forward: no data gradient
+            skipped_params = lifecycle.without_gradient(step_index, params)
         if schedule is not None:
             if schedule.shifted:  # the perturbation: the scheduler stepped before the optimizer
                 schedule.step(loss)
@@ -88,14 +96,17 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
         if optimizer.info.closure:  # L-BFGS: one step of all parameters, re-evaluating the loss on this batch
             stepped = optimizer.closure_step(list(params), params, _closure(case, x, y, masks, np_dtype, coefficients))
         for name, w in params.items():
+            # a parameter without a gradient (frozen, or unused with gradients reset to None) is skipped by the
+            # optimizer, weight decay included
+            no_gradient = name in skipped_params
             if stepped is not None:
                 new = stepped[name]
             else:
-                new = w if skipped else optimizer.step(name, w, final[name], param_lr[name])
-            if not skipped:  # an overflowed gradient is inf/NaN, never equal: the skip itself is recorded
+                new = w if skipped or no_gradient else optimizer.step(name, w, final[name], param_lr[name])
+            if not skipped and not no_gradient:  # an overflowed gradient is inf/NaN, never equal: the skip is recorded
                 put(step, "grad", name, grads[name])
                 put(step, "grad_regularized", name, regularized[name])
-            for key, value in optimizer.states[name].items():
+            for key, value in optimizer.states.get(name, {}).items():
                 put(step, f"state.{key}", name, value)
             put(step, "update", name, new - w)
             put(step, "param", name, new)

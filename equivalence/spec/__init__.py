@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from .base import SpecError, _type_name
 from .routes import (
-    BASE_ROUTES, CLIPPED_ROUTES, CLIP_ROUTES, EMA_ROUTES, GROUP_ROUTES, PER_PARAMETER_ROUTES, TRAINING_ROUTES,
+    BASE_ROUTES, CLIPPED_ROUTES, CLIP_ROUTES, EMA_ROUTES, GROUP_ROUTES, PER_PARAMETER_ROUTES, PORT_ROUTE, TRAINING_ROUTES,
     TRAINING_ROUTE_NAMES, VARIANT_ROUTES, clipped_route, split_route)
 from .model import ACTIVATIONS, LOSSES, ModelSpec
 from .data import DISTRIBUTIONS, DataSpec
 from .optimizer import OPTIMIZERS, OptimizerSpec
-from .regularization import PENALTY_FORMS, Coefficients, RegularizationSpec
+from .regularization import PADDLE_DECAY_ARGUMENTS, PENALTY_FORMS, Coefficients, RegularizationSpec
 from .dropout import ALPHA_VARIANTS, CHANNEL_VARIANTS, DROPOUT_MODES, DROPOUT_ROUTES, DROPOUT_VARIANTS, DropoutSpec
 from .normalization import (
     DEFAULT_NORM_EPSILON, DEFAULT_NORM_MOMENTUM, MOMENTUM_MAPPINGS, NORMALIZATION_LAYERS, NORMALIZATION_ROUTES,
@@ -31,7 +31,8 @@ from .normalization import (
 from .loss_probe import (
     CLASS_LOSSES, LOSS_MAPPINGS, LOSS_NAMES, LOSS_OPTIONS, LOSS_REDUCTIONS, LOSS_ROUTES, LossProbeSpec)
 from .clip import CLIP_ACTIVITY, CLIP_KINDS, CLIP_NORM_FORMULAS, CLIP_ORDERS, NORM_TYPES, ClipSpec
-from .flavour import ATTRIBUTE_PRECISIONS, DECAY_FORMS, FLAVOURS, MOMENTUM_FORMS, ReferenceFlavour
+from .gradients import GRADIENT_RESETS, GradientSpec
+from .flavour import ATTRIBUTE_PRECISIONS, AUTOCAST_FLAVOURS, DECAY_FORMS, FLAVOURS, MOMENTUM_FORMS, ReferenceFlavour
 from .schedule import (
     ANNEAL_STRATEGIES, CYCLIC_MODES, LAMBDA_FUNCTIONS, PLATEAU_MODES, SCHEDULES, SCHEDULE_MAPPINGS,
     SCHEDULE_PARAMETERS, THRESHOLD_MODES, WARMUP_AFTER, ScheduleSpec)
@@ -39,4 +40,4 @@ from .scaling import EMA_INITS, EMA_WARMUPS, INJECTED_VALUES, UNSCALE_FORMS, Ema
 from .expectations import (
     PERTURBATIONS, SWEEP_SCALES, Divergence, ExpectSpec, SweepRange, SweepSpec, Tolerance, ToleranceSpec)
 from .case import (
-    DTYPES, KINDS, Case, case_from_dict, discover, load_case, read_raw, validate, validate_sweep, variant)
+    AUTOCAST_DTYPES, DTYPES, KINDS, Case, case_from_dict, discover, load_case, read_raw, validate, validate_sweep, variant)

@@ -62,7 +62,8 @@ def _build(cls, raw, file, prefix):
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise SpecError(file, key, "missing required key", _type_name(hints[name]))
             continue
-        value = _convert(hints[name], raw[name], file, key)
+        parse = f.metadata.get("parse")  # a field whose values the generic conversion refuses (non-finite)
+        value = parse(raw[name], file, key) if parse else _convert(hints[name], raw[name], file, key)
         accepted = f.metadata.get("accepted")
         if accepted is not None:
             for item in value if isinstance(value, tuple) else (value,):
@@ -117,11 +118,23 @@ def _convert(tp, value, file, key):
     raise TypeError(f"spec field type {tp!r} has no converter")  # a bug in this module, not in a case
 
 
+def literal_numbers(value, file, key) -> tuple[float, ...]:
+    """A literal probe input: a list of numbers where nan, inf and -inf are meant (everywhere else the spec
+    refuses non-finite numbers)."""
+    if not isinstance(value, list):
+        raise SpecError(file, key, f"expected a list, got {type(value).__name__} {value!r}")
+    for i, v in enumerate(value):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise SpecError(file, f"{key}[{i}]", f"expected a number, got {type(v).__name__} {v!r}",
+                            "numbers, nan, inf, -inf")
+    return tuple(float(v) for v in value)
+
+
 # A probe case (dropout, normalization, loss) holds its own table and none of a training case's.
 def _only_table(case: Case, table: str, need) -> None:
     need(getattr(case, table) is not None, table, f"a {case.kind} case needs a [{table}] table", f"[{table}]")
     for key in ("model", "data", "optimizer", "regularization", "dropout", "normalization", "clip", "schedule",
-                "loss_scaling", "ema", "loss_probe"):
+                "loss_scaling", "ema", "loss_probe", "gradients"):
         if key != table:
             need(getattr(case, key) is None, key, f"does not apply to a {case.kind} case", f"[{table}] only")
     need(not case.lr_multipliers, "lr_multipliers", f"does not apply to a {case.kind} case", f"[{table}] only")

@@ -17,16 +17,19 @@ from .data import DataSpec
 from .dropout import DROPOUT_ROUTES, DropoutSpec, _validate_dropout
 from .expectations import ExpectSpec, SweepSpec, ToleranceSpec, _validate_ranges
 from .flavour import ReferenceFlavour
+from .gradients import GradientSpec, _validate_gradients
 from .loss_probe import LOSS_ROUTES, LossProbeSpec, _validate_loss_probe
 from .model import LOSSES, ModelSpec
 from .normalization import NORMALIZATION_ROUTES, NormalizationSpec, _validate_normalization
 from .optimizer import OptimizerSpec, _validate_optimizer
 from .regularization import Coefficients, RegularizationSpec
-from .routes import CLIP_ROUTES, EMA_ROUTES, PER_PARAMETER_ROUTES, TRAINING_ROUTE_NAMES, TRAINING_ROUTES, clipped_route
+from .routes import (CLIP_ROUTES, EMA_ROUTES, PER_PARAMETER_ROUTES, PORT_ROUTE, TRAINING_ROUTE_NAMES, TRAINING_ROUTES,
+                     clipped_route)
 from .scaling import EmaSpec, LossScalingSpec, _validate_step_extensions
 from .schedule import ScheduleSpec
 
 DTYPES = ("float32", "float64")
+AUTOCAST_DTYPES = ("bfloat16",)
 KINDS = ("training", "dropout", "normalization", "loss")
 
 
@@ -68,18 +71,28 @@ class Case:
     ema: EmaSpec | None = field(default=None, metadata=_doc(
         "Exponential moving average of the parameters, recorded as 'ema' by the routes ema_module "
         "(Torch AveragedModel, Paddle ExponentialMovingAverage) and ema_manual (the rule in framework ops)."))
+    gradients: GradientSpec | None = field(default=None, metadata=_doc(
+        "A gradient's lifecycle between steps: frozen parameters, parameters that stop receiving gradients, "
+        "and how gradients are cleared (training cases)."))
     routes: tuple[str, ...] | None = field(default=None, metadata=_doc(
         "Routes to run in each framework; default: optimizer, plus per_parameter and loss_penalty when "
         "there is regularization, or the per-parameter routes when there are lr_multipliers, each with both "
         "clip routes when there is a [clip] table, or the ema routes with an [ema] table (training); layer and "
-        "functional (dropout, normalization, loss).",
-        TRAINING_ROUTE_NAMES + EMA_ROUTES + DROPOUT_ROUTES))
+        "functional (dropout, normalization, loss). port (any kind): the natural port a user writes, the "
+        "other framework's closest call with the argument it lacks dropped (README, Natural ports).",
+        TRAINING_ROUTE_NAMES + EMA_ROUTES + DROPOUT_ROUTES + (PORT_ROUTE,)))
     steps: int = field(default=1, metadata=_doc("Optimizer steps to record, >= 1."))
     dtype: str = field(default="float64", metadata=_doc("Floating point type of params and data.", DTYPES))
     reference: ReferenceFlavour = field(default_factory=ReferenceFlavour, metadata=_doc(
         "Formula flavours of the NumPy reference."))
     tolerance: ToleranceSpec = field(default_factory=ToleranceSpec, metadata=_doc("Tolerance overrides."))
     expect: ExpectSpec = field(default_factory=ExpectSpec, metadata=_doc("What is expected."))
+    autocast: str | None = field(default=None, metadata=_doc(
+        "Run the forward pass and the loss under each framework's autocast to this dtype: "
+        "paddle.amp.auto_cast(dtype=...) (a no-op with a warning on a CPU place, paddle/amp/auto_cast.py:594-601) "
+        "and torch.autocast(device, dtype=...) (Linear in the lower precision, mse_loss and cross_entropy in "
+        "float32). float32 cases with loss mse or cross_entropy and no dropout; reference.autocast says whose "
+        "arithmetic the reference follows.", AUTOCAST_DTYPES))
     loss_weight: float = field(default=1.0, metadata=_doc(
         "Multiplies the data loss (and so every gradient of it; regularization is not scaled) in the reference "
         "and every framework alike: a gradient-scale knob, e.g. for a sweep towards tiny gradients. > 0."))
@@ -229,7 +242,7 @@ def validate(case: Case) -> None:
     need(case.kind == "training" or case.loss_weight == 1, "loss_weight", f"a {case.kind} case has no loss",
          "loss_weight only in training cases")
     routes = {"training": TRAINING_ROUTE_NAMES + EMA_ROUTES, "dropout": DROPOUT_ROUTES,
-              "loss": LOSS_ROUTES}.get(case.kind, NORMALIZATION_ROUTES)
+              "loss": LOSS_ROUTES}.get(case.kind, NORMALIZATION_ROUTES) + (PORT_ROUTE,)
     for r in case.selected_routes:
         need(r in routes, "routes", f"route {r!r} does not apply to a {case.kind} case", ", ".join(routes))
     tol = case.tolerance
@@ -249,6 +262,11 @@ def validate(case: Case) -> None:
              "at least one 'framework/file.py:line' or URL")
         _validate_ranges(f, f"{key}.versions", d.versions)
     _validate_ranges(f, "requires", case.requires)
+    need(case.autocast is None or case.kind == "training", "autocast", f"a {case.kind} case has no model to autocast",
+         "autocast only in training cases")
+    need(case.reference.autocast == "off" or case.autocast == case.reference.autocast, "reference.autocast",
+         f"the reference follows {case.reference.autocast} autocast and the case runs with autocast = "
+         f"{case.autocast!r}", f"autocast = {case.reference.autocast!r}, or reference.autocast = 'off'")
 
     if case.kind == "dropout":
         _validate_dropout(case, need)
@@ -296,6 +314,14 @@ def validate(case: Case) -> None:
             need(any(fnmatch.fnmatchcase(n, pattern) for n in names), key,
                  f"{pattern!r} matches no parameter", ", ".join(names))
     _validate_clip_and_lr(case, need)
+    if case.gradients is not None:
+        _validate_gradients(case, need)
+    if case.autocast is not None:
+        need(case.dtype == "float32", "autocast", f"autocasts a {case.dtype} model", "dtype = 'float32'")
+        need(case.loss in ("mse", "cross_entropy"), "autocast",
+             f"loss {case.loss!r} runs in bfloat16 under Torch's autocast (its value is not a float32 loss)",
+             "loss = 'mse' or 'cross_entropy' (float32 under autocast)")
+        need(m.dropout == 0, "autocast", "dropout masks under autocast are not modelled", "model.dropout = 0")
 
 
 def validate_sweep(sweep: SweepSpec, raw: dict, path: str | Path) -> None:

@@ -33,6 +33,13 @@ class ClipSpec:
     max: float | None = field(default=None, metadata=_doc("Upper bound (value)."))
     min: float | None = field(default=None, metadata=_doc(
         "Lower bound (value), < max; default -max, which needs max > 0."))
+    exclude: tuple[str, ...] = field(default=(), metadata=_doc(
+        "Parameters (names or fnmatch patterns) the clip leaves out, neither clipped nor counted in a norm: "
+        "Paddle ParamAttr(need_clip=False) with grad_clip=, and the clip functions called on the other "
+        "parameters (paddle.nn.utils, torch.nn.utils)."))
+
+    def excluded(self, names) -> set[str]:
+        return {n for n in names if any(fnmatch.fnmatchcase(n, p) for p in self.exclude)}
 
     @property
     def norm(self) -> str:
@@ -51,6 +58,11 @@ def _validate_clip_and_lr(case: Case, need) -> None:
              ", ".join(names))
         need(m >= 0, key, f"{m} is negative", "a multiplier >= 0")
     clip = case.clip
+    for i, pattern in enumerate(clip.exclude if clip is not None else ()):
+        need(any(fnmatch.fnmatchcase(n, pattern) for n in names), f"clip.exclude[{i}]",
+             f"{pattern!r} matches no parameter", ", ".join(names))
+    need(clip is None or len(clip.excluded(names)) < len(names), "clip.exclude", "leaves nothing to clip",
+         "patterns that leave some parameter clipped")
     for r in case.selected_routes:
         clips = split_route(r)[1] is not None
         if clip is None:

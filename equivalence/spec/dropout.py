@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing
 from dataclasses import dataclass, field
 
-from .base import _doc, _only_table
+from .base import _doc, _only_table, literal_numbers
 
 if typing.TYPE_CHECKING:  # for annotations only: case.py imports this module
     from .case import Case
@@ -45,6 +45,12 @@ class DropoutSpec:
         "reference still follows `training`."))
     zero_fraction: float = field(default=0.05, metadata=_doc(
         "Fraction of inputs set exactly to zero, where the mask cannot be read off the output."))
+    values: tuple[float, ...] | None = field(default=None, metadata=_doc(
+        "A literal input instead of the drawn one, row-major, prod(shape) numbers; TOML writes nan, inf and -inf.",
+        parse=literal_numbers))
+    evaluate: bool = field(default=True, metadata=_doc(
+        "Record the eval-mode output. false for a literal input with NaN or Inf: eval is the identity, and a "
+        "NaN or Inf never compares equal, so the eval output could only diverge."))
 
     def mask_shape(self) -> tuple[int, ...]:
         """Shape of one draw of the mask; it broadcasts over the input. Channel variants draw per
@@ -66,6 +72,11 @@ def _validate_dropout(case: Case, need) -> None:
     need(len(d.shape) >= 1 and all(s >= 1 for s in d.shape), "dropout.shape", f"{list(d.shape)} is not a shape",
          "positive integers")
     need(0.0 <= d.zero_fraction < 1.0, "dropout.zero_fraction", f"{d.zero_fraction} out of range", "0 <= x < 1")
+    size = 1
+    for s in d.shape:
+        size *= s
+    need(d.values is None or len(d.values) == size, "dropout.values",
+         f"{len(d.values or ())} numbers for shape {list(d.shape)}", f"{size} numbers (the product of shape)")
     rank = len(d.shape)
     if d.variant in CHANNEL_VARIANTS:
         ranks = CHANNEL_VARIANTS[d.variant]

@@ -14,7 +14,8 @@ PERTURBATIONS = ("lr", "no-regularization", "ignore-overrides", "dropout-p", "dr
                  "ignore-lr-multipliers", "schedule-shift", "schedule-restart", "cycle-momentum-ignored",
                  "loss-scale-growth", "loss-scale-backoff", "loss-scale-interval", "ema-decay", "decay-exclude-ignored", "lr-ratio-ignored",
                  "history-size", "line-search-dropped", "maximize-ignored", "decay-coupled",
-                 "loss-input-scale", "loss-target-scale", "loss-option")
+                 "loss-input-scale", "loss-target-scale", "loss-option", "autocast-flavour",
+                 "gradient-reset-swapped", "frozen-ignored", "clip-exclude-ignored")
 SWEEP_SCALES = ("linear", "log")
 
 

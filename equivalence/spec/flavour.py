@@ -12,6 +12,7 @@ MOMENTUM_FORMS = ("heavy_ball", "ema")
 ATTRIBUTE_PRECISIONS = ("exact", "float32")
 FLAVOURS = ("paddle", "torch")
 DECAY_FORMS = ("decoupled", "coupled_l2")
+AUTOCAST_FLAVOURS = ("off", "bfloat16")
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,8 @@ class ReferenceFlavour:
     dropout_attributes: str = field(default="exact", metadata=_doc(
         "exact: the dropout scale 1/(1-p) from p as written; float32: p and 1-p in float32, as Paddle's "
         "dropout kernel computes them (variant dropout without axis).", ATTRIBUTE_PRECISIONS))
+    autocast: str = field(default="off", metadata=_doc(
+        "off: the reference computes in the case dtype whatever the case's autocast (what Paddle does on a CPU "
+        "place); bfloat16: it rounds where torch.autocast(dtype=bfloat16) rounds: each Linear's inputs and "
+        "output, the activation's output, and in the backward pass the gradient reaching the model output and "
+        "each product and sum (equivalence/reference/model.py).", AUTOCAST_FLAVOURS))

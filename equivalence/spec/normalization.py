@@ -88,8 +88,11 @@ def _validate_normalization(case: Case, need) -> None:
         return
     need(n.normalized_dims == 1, "normalization.normalized_dims", "applies to layer_norm only", "leave it out")
     count = math.prod(n.shape[i] for i in n.normalized_axes())
-    need(count >= 2, "normalization.shape", f"{count} value per channel: a batch variance needs at least two",
-         "N * spatial size >= 2")
+    # One value per channel is a case (Torch refuses it, Paddle passes the input through); its unbiased running
+    # variance would divide by n - 1 = 0, so such a case feeds the running variance the biased estimate.
+    need(count >= 2 or case.reference.batch_norm_running_var == "biased" or not n.tracks_running_stats(),
+         "normalization.shape", f"{count} value per channel: the unbiased running variance divides by n - 1 = 0",
+         "N * spatial size >= 2, or reference.batch_norm_running_var = 'biased'")
     need(n.momentum is None or 0.0 <= n.momentum <= 1.0, "normalization.momentum",
          f"{n.momentum} is not a weight", "0 <= momentum <= 1")
     need(n.momentum is not None or n.momentum_mapping == "converted", "normalization.momentum_mapping",

@@ -93,6 +93,11 @@ class OptimizerSpec:
     name: str = field(metadata=_doc("Optimizer.", OPTIMIZERS))
     lr: float | None = field(default=None, metadata=_doc(
         "Learning rate, > 0; left out: each framework's default learning rate."))
+    as_tensor: tuple[str, ...] = field(default=(), metadata=_doc(
+        "Hyper-parameters (neutral names, e.g. beta1, beta2) passed as 0-d tensors, as each framework's tensor "
+        "constructor makes them from a Python float: paddle.to_tensor(v) (the default dtype, the case dtype "
+        "here) and torch.tensor(v) (float32 unless torch's default dtype is changed). A tuple argument "
+        "(Torch betas) gets tensors for all its elements, as Torch requires."))
     paddle: dict[str, typing.Any] = field(default_factory=dict, metadata=_doc(
         "Paddle constructor arguments passed as written, under Paddle's names, e.g. use_multi_tensor = true; "
         "the string \"None\" passes None. An argument with a neutral key must use it; one that changes the "
@@ -131,6 +136,10 @@ def _validate_optimizer(case: Case, need) -> None:
                  f"optimizer.{taken.get(arg)}")
             need(arg not in ("params", "parameters"), f"optimizer.{framework}.{arg}", "the case's model supplies it",
                  "another constructor argument")
+    for i, key in enumerate(o.as_tensor):
+        need(key in o.hyper and info.hypers[key].kind == "number", f"optimizer.as_tensor[{i}]",
+             f"{key!r} is not a number hyper-parameter the case sets",
+             ", ".join(k for k in o.hyper if info.hypers[k].kind == "number") or "set the hyper-parameter first")
     given = set(o.hyper) | ({"lr"} if o.lr is not None else set())
     for key, hyper in info.hypers.items():
         if key in given:

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from .base import _doc
 
-PENALTY_FORMS = ("half_squared", "norm")
+PENALTY_FORMS = ("half_squared", "squared", "norm")
+PADDLE_DECAY_ARGUMENTS = ("regularizer", "float")
 
 
 @dataclass(frozen=True)
@@ -28,4 +29,10 @@ class RegularizationSpec:
         "Torch param group). Keys are parameter names or patterns."))
     penalty_form: str = field(default="half_squared", metadata=_doc(
         "How the loss_penalty route and the reference write the L2 penalty: half_squared = "
-        "0.5*c*sum(w**2); norm = c*norm(w, 2), not squared (a textbook mistake).", PENALTY_FORMS))
+        "0.5*c*sum(w**2); squared = c*sum(w**2) without the 1/2 (gradient 2*c*w: twice L2Decay(c) and Torch's "
+        "weight_decay=c); norm = c*norm(w, 2), not squared (a textbook mistake).", PENALTY_FORMS))
+    paddle_argument: str = field(default="regularizer", metadata=_doc(
+        "How Paddle's optimizer route passes the case-wide L2 coefficient: regularizer = weight_decay=L2Decay(c); "
+        "float = weight_decay=c, which paddle/optimizer/optimizer.py:269-270 (and Momentum, momentum.py:228-230) "
+        "turn into L2Decay(c), but which AdamW and Lamb take as their decoupled coefficient.",
+        PADDLE_DECAY_ARGUMENTS))

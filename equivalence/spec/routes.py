@@ -17,6 +17,10 @@ EMA_ROUTES = ("ema_module", "ema_manual")
 # (Paddle: use_multi_tensor=True for foreach; no fused argument). Each is also compared with the framework's
 # own optimizer route.
 VARIANT_ROUTES = ("foreach", "fused")
+# The natural port a user writes: the other framework's closest call, an argument it lacks dropped, its public
+# API called as documented (a GradScaler that disables itself stays disabled). Where a framework has the
+# feature, its port is the faithful call. Any kind of case may run it (equivalence/backends/common.py, port).
+PORT_ROUTE = "port"
 
 
 def clipped_route(base: str, clip: str) -> str:

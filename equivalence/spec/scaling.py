@@ -6,7 +6,7 @@ import typing
 from dataclasses import dataclass, field
 
 from .base import _doc
-from .routes import EMA_ROUTES, TRAINING_ROUTES
+from .routes import EMA_ROUTES, PORT_ROUTE, TRAINING_ROUTES
 from .schedule import _validate_schedule
 
 if typing.TYPE_CHECKING:  # for annotations only: case.py imports this module
@@ -14,6 +14,7 @@ if typing.TYPE_CHECKING:  # for annotations only: case.py imports this module
 
 INJECTED_VALUES = ("inf", "nan")
 UNSCALE_FORMS = ("exact", "float32_inverse")
+PADDLE_SCALERS = ("GradScaler", "AmpScaler")
 EMA_INITS = ("first_update", "initial_params", "zero")
 EMA_WARMUPS = ("none", "thres_steps")
 
@@ -39,6 +40,14 @@ class LossScalingSpec:
         "off on every overflow), >= 1."))
     inject: tuple[Injection, ...] = field(default=(), metadata=_doc(
         "Overflows to inject, e.g. [{step = 3, value = 'inf'}]: the step is skipped and the scale backs off."))
+    paddle_class: str = field(default="GradScaler", metadata=_doc(
+        "Paddle's scaler: GradScaler (scale, unscale_, step, update) or the legacy AmpScaler (scale, then "
+        "minimize(optimizer, scaled_loss), which unscales, skips or steps, and updates). Both take every policy "
+        "argument the case gives; their own defaults differ (AmpScaler 2**15 and 1000 steps, "
+        "paddle/amp/grad_scaler.py:114-117; GradScaler 2**16 and 2000, :712-715). Torch has one GradScaler.",
+        PADDLE_SCALERS))
+    # The port route: a GradScaler that disables itself (Paddle's on a CPU place) is used as it is, not refused.
+    keep_disabled: bool = field(default=False, metadata={"internal": True})
     unscale: str = field(default="exact", metadata=_doc(
         "Reference flavour of the unscaling: exact (the true gradient); float32_inverse: the scaled gradient "
         "times 1/scale rounded to float32, as Torch's GradScaler.unscale_ does.", UNSCALE_FORMS))
@@ -79,9 +88,9 @@ def _validate_step_extensions(case: Case, need) -> None:
         _validate_schedule(case, need)
     if case.loss_scaling is not None:
         ls = case.loss_scaling
-        need(case.selected_routes == ("optimizer",), "routes",
+        need(set(case.selected_routes) <= {"optimizer", PORT_ROUTE}, "routes",
              f"loss scaling runs through the optimizer route only, got {list(case.selected_routes)}",
-             "routes = ['optimizer']")
+             f"routes = ['optimizer'] or ['optimizer', '{PORT_ROUTE}']")
         need(ls.init_scale > 0, "loss_scaling.init_scale", f"{ls.init_scale} <= 0", "a number > 0")
         need(ls.growth_factor > 1, "loss_scaling.growth_factor", f"{ls.growth_factor} <= 1", "a number > 1")
         need(0 < ls.backoff_factor < 1, "loss_scaling.backoff_factor", f"{ls.backoff_factor} out of range",

@@ -23,6 +23,7 @@ RESUMABLE = MULTIPLICATIVE + ("reduce_on_plateau",)
 RESUME_FORMS = ("recursive", "closed_form")
 REBUILD_FROM = ("state_dict", "last_epoch", "last_epoch_minus_one")
 MOMENTUM_CYCLING = ("cyclic", "one_cycle")
+EPOCH_ARGUMENTS = ("none", "completed", "loop_index")
 SCHEDULE_MAPPINGS = ("parity", "defaults")
 CYCLIC_MODES = ("triangular", "triangular2", "exp_range")
 ANNEAL_STRATEGIES = ("cos", "linear")
@@ -180,8 +181,17 @@ class ScheduleSpec:
         "How the scheduler is rebuilt: state_dict (a fresh scheduler loads the old one's state_dict), "
         "last_epoch (built with last_epoch = the old one's last_epoch), last_epoch_minus_one (with "
         "last_epoch - 1). The optimizer always loads the old optimizer's state_dict", REBUILD_FROM))
+    epoch_argument: str = field(default="none", metadata=_doc(
+        "How the training loop steps the scheduler after each optimizer step: none, scheduler.step(); completed, "
+        "step(epoch=t) after step t (the same epochs); loop_index, step(epoch=t-1), the 0-based index of a "
+        "`for epoch in range(n)` loop, which sets epoch 0 twice and lags one step behind. Not for "
+        "reduce_on_plateau.", EPOCH_ARGUMENTS))
     shift: int = field(default=0, metadata={"internal": True})  # the schedule-shift perturbation
     restart: bool = field(default=False, metadata={"internal": True})  # the schedule-restart perturbation
+
+    def explicit_epoch(self, step: int) -> int | None:
+        """The epoch passed to scheduler.step() after optimizer step ``step`` (from 1); None: no argument."""
+        return {"none": None, "completed": step, "loop_index": step - 1}[self.epoch_argument]
 
     def factor_at(self, epoch: int) -> float:
         """f(epoch) of the lambda and multiplicative schedules: a listed factor or a named function."""
@@ -252,7 +262,7 @@ def _validate_one(case: Case, sch: ScheduleSpec, need, prefix: str) -> None:
     taken = SCHEDULE_PARAMETERS[sch.name]
     public = [f.name for f in dataclasses.fields(ScheduleSpec) if not f.metadata.get("internal")]
     for key in public:
-        if key in ("name", "mapping") or not sch.given(key):
+        if key in ("name", "mapping", "epoch_argument") or not sch.given(key):
             continue
         if key in COMMON_PARAMETERS:
             need(prefix == "schedule", f"{prefix}.{key}", "applies to the top [schedule] table only", "[schedule]")
@@ -262,6 +272,10 @@ def _validate_one(case: Case, sch: ScheduleSpec, need, prefix: str) -> None:
             continue
         need(key in taken, f"{prefix}.{key}", f"does not apply to schedule {sch.name!r}",
              ", ".join(taken) or "no parameters")
+    need(sch.epoch_argument == "none" or (sch.name not in ("reduce_on_plateau", "sequential", "chained")
+                                          and sch.then is None and sch.rebuild_at is None),
+         f"{prefix}.epoch_argument", "applies to one plain schedule (not reduce_on_plateau, a composition, a "
+         "second scheduler or a rebuild)", "none")
     for key, default in taken.items():
         need(default is not _REQUIRED or sch.given(key), f"{prefix}.{key}",
              f"missing: schedule {sch.name!r} needs it", _type_name(typing.get_type_hints(ScheduleSpec)[key]))

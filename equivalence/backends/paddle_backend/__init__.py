@@ -78,6 +78,10 @@ def _regularization_plan(case: Case, base: str):
         return None, {}
     if base == "optimizer":
         c = optimizer_decay(case)
+        if c and case.regularization.paddle_argument == "float":
+            if c.l1:
+                raise NotApplicable("a float weight_decay is an L2 coefficient (paddle/optimizer/optimizer.py:269-270)")
+            return float(c.l2), {}
         return (_regularizer(c.l1, c.l2) if c else None), {}
     return _param_attr_plan(case)
 
@@ -122,10 +126,13 @@ def _build(case: Case, route: str):
     weight_decay, regularizers = _regularization_plan(case, base)
     with_attrs = base in ("per_parameter", "param_attr_in_groups")
 
+    no_clip = case.clip.excluded(case.parameter_names()) if clip == "clip_argument" else set()
+
     def attr(name):
-        if not with_attrs or (name not in regularizers and multipliers[name] == 1.0):
-            return None
-        return paddle.ParamAttr(regularizer=regularizers.get(name), learning_rate=multipliers[name])
+        options = {"need_clip": False} if name in no_clip else {}  # grad_clip= leaves it out
+        if with_attrs and (name in regularizers or multipliers[name] != 1.0):
+            options.update(regularizer=regularizers.get(name), learning_rate=multipliers[name])
+        return paddle.ParamAttr(**options) if options else None
 
     layers = []
     for i, (fan_in, fan_out) in enumerate(zip(case.model.sizes[:-1], case.model.sizes[1:])):
@@ -184,6 +191,35 @@ def build(case: Case, route: str):
         return _build(case, route)
 
 
+def autocast(case: Case):
+    """paddle.amp.auto_cast(dtype=case.autocast) as documented; on a CPU place it warns and does nothing
+    (paddle/amp/auto_cast.py:594-601)."""
+    if case.autocast is None:
+        return contextlib.nullcontext()
+    return _quiet(paddle.amp.auto_cast(dtype=case.autocast))
+
+
+@contextlib.contextmanager
+def _quiet(context):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the CPU place's "amp_guard ... makes no effect": the results show it
+        with context:
+            yield
+
+
+def freeze(param) -> None:
+    param.stop_gradient = True
+
+
+def linear(layer, h, detached: set[str]):
+    """The layer's forward with the named parts ('weight', 'bias') detached."""
+    weight = layer.weight.detach() if "weight" in detached else layer.weight
+    bias = layer.bias
+    if bias is not None and "bias" in detached:
+        bias = bias.detach()
+    return F.linear(h, weight, bias)
+
+
 def activation(name: str, z):
     return _ACTIVATIONS[name](z)
 
@@ -205,6 +241,8 @@ def penalty(kind: str, form: str, w, c: float):
         return c * paddle.sum(paddle.abs(w))
     if form == "norm":
         return c * paddle.linalg.norm(w.flatten(), p=2)
+    if form == "squared":
+        return c * paddle.sum(w * w)
     return 0.5 * c * paddle.sum(w * w)
 
 
@@ -235,7 +273,9 @@ def clip_gradients(spec: ClipSpec, params: dict) -> dict:
     return {}
 
 
-def step(optimizer, closure=None) -> None:
+def step(optimizer, closure=None, reset: str | None = None) -> None:
+    """optimizer.step() (with L-BFGS's closure), then clear_grad(): set_to_zero=True (Paddle's default) unless
+    ``reset`` is 'none'."""
     arguments = () if closure is None else (closure,)
     try:
         if getattr(optimizer, "equivalence_restarted", False):  # see schedules.after_step
@@ -257,7 +297,7 @@ def step(optimizer, closure=None) -> None:
         if "(NotFound) The kernel with key" not in message:
             raise
         raise NotApplicable("Paddle refuses this configuration on CPU: " + message.split("[Hint")[0].strip()) from None
-    optimizer.clear_grad()
+    optimizer.clear_grad(set_to_zero=reset != "none")
 
 
 def zero_grad(optimizer) -> None:

@@ -32,7 +32,8 @@ _CALLS = {
     "bce_with_logits": ("binary_cross_entropy_with_logits", "BCEWithLogitsLoss"),
     "smooth_l1": ("smooth_l1_loss", "SmoothL1Loss"), "huber": ("smooth_l1_loss", "SmoothL1Loss"),
     "kl_div": ("kl_div", "KLDivLoss"), "hinge_embedding": ("hinge_embedding_loss", "HingeEmbeddingLoss"),
-    "multi_margin": ("multi_margin_loss", "MultiMarginLoss"),
+    "multi_margin": ("multi_margin_loss", "MultiMarginLoss"), "soft_margin": ("soft_margin_loss", "SoftMarginLoss"),
+    "margin_ranking": ("margin_ranking_loss", "MarginRankingLoss"),
 }
 
 
@@ -55,9 +56,11 @@ def _keywords(case: Case) -> dict:
             kw["is_huber"] = False
     if lp.name == "huber":
         kw["delta"] = lp.option("delta")
+    if lp.nd_classes() and lp.mapping == "right":
+        kw["axis"] = 1  # Paddle's classes default to the last axis (paddle/nn/functional/loss.py:2705)
     if lp.log_target:
         kw["log_target"] = True
-    if lp.name in ("hinge_embedding", "multi_margin"):
+    if lp.name in ("hinge_embedding", "multi_margin", "margin_ranking"):
         kw["margin"] = lp.option("margin")
     if lp.name == "multi_margin":
         kw["p"] = lp.p
@@ -73,10 +76,12 @@ def probe(case: Case, route: str, inputs: dict) -> tuple[np.ndarray, np.ndarray]
     target = paddle.to_tensor(target if target.dtype.kind == "i" else target.astype(case.dtype))
     where = f"paddle.nn.functional.{functional}" if route == "functional" else f"paddle.nn.{layer}"
     try:
+        args = (x, target) if "other" not in inputs else \
+            (x, paddle.to_tensor(inputs["other"].astype(case.dtype)), target)  # margin_ranking: (input, other, label)
         if route == "functional":
-            loss = getattr(F, functional)(x, target, **kw)
+            loss = getattr(F, functional)(*args, **kw)
         else:
-            loss = getattr(paddle.nn, layer)(**kw)(x, target)
+            loss = getattr(paddle.nn, layer)(**kw)(*args)
         upstream = paddle.to_tensor(inputs["upstream"].astype(case.dtype))
         paddle.sum(loss * upstream).backward()
     except TypeError as exc:  # a keyword this Paddle version does not take

@@ -97,7 +97,7 @@ _PER_PARAMETER = {
 def create(case: Case, parameters: list, weight_decay, grad_clip=None, names: dict[str, str] | None = None,
            learning_rate=None, variant: str | None = None):
     """The case's optimizer. ``parameters`` is what Paddle's ``parameters=`` takes (a list of parameters or
-    of parameter-group dicts), ``weight_decay`` a Paddle regularizer or None, ``grad_clip`` a Paddle
+    of parameter-group dicts), ``weight_decay`` a Paddle regularizer, a float or None, ``grad_clip`` a Paddle
     ClipGrad* or None, ``names`` Paddle's parameter names -> canonical names (for per-parameter settings),
     ``learning_rate`` an LRScheduler that replaces the case's constant lr, or None.
     Built under the case's default dtype (see ``build``). A configuration Paddle refuses is NotApplicable
@@ -110,7 +110,7 @@ def create(case: Case, parameters: list, weight_decay, grad_clip=None, names: di
     cls = getattr(paddle.optimizer, info.paddle, None)
     if cls is None:  # an optimizer newer than the installed Paddle (NAdam, RAdam, ASGD, Rprop after 2.6)
         raise NotApplicable(f"paddle.optimizer.{info.paddle} does not exist in paddle {paddle.__version__}")
-    kwargs = optimizer_kwargs(case, "paddle")
+    kwargs = optimizer_kwargs(case, "paddle", tensor=paddle.to_tensor)
     kwargs.update(framework_arguments(case, "paddle", cls))
     if variant == "fused":
         raise NotApplicable(f"paddle.optimizer.{info.paddle} has no fused argument (its arguments: "
@@ -123,7 +123,7 @@ def create(case: Case, parameters: list, weight_decay, grad_clip=None, names: di
     if learning_rate is not None:
         kwargs["learning_rate"] = learning_rate
     if weight_decay is not None:
-        if not entry.regularizer:
+        if not entry.regularizer and not isinstance(weight_decay, float):  # a float is its own coefficient
             _refuse_regularizer(info, cls, parameters, weight_decay)
         kwargs["weight_decay"] = weight_decay
     for key, value in per_parameter(case).items():

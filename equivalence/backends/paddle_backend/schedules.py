@@ -131,12 +131,13 @@ def create(case: Case, optimizer):
     return scheduler
 
 
-def step(scheduler, loss) -> None:
-    """After the optimizer step; ReduceOnPlateau watches the step's loss."""
+def step(scheduler, loss, epoch: int | None = None) -> None:
+    """After the optimizer step; ReduceOnPlateau watches the step's loss. ``epoch``: scheduler.step(epoch=...),
+    which sets last_epoch to it (paddle/optimizer/lr.py, LRScheduler.step)."""
     if isinstance(scheduler, lrs.ReduceOnPlateau):
         scheduler.step(loss.detach())
     else:
-        scheduler.step()
+        scheduler.step(epoch=epoch)
 
 
 def after_step(case: Case, step_index: int, optimizer, scheduler, rebuild_optimizer):

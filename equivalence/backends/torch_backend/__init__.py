@@ -6,6 +6,7 @@ transposed on the way in and on the way out (``to_canonical`` / ``from_canonical
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import numpy as np
@@ -124,6 +125,27 @@ def backward(value) -> None:
     value.backward()
 
 
+def autocast(case: Case):
+    """torch.autocast(device, dtype=case.autocast): Linear in the lower precision, mse_loss and cross_entropy
+    in float32 (torch/include/ATen/autocast_mode.h:840, 884-891)."""
+    if case.autocast is None:
+        return contextlib.nullcontext()
+    return torch.autocast(DEVICE, dtype=getattr(torch, case.autocast))
+
+
+def freeze(param) -> None:
+    param.requires_grad_(False)
+
+
+def linear(layer, h, detached: set[str]):
+    """The layer's forward with the named parts ('weight', 'bias') detached."""
+    weight = layer.weight.detach() if "weight" in detached else layer.weight
+    bias = layer.bias
+    if bias is not None and "bias" in detached:
+        bias = bias.detach()
+    return F.linear(h, weight, bias)
+
+
 def activation(name: str, z):
     return _ACTIVATIONS[name](z)
 
@@ -145,6 +167,8 @@ def penalty(kind: str, form: str, w, c: float):
         return c * w.abs().sum()
     if form == "norm":
         return c * torch.linalg.vector_norm(w)
+    if form == "squared":
+        return c * (w * w).sum()
     return 0.5 * c * (w * w).sum()
 
 
@@ -176,7 +200,9 @@ def clip_gradients(spec: ClipSpec, params: dict) -> dict:
     return {}
 
 
-def step(optimizer, closure=None) -> None:
+def step(optimizer, closure=None, reset: str | None = None) -> None:
+    """optimizer.step() (with L-BFGS's closure), then zero_grad(): set_to_none=True (Torch's default) unless
+    ``reset`` is 'zero'."""
     try:
         optimizer.step(*(() if closure is None else (closure,)))
     except RuntimeError as exc:
@@ -192,7 +218,7 @@ def step(optimizer, closure=None) -> None:
             raise
         raise NotApplicable(f"torch.optim.{type(optimizer).__name__}(capturable=True) refuses this device: "
                             f"{exc}") from None
-    optimizer.zero_grad()
+    optimizer.zero_grad(set_to_none=reset != "zero")
 
 
 def zero_grad(optimizer) -> None:

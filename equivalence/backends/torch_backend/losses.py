@@ -25,7 +25,8 @@ _CALLS = {
     "bce_with_logits": ("binary_cross_entropy_with_logits", "BCEWithLogitsLoss"),
     "smooth_l1": ("smooth_l1_loss", "SmoothL1Loss"), "huber": ("huber_loss", "HuberLoss"),
     "kl_div": ("kl_div", "KLDivLoss"), "hinge_embedding": ("hinge_embedding_loss", "HingeEmbeddingLoss"),
-    "multi_margin": ("multi_margin_loss", "MultiMarginLoss"),
+    "multi_margin": ("multi_margin_loss", "MultiMarginLoss"), "soft_margin": ("soft_margin_loss", "SoftMarginLoss"),
+    "margin_ranking": ("margin_ranking_loss", "MarginRankingLoss"),
 }
 
 
@@ -51,7 +52,7 @@ def _call(case: Case) -> tuple[str, str, dict]:
             kw["delta"] = lp.option("delta")
     if lp.log_target:
         kw["log_target"] = True
-    if lp.name in ("hinge_embedding", "multi_margin"):
+    if lp.name in ("hinge_embedding", "multi_margin", "margin_ranking"):
         kw["margin"] = lp.option("margin")
     if lp.name == "multi_margin":
         kw["p"] = lp.p
@@ -66,10 +67,12 @@ def probe(case: Case, route: str, inputs: dict) -> tuple[np.ndarray, np.ndarray]
     target = torch.from_numpy(target) if target.dtype.kind == "i" else torch.tensor(target, dtype=dtype)
     where = f"torch.nn.functional.{functional}" if route == "functional" else f"torch.nn.{layer}"
     try:
+        args = (x, target) if "other" not in inputs else \
+            (x, torch.tensor(inputs["other"], dtype=dtype), target)  # margin_ranking: (input1, input2, target)
         if route == "functional":
-            loss = getattr(F, functional)(x, target, **kw)
+            loss = getattr(F, functional)(*args, **kw)
         else:
-            loss = getattr(torch.nn, layer)(**kw)(x, target)
+            loss = getattr(torch.nn, layer)(**kw)(*args)
         (loss * torch.tensor(inputs["upstream"], dtype=dtype)).sum().backward()
     except TypeError as exc:  # a keyword this Torch version does not take
         raise NotApplicable(f"{where} does not take {sorted(k for k in kw if k != 'reduction')}: {exc}") from None

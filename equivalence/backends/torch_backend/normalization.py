@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ...spec import Case
-from ..common import norm_momentum
+from ..common import NotApplicable, norm_momentum
 
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 _BATCH_NORMS = {"batch_norm1d": torch.nn.BatchNorm1d, "batch_norm2d": torch.nn.BatchNorm2d}
@@ -80,7 +80,10 @@ class _Probe:
 
     def train_step(self, x_np: np.ndarray, upstream: np.ndarray):
         x = torch.from_numpy(x_np.astype(self.case.dtype)).requires_grad_()
-        out = self._forward(x, training=True)
+        try:
+            out = self._forward(x, training=True)
+        except ValueError as exc:  # one value per channel (torch/nn/functional.py:2853-2856): Torch's answer
+            raise NotApplicable(f"torch refuses it: {exc}") from None
         (out * torch.from_numpy(upstream.astype(self.case.dtype))).sum().backward()
         grads = {}
         for name, p in (("weight", self.weight), ("bias", self.bias)):

@@ -70,7 +70,7 @@ def create(case: Case, groups: list[dict], names: dict | None = None, variant: s
     if info.torch is None:
         raise NotApplicable(f"torch.optim has no {info.paddle or info.name}")
     entry = OPTIMIZERS[info.name]
-    kwargs = optimizer_kwargs(case, "torch")
+    kwargs = optimizer_kwargs(case, "torch", tensor=torch.tensor)
     groups = [_with_decay(info, entry, dict(g)) for g in groups]
     settings = per_parameter(case)
     if settings:

@@ -7,6 +7,7 @@ the arguments the case gives and leaves the rest at Torch's defaults (a direct p
 from __future__ import annotations
 
 import copy
+import warnings
 
 from torch.optim import lr_scheduler as lrs
 
@@ -144,12 +145,17 @@ def _create(case: Case, sch: ScheduleSpec, optimizer, last_epoch: int = -1):
     return _construct(cls, optimizer, **_kwargs(sch, names), **extra)
 
 
-def step(scheduler, loss) -> None:
-    """After the optimizer step; reduce-on-plateau watches the step's loss."""
+def step(scheduler, loss, epoch: int | None = None) -> None:
+    """After the optimizer step; reduce-on-plateau watches the step's loss. ``epoch``: scheduler.step(epoch),
+    deprecated in Torch (its warning is silenced; lr_scheduler.py uses the closed form where there is one)."""
     if isinstance(scheduler, lrs.ReduceLROnPlateau):
         scheduler.step(loss.detach())
-    else:
+    elif epoch is None:
         scheduler.step()
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scheduler.step(epoch)
 
 
 def after_step(case: Case, step_index: int, optimizer, scheduler, rebuild_optimizer):
