@@ -58,6 +58,8 @@ def test_examples_pass_outside_the_checkout(installed, tmp_path):
 
 BAD = {
     "good": ("tests.pair_fixtures.badmodels:paddle_mlp", "tests.pair_fixtures.badmodels:torch_mlp", "[4]"),
+    "good-from-paddle": ("tests.pair_fixtures.badmodels:paddle_mlp", "tests.pair_fixtures.badmodels:torch_mlp",
+                         "[4]"),
     "not-importable": ("tests.pair_fixtures.nosuch:build", "tests.pair_fixtures.badmodels:torch_mlp", "[4]"),
     "raises": ("tests.pair_fixtures.badmodels:paddle_raises", "tests.pair_fixtures.badmodels:torch_mlp", "[4]"),
     "wrong-framework": ("tests.pair_fixtures.badmodels:torch_instead_of_paddle",
@@ -83,6 +85,9 @@ EXPECTED = {
 
 def test_bad_input_is_one_error_per_case_and_the_rest_runs(tmp_path):
     for name, (paddle, torch, shape) in BAD.items():
+        weights = "paddle" if name == "good-from-paddle" else "torch"
+        extra = ('[pair.map]\n"0.weight" = "0.weight"\n[clip]\nkind = "global_norm"\nmax_norm = 0.01\n'
+                 'active = "every_step"\n') if name == "good-from-paddle" else ""
         (tmp_path / f"{name}.toml").write_text(f'''id = "bad-{name}"
 description = "bad input: {name}"
 loss = "mse"
@@ -90,6 +95,7 @@ steps = 2
 [pair]
 paddle = "{paddle}"
 torch = "{torch}"
+weights_from = "{weights}"
 [pair.data]
 batch_size = 2
 input_shape = {shape}
@@ -97,13 +103,14 @@ targets = "normal"
 [optimizer]
 name = "adam"
 lr = 0.01
-''')
+{extra}''')
     with Runner() as runner:
         report = runner.run(load_all([tmp_path]))
     by_case = {}
     for r in report.results:
         by_case.setdefault(r.case, []).append(r)
     assert [r.status for r in by_case["bad-good"]] == ["pass"] * 4
+    assert [r.status for r in by_case["bad-good-from-paddle"]] == ["pass"] * 4, by_case["bad-good-from-paddle"]
     for name, (key, cause) in EXPECTED.items():
         direct = by_case[f"bad-{name}"][0]
         assert direct.status == "error", (name, direct.message)

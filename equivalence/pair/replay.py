@@ -5,6 +5,8 @@ frameworks lies in what fed it: the gradients (the model and the loss) or the se
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..compare import Comparison
@@ -23,6 +25,10 @@ REPLAYED = {"lr", "grad_norm", "grad_clipped", "update", "param"}
 def replay(case: Case, folder: str, framework: str, steps: int, lr_factor: float = 1.0) -> Comparison:
     """The reference step fed ``framework``'s gradients, compared with that framework's record step by step.
     ``lr_factor`` moves the learning rate (the sensitivity check: a 1e-3 change must be detected)."""
+    if case.clip is not None and case.clip.kind != "value":
+        # A pair clips with paddle.nn.utils.clip_grad_norm_ / torch.nn.utils.clip_grad_norm_, both
+        # max_norm / (norm + 1e-6) (torch/nn/utils/clip_grad.py, paddle/nn/utils/clip_grad_norm_.py).
+        case = dataclasses.replace(case, reference=dataclasses.replace(case.reference, clip_norm_formula="epsilon"))
     dtype = np.dtype(case.dtype)
     total = Comparison()
     before = {n: v.astype(dtype) for n, v in read_step(folder, framework, 0)["param"].items()}

@@ -139,12 +139,13 @@ def _run(pc: PairCase, backends: dict, folder: str) -> PairRun:
     by_p = {e.name: e for e in paddle_d.entries}
     by_t = {e.name: e for e in torch_d.entries}
     names["paddle"].update({f"module:{by_p[p].module}": by_t[t].module for p, t in mapping.items()})
+    # The source keeps the weights it was described with too: a builder without a seed draws others each call.
     if pc.pair.weights_from == "none":
         initial = {"torch": {}, "paddle": {}}
     elif pc.pair.weights_from == "torch":
-        initial = {"torch": {}, "paddle": {p: torch_d.initial[t] for p, t in mapping.items()}}
+        initial = {"torch": torch_d.initial, "paddle": {p: torch_d.initial[t] for p, t in mapping.items()}}
     else:
-        initial = {"paddle": {}, "torch": {t: paddle_d.initial[p] for p, t in mapping.items()}}
+        initial = {"paddle": paddle_d.initial, "torch": {t: paddle_d.initial[p] for p, t in mapping.items()}}
     requests = {n: PairRequest(pc, n, "train", initial[n], names[n], folder) for n in ("paddle", "torch")}
     trained = _parallel(backends, requests)
     if (problem := _problem(trained)) is not None:
