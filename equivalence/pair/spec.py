@@ -140,6 +140,10 @@ def _validate(case: Case, pair: PairSpec, path: Path) -> None:
     need(bool(d.source) or d.targets == wanted, "pair.data.targets",
          f"{d.targets!r} does not fit loss = {case.loss!r}", wanted)
     need(d.targets != "classes" or d.classes >= 2, "pair.data.classes", f"{d.classes}", "an integer >= 2")
+    sch = case.schedule
+    need(sch is None or (sch.then is None and sch.rebuild_at is None), "schedule",
+         "a second scheduler ([schedule.then]) or a rebuild (rebuild_at) needs the suite's own model",
+         "one scheduler")
     reg = case.regularization
     if reg is not None:
         need(not reg.overrides and not reg.parameters, "regularization",
