@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 FORMAT = "equivalence-baseline"
@@ -51,6 +51,9 @@ class Report:
     environment: dict
     results: dict[Key, dict]  # compact results, in report order
     time: str = ""  # when the run ran (full reports only; not part of a baseline)
+    # Per check, what a full report says about its expectation (reason, references); not part of a
+    # baseline (the case files hold it), read by diff to say why a behaviour change was expected.
+    context: dict[Key, dict] = field(default_factory=dict)
 
     @property
     def frameworks(self) -> dict[str, str]:
@@ -124,6 +127,7 @@ def load(path: str | Path) -> Report:
         raise ReportError(path, "not an equivalence report: expected an object with 'environment' and 'results'")
     venv = _venv(doc["environment"])
     results: dict[Key, dict] = {}
+    context: dict[Key, dict] = {}
     for i, r in enumerate(doc["results"]):
         missing = [k for k in VERDICT_KEYS if not isinstance(r, dict) or k not in r]
         if missing:
@@ -132,8 +136,10 @@ def load(path: str | Path) -> Report:
         if key in results:
             raise ReportError(path, f"results[{i}]: {check_id(r)} appears twice")
         results[key] = compact(r, venv)
+        if r.get("reason"):
+            context[key] = {"reason": str(r["reason"]), "references": [str(x) for x in r.get("references") or ()]}
     environment = {k: v for k, v in doc["environment"].items() if k not in DROPPED_ENVIRONMENT}
-    return Report(str(path), environment, results, time=str(doc["environment"].get("time", "")))
+    return Report(str(path), environment, results, time=str(doc["environment"].get("time", "")), context=context)
 
 
 def render(report: Report) -> str:

@@ -20,9 +20,9 @@ from .backends import BACKENDS
 from .baseline import ReportError
 from .plan import plan
 from .record import QUANTITY_DOCS, QUANTITY_ORDER
-from .report import results_table, summary_line, update_readme, write_atomic, write_reports
+from .report import summary_line, update_readme, write_atomic, write_reports
 from .runner import Runner, load_all
-from .spec import Case, SpecError, _type_name
+from .spec import Case, SpecError, _type_name, discover
 
 DEFAULT_CASES = "cases"
 
@@ -51,7 +51,15 @@ def _parser() -> argparse.ArgumentParser:
     with_cases(sub.add_parser("list", help="list cases with their tags and checks"))
     show = with_execution(with_cases(sub.add_parser("show", help="run one case and print every comparison")))
     show.add_argument("case_id")
-    sub.add_parser("schema", help="print every key a case file may hold")
+    show.add_argument("--step", type=int, nargs="+", metavar="N", help="rows of these steps only (0: initial)")
+    show.add_argument("--quantity", nargs="+", metavar="NAME",
+                      help="rows of these quantities only (a dotted prefix matches: state -> state.velocity)")
+    show.add_argument("--failing", action="store_true", help="only the checks that fail or err")
+    show.add_argument("--all", action="store_true", dest="every",
+                      help="every row of every check (default: the first diverging step's mismatching rows)")
+    sch = sub.add_parser("schema", help="print every key a case file may hold, or a JSON Schema")
+    sch.add_argument("--json", choices=("case", "report"), help="print the JSON Schema of case files or reports")
+    sch.add_argument("--write", action="store_true", help="regenerate schemas/*.schema.json")
     cat = with_cases(sub.add_parser("catalogue", help="write the catalogue of known differences and coverage"))
     cat.add_argument("--out", default=str(catalogue.DEFAULT_PATH), metavar="FILE",
                      help=f"where to write it (default: {catalogue.DEFAULT_PATH}); '-' prints it")
@@ -88,9 +96,16 @@ def _add_upgrade_commands(sub) -> None:
     d.add_argument("new", metavar="NEW.json")
     d.add_argument("--format", choices=("text", "markdown"), default="text", help="what to print (default text)")
     d.add_argument("--markdown", metavar="PATH", help="also write the diff as Markdown to PATH")
+    d.add_argument("--fail-on-change", action="store_true",
+                   help="exit 1 when the frameworks' behaviour changed, even where the cases expect the change")
+    d.add_argument("--cases", nargs="+", metavar="PATH",
+                   help="case files or folders that name the API and the reasons of the behaviour changes "
+                        f"(default: {DEFAULT_CASES} when it exists; baselines keep no reasons)")
     dr = with_noise(sub.add_parser("drift", help="case x version matrix of where behaviour changed"))
     dr.add_argument("reports", nargs="+", metavar="REPORT", help="report or baseline files, or folders of them")
     dr.add_argument("--out", metavar="PATH", help="write the Markdown here instead of printing it")
+    dr.add_argument("--readme", metavar="PATH",
+                    help="also refresh the README's generated summary of the behaviour changes (drift block)")
     b = sub.add_parser("baseline", help="compact baselines (reports/baselines) of full reports")
     b.add_argument("reports", nargs="+", metavar="REPORT", help="reports written by run (e.g. reports/paddle331.json)")
     b.add_argument("--out", required=True, metavar="DIR", help="folder for the baselines (same file names)")
@@ -112,19 +127,37 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def is_full_default_run(paths: list[str]) -> bool:
+    """Whether a run covers exactly the case files of the default folder: only such a run may rewrite the
+    catalogue, which describes every case (a ``--cases SUBSET`` run must leave the checkout as it was)."""
+    default = Path(DEFAULT_CASES)
+    if not default.is_dir():
+        return False
+    return {p.resolve() for p in discover(paths)} == {p.resolve() for p in discover([default])}
+
+
 def cmd_run(args) -> int:
+    from .console import Progress, finish_log, start_log
     items = load_all(args.cases)
-    with Runner(in_process=args.in_process, timeout=args.timeout) as runner:
-        report = runner.run(items)
+    log = start_log(Path(args.out) / f"{args.stem}.log")
+    progress = Progress(sum(isinstance(i, Case) for i in items))
+    try:
+        with Runner(in_process=args.in_process, timeout=args.timeout, progress=progress) as runner:
+            report = runner.run(items)
+    finally:
+        progress.close()
+        log_lines = finish_log(log)
     cases = [i for i in items if isinstance(i, Case)]
     paths = write_reports(report, args.out, stem=args.stem, cases=cases)
-    paths.append(catalogue.write(items, Path(args.out) / catalogue.DEFAULT_PATH.name))
+    if is_full_default_run(args.cases):
+        paths.append(catalogue.write(items, Path(args.out) / catalogue.DEFAULT_PATH.name))
     if args.readme:
         update_readme(report, args.readme)
     for r in report.results:
         if r.status in ("fail", "error"):
             print(f"{r.status.upper()} {r.test_id}: {r.message}")
-    print(f"{summary_line(report)}; reports: {', '.join(map(str, paths))}")
+    print(f"{summary_line(report)}; reports: {', '.join(map(str, paths))}"
+          + (f"; framework output ({log_lines} lines): {log}" if log_lines else ""))
     return 0 if report.ok else 1
 
 
@@ -152,22 +185,9 @@ def cmd_show(args) -> int:
         return 2
     with Runner(in_process=args.in_process, timeout=args.timeout) as runner:
         report = runner.run(chosen)
-    case = chosen[0]
-    print(f"{case.id}: {case.description.strip()}\n({case.path})\n")
-    print(results_table(report.results, fmt="simple"))
-    for r in report.results:
-        print(f"\n## {r.test_id}: {r.status} ({r.observed}, expected {r.expected})\n{r.message}")
-        if r.comparison is None or not r.comparison.details:
-            continue
-        rows = [[d.step, d.quantity, d.name, d.size, d.mismatches, f"{d.max_abs_error:.3g}",
-                 f"{d.max_rel_error:.3g}", f"rtol={d.tolerance.rtol:g} atol={d.tolerance.atol:g}"]
-                for d in r.comparison.details]
-        print(tabulate(rows, headers=["step", "quantity", "parameter", "elements", "mismatches", "max abs err",
-                                      "max rel err", "tolerance"]))
-        if r.comparison.only_in_actual or r.comparison.only_in_expected:
-            print(f"not compared (recorded on one side only): {r.implementation}: "
-                  f"{', '.join(r.comparison.only_in_actual) or '-'}; {r.compared_with}: "
-                  f"{', '.join(r.comparison.only_in_expected) or '-'}")
+    from .show import render
+    print(render(chosen[0], report, steps=args.step, quantities=args.quantity, failing=args.failing,
+                 every=args.every))
     return 0 if report.ok else 1
 
 
@@ -203,6 +223,14 @@ def _schema_lines(cls, prefix: str = "") -> list[str]:
 
 
 def cmd_schema(args) -> int:
+    if args.json or args.write:
+        from . import schemas
+        if args.json:
+            print(schemas.render(args.json), end="")
+        if args.write:
+            write_atomic({path: schemas.render(name) for name, path in schemas.FILES.items()})
+            print(f"wrote {', '.join(map(str, schemas.FILES.values()))}", file=sys.stderr)
+        return 0
     print("Keys of a case file (TOML). Unknown keys are errors.\n")
     print("\n".join(_schema_lines(Case)))
     print("\nRecorded quantities (keys of tolerance.quantities; compared element-wise at every step):\n")
@@ -284,6 +312,7 @@ def cmd_sweep(args) -> int:
 def cmd_diff(args) -> int:
     from .baseline import load
     from .diff import diff, render
+    from .behaviour import behaviour_changes
     try:
         result = diff(load(args.old), load(args.new), factor=args.factor, floor=args.floor)
     except ValueError as exc:
@@ -291,10 +320,14 @@ def cmd_diff(args) -> int:
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(render(result, markdown=args.format == "markdown"))
+    if result.behaviour:  # the case files name the APIs and, for baselines, the reasons
+        paths = args.cases if args.cases is not None else [DEFAULT_CASES] if Path(DEFAULT_CASES).is_dir() else []
+        cases = {i.id: i for i in load_all(paths) if isinstance(i, Case)}  # a broken file only loses context
+        result.behaviour = behaviour_changes(result, cases)
+    print(render(result, markdown=args.format == "markdown", fail_on_change=args.fail_on_change))
     if args.markdown:
-        write_atomic({Path(args.markdown): render(result, markdown=True)})
-    return 1 if result.regressions else 0
+        write_atomic({Path(args.markdown): render(result, markdown=True, fail_on_change=args.fail_on_change)})
+    return result.exit_code(args.fail_on_change)
 
 
 def cmd_drift(args) -> int:
@@ -304,10 +337,18 @@ def cmd_drift(args) -> int:
         print(f"error: no reports in {' '.join(args.reports)}", file=sys.stderr)
         return 2
     text = matrix(reports, factor=args.factor, floor=args.floor)
+    if args.readme:
+        from .drift import update_readme
+        try:
+            update_readme(reports, args.readme, factor=args.factor, floor=args.floor)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"behaviour summary of {len(reports)} reports: {args.readme}")
     if args.out:
         write_atomic({Path(args.out): text})
         print(f"drift matrix of {len(reports)} reports: {args.out}")
-    else:
+    elif not args.readme:
         print(text)
     return 0
 

@@ -14,9 +14,15 @@ Each check (case, implementation, compared_with) present in both runs falls in a
 - still failing: failing in both runs, unchanged.
 
 plus checks and cases added or removed. A **regression** (exit code 1) is a change that leaves the check
-failing (fail or error) in NEW, a check that stopped running, or an error that grew: an upgrade with none is
-safe for these cases. A change that NEW's case files expect (a divergence declared for NEW's version range)
+failing (fail or error) in NEW, a check that stopped running, or an error that grew (but for a sensitivity
+check's, which only moves a wrong mapping further from the tolerance): an upgrade with none is safe for these
+cases. A change that NEW's case files expect (a divergence declared for NEW's version range)
 is listed but passes, so it is no regression.
+
+The output leads with the **behaviour changes** (``behaviour.py``): the frameworks' own changes, expected
+by the cases or not, per case with the API, quantity, size and reason; then the regressions of the suite's
+expectations; then every changed check by category. ``fail_on_change`` (``--fail-on-change``) makes any
+behaviour change exit 1 too.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
+from . import behaviour
 from .baseline import RAN, Report, check_id
 
 DEFAULT_FACTOR = 10.0
@@ -56,10 +63,14 @@ class Diff:
     changes: list[Change] = field(default_factory=list)
     cases_added: list[str] = field(default_factory=list)
     cases_removed: list[str] = field(default_factory=list)
+    behaviour: list = field(default_factory=list)  # behaviour.BehaviourChange, the headline
 
     @property
     def regressions(self) -> list[Change]:
         return [c for c in self.changes if c.regression]
+
+    def exit_code(self, fail_on_change: bool = False) -> int:
+        return 1 if self.regressions or (fail_on_change and self.behaviour) else 0
 
     def by_category(self) -> dict[str, list[Change]]:
         grouped = {name: [] for name in CATEGORIES}
@@ -129,7 +140,10 @@ def _ratio(old: dict, new: dict) -> float:
     return b / a
 
 
-def diff(old: Report, new: Report, factor: float = DEFAULT_FACTOR, floor: float = DEFAULT_FLOOR) -> Diff:
+def diff(old: Report, new: Report, factor: float = DEFAULT_FACTOR, floor: float = DEFAULT_FLOOR,
+         cases: dict | None = None) -> Diff:
+    """``cases`` (case id -> Case, when the case files are at hand) give the behaviour changes their API
+    and, for baselines (which keep no reasons), the reasons of the expectations."""
     if factor <= 1:
         raise ValueError(f"factor {factor:g} must be > 1 (the error growth worth reporting)")
     result = Diff(old, new, factor)
@@ -147,13 +161,17 @@ def diff(old: Report, new: Report, factor: float = DEFAULT_FACTOR, floor: float 
         category = _category(o, n, factor, noise)
         if category is None:
             continue
+        # A sensitivity check (a deliberately wrong mapping) whose error grew is further from the tolerance:
+        # easier to detect, no regression.
         regression = category != "still failing" and (
-            n["status"] in FAILING or category in ("stopped running", "error grew"))
+            n["status"] in FAILING or category == "stopped running"
+            or (category == "error grew" and n["kind"] != "sensitivity"))
         result.changes.append(Change(category, check_id(n), o, n, regression, _note(category, o, n, factor)))
     for key, o in old.results.items():
         if key not in new.results and key[0] in new_cases:
             result.changes.append(Change("checks removed", check_id(o), o, None, False,
                                          _note("checks removed", o, None, factor)))
+    result.behaviour = behaviour.behaviour_changes(result, cases)
     return result
 
 
@@ -175,8 +193,9 @@ def shorten(text: str, width: int = 160) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-def render(d: Diff, markdown: bool = False) -> str:
-    """The diff for a terminal (tabulate's simple tables) or as Markdown (GitHub tables)."""
+def render(d: Diff, markdown: bool = False, fail_on_change: bool = False) -> str:
+    """The diff for a terminal (tabulate's simple tables) or as Markdown (GitHub tables): the behaviour
+    changes first, then the regressions of the suite's expectations, then every changed check."""
     fmt = "github" if markdown else "simple"
 
     def heading(text: str, level: int = 2) -> str:
@@ -185,21 +204,47 @@ def render(d: Diff, markdown: bool = False) -> str:
     def code(text: str) -> str:
         return f"`{text}`" if markdown else text
 
+    def strong(text: str) -> str:
+        return f"**{text}**" if markdown else text
+
     regressions = d.regressions
+    exit_code = d.exit_code(fail_on_change)
     verdict = (f"NOT SAFE: {len(regressions)} regression{'s' if len(regressions) != 1 else ''} (exit code 1)"
-               if regressions else "no regression (exit code 0)")
-    rule = (f"{'**' + verdict + '**' if markdown else verdict}. A regression is a check failing in NEW that did "
+               if regressions else "no regression (exit code 1: --fail-on-change and the behaviour changed)"
+               if exit_code else "no regression (exit code 0)")
+    rule = (f"The suite's expectations: {strong(verdict)}. A regression is a check failing in NEW that did "
             f"not fail the same way in OLD, a check that stopped running, or a worst absolute error grown more "
             f"than x{d.factor:g} above the noise level.")
     lines = [heading(f"Upgrade diff: {d.old.label} -> {d.new.label}", 1), "",
              f"OLD: {code(d.old.path)} ({_counts(d.old)})", "",
-             f"NEW: {code(d.new.path)} ({_counts(d.new)})", "", rule, ""]
+             f"NEW: {code(d.new.path)} ({_counts(d.new)})", "",
+             strong(behaviour.counts_line(d.behaviour)), "", rule, ""]
+    if d.behaviour:
+        lines += [heading(f"Behaviour changes ({len(d.behaviour)})"), "",
+                  "What the frameworks now compute differently, whether or not a case expects it: a change the "
+                  "case files expect passes the suite, but code written for OLD's behaviour changes meaning. "
+                  f"{'Any of them exits 1 (--fail-on-change).' if fail_on_change else '--fail-on-change exits 1 on any.'}",
+                  ""]
+        lines += behaviour.render(d.behaviour, markdown, code, shorten,
+                                  behaviour.changed_frameworks(d.old, d.new))
+    lines += [heading(f"Regressions of the suite's expectations ({len(regressions)})"), ""]
+    if regressions:
+        rows = [[code(c.test_id), c.category, verdict_cell(c.old), verdict_cell(c.new), shorten(c.note)]
+                for c in regressions]
+        if markdown:
+            rows = [[cell.replace("|", "\\|") for cell in row] for row in rows]
+        lines += [tabulate(rows, headers=["check", "change", "OLD", "NEW", "note"], tablefmt=fmt,
+                           disable_numparse=True), ""]
+    else:
+        lines += ["None: every check meets its case's expectation in NEW wherever it did in OLD.", ""]
     for label, cases in (("Cases added", d.cases_added), ("Cases removed", d.cases_removed)):
         if cases:
             lines += [f"{label} ({len(cases)}): " + ", ".join(code(c) for c in cases), ""]
     grouped = d.by_category()
     if not grouped:
         lines += ["No check changed.", ""]
+    else:
+        lines += ["Every changed check, by category:", ""]
     for category, changes in grouped.items():
         lines += [heading(f"{category[0].upper()}{category[1:]} ({len(changes)})"), ""]
         rows = [[code(c.test_id), "yes" if c.regression else "", verdict_cell(c.old), verdict_cell(c.new),

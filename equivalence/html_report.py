@@ -1,34 +1,37 @@
 """``latest.html``: one self-contained page (no network, no external file) for people.
 
-Environment, counts, the results table with tag / status / kind filters (a few lines of inline script; the
+Environment, counts, the results table grouped per case (a summary row per case; its checks on demand, and
+shown by themselves when a filter is set) with tag / status / kind filters (a few lines of inline script; the
 filter is also read from the URL, e.g. ``latest.html#status=fail&tag=momentum``), then one section per case:
-its description, the reason (and parity mapping) of each expected divergence, and a plot per quantity of
-every check's error per step (``plots.py``).
+its description, the reason (and parity mapping) of each expected divergence, and plots of the errors per
+step (``html_plots.py`` chooses them, ``plots.py`` draws them).
 
 Every string that comes from a case file or a framework message goes through ``html.escape``; no data is
-ever placed inside a ``<script>``. The plots are bounded: when the page would exceed ``MAX_BYTES`` the
-series are decimated harder, then plots of cases where everything is equal are left out, then all plots,
-each time with a visible note; the table always lists every result.
+ever placed inside a ``<script>``. The page stays under ``MAX_BYTES``: plots of failing, stale and
+expected-divergent checks come first, the other checks' plots as the budget allows, each cut said on the
+page; the table always lists every result.
 """
 
 from __future__ import annotations
 
 import html
 import json
-import math
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote
 
-from .plots import Plot, Series, decimate, svg
-from .record import quantity_rank
-from .runner import NOT_FAILING, STATUSES, Result, RunReport
-from .spec import Case, Tolerance
+from . import html_plots
+from .html_plots import LEVELS, is_stale, label as _label
+from .plots import svg
+from .runner import STATUSES, Result, RunReport
+from .spec import Case
 
 MAX_BYTES = 2_000_000
 MAX_POINTS = 200  # per series, before the size budget asks for fewer
 MIN_POINTS = 16
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf")
+# Few, clearly different colours: one per important series of a plot (html_plots.MAX_COLOURS), then the
+# "more" series; grey is the context (the equal and sensitivity checks).
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd")
+MORE_COLOUR, CONTEXT_COLOUR = "#8c564b", "#9a9a9a"
 ENV_ORDER = ("paddle", "torch", "numpy", "python", "device", "platform", "machine", "time", "executable")
 
 
@@ -44,61 +47,12 @@ def _num(x: float | None) -> str:
     return "" if x is None else f"{x:.2e}"
 
 
-def _label(r: Result) -> str:
-    return r.implementation if r.compared_with == "reference" else f"{r.implementation} vs {r.compared_with}"
-
-
-def is_stale(r: Result) -> bool:
-    """An expected divergence that no longer diverges."""
-    return r.status == "fail" and r.expected == "divergent" and r.kind != "sensitivity"
-
-
 def _note(r: Result) -> str:
     if r.status in ("fail", "error", "skipped", "not-applicable"):
         return r.message
     if r.observed == "divergent" and r.first_divergence is not None:
         return "first divergence: " + r.first_divergence.describe()
     return ""
-
-
-# ------------------------------------------------------------------------------------------------ plots
-
-def _worse(a: float, b: float) -> float:
-    """The larger error; NaN wins, so a NaN at one parameter is never hidden by another's finite error."""
-    return math.nan if math.isnan(a) or math.isnan(b) else max(a, b)
-
-
-Legend = list[tuple[str, str, Result]]  # (label, css class, result) of each plotted check
-
-
-def case_plots(results: list[Result], max_points: int = MAX_POINTS) -> tuple[list[Plot], Legend]:
-    """One Plot per quantity compared in any check of the case; each check with per-step errors is a series."""
-    per_quantity: dict[str, list[Series]] = {}
-    tolerances: dict[str, set[Tolerance]] = {}
-    legend: Legend = []
-    plotted = [r for r in results if r.comparison is not None and r.comparison.details]
-    for i, r in enumerate(plotted):
-        css = f"s{i % len(PALETTE)}" + (" alt" if i >= len(PALETTE) else "") + (
-            " sens" if r.kind == "sensitivity" else "")
-        worst: dict[str, dict[int, list]] = {}
-        for d in r.comparison.details:
-            step = worst.setdefault(d.quantity, {}).setdefault(d.step, [0.0, 0])
-            step[0] = _worse(step[0], d.max_tolerance_ratio)
-            step[1] += d.mismatches
-            tolerances.setdefault(d.quantity, set()).add(d.tolerance)
-        first = r.first_divergence
-        for quantity, by_step in worst.items():
-            steps = sorted(by_step)
-            series = Series(_label(r), css, steps, [by_step[t][0] for t in steps], [by_step[t][1] for t in steps],
-                            first.step if first is not None and first.quantity == quantity else None)
-            per_quantity.setdefault(quantity, []).append(decimate(series, max_points))
-        legend.append((_label(r), css, r))
-    plots = []
-    for quantity in sorted(per_quantity, key=lambda q: (quantity_rank(q), q)):
-        tols = sorted(tolerances[quantity], key=lambda t: (t.rtol, t.atol))
-        caption = "; ".join(f"rtol {t.rtol:g}, atol {t.atol:g}" for t in tols)
-        plots.append(Plot(quantity, caption, per_quantity[quantity]))
-    return plots, legend
 
 
 # ------------------------------------------------------------------------------------------------ page
@@ -109,56 +63,72 @@ h1{margin:.2em 0}h2{margin-top:1.6em;border-bottom:1px solid #ddd}h3{margin:.2em
 dl.env{display:grid;grid-template-columns:max-content auto;gap:0 1em;margin:.5em 0}dl.env dt{font-weight:600}
 dl.env dd{margin:0}
 .counts span{display:inline-block;margin:.2em .6em .2em 0;padding:.2em .6em;border-radius:4px;background:#eee}
-.pass{color:#176f2c}.fail,.error{color:#b00020;font-weight:600}.skipped,.not-applicable{color:#777}
+.pass{color:#176f2c}.fail,.error,.stale{color:#b00020;font-weight:600}.skipped,.not-applicable{color:#777}.expected{color:#1f4e8c}
 .counts .fail,.counts .error{background:#fde2e4}.counts .pass{background:#e3f4e6}
 .filters label{margin-right:1em}
 table{border-collapse:collapse;width:100%;font-size:12.5px}
 th,td{border-bottom:1px solid #e5e5e5;padding:3px 6px;text-align:left;vertical-align:top}
 th{position:sticky;top:0;background:#f6f6f6}td.num{font-variant-numeric:tabular-nums;white-space:nowrap}
 td.note{max-width:38em;overflow-wrap:anywhere}
+tr.summary td{background:#fafafa;border-top:1px solid #ccc}tr.summary td.case{font-weight:600}
+tr.check td:first-child{padding-left:2.2em;color:#777}
+button.toggle{font:inherit;font-size:11px;width:1.8em;margin-right:.4em;cursor:pointer;border:1px solid #bbb;
+background:#fff;border-radius:3px}
 section.case{border-top:2px solid #ddd;margin-top:1.5em;padding-top:.5em}
 .meta{color:#555}.desc{white-space:pre-wrap;margin:.4em 0}
 .diverge li{margin:.3em 0}.refs{color:#555;font-size:12.5px}
 .legend>span{display:inline-block;margin:.1em 1em .1em 0;font-size:12px}
 .sw{display:inline-block;width:22px;vertical-align:middle;margin-right:4px;border-top:3px solid var(--c)}
-.sw.sens{border-top-style:dashed}.sw.alt{border-top-style:dotted}
+.sw.exp{border-top-style:dashed}.sw.sens{border-top-style:dotted}
 .plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:.5em}
 figure{margin:0}figcaption{font-size:12px;font-weight:600;text-align:center}
 svg.plot{width:100%;height:auto;background:#fff}
 svg .frame{fill:none;stroke:#999;stroke-width:.8}svg .grid{stroke:#eee;stroke-width:.8}
 svg text{font-size:9px;fill:#444}svg .yl{text-anchor:end;dominant-baseline:middle}svg .xl{text-anchor:middle}
 svg .tol{stroke:#b00020;stroke-width:1;stroke-dasharray:5 3}svg .tl{text-anchor:end;fill:#b00020}
-svg g{stroke:var(--c);fill:var(--c)}svg polyline{fill:none;stroke-width:1.4}
-svg g.sens polyline{stroke-dasharray:4 3}svg g.alt polyline{stroke-dasharray:1 2}
-svg circle.bad{stroke:none}svg circle.pt{stroke:none}svg circle.first{fill:none;stroke-width:1.5}
-svg line.first{stroke-width:.8;stroke-dasharray:2 2}
+svg g{stroke:var(--c);fill:var(--c)}svg polyline{fill:none;stroke-width:1.6}
+svg g.exp polyline{stroke-dasharray:5 3}svg g.exp circle{fill:#fff;stroke-width:1.4}
+svg g.bad polyline{stroke-width:2.2}svg g.ctx polyline{stroke-width:1.2}svg g.sens polyline{stroke-dasharray:1.5 2}
+svg rect,svg circle.bad,svg circle.pt{stroke:none}svg g.exp circle.bad,svg g.exp circle.pt{stroke:var(--c)}
+svg circle.first{fill:none;stroke-width:1.5}svg line.first{stroke-width:.8;stroke-dasharray:2 2}
 .note-box{background:#fff6d5;border:1px solid #e6cf7a;padding:.4em .8em}
 #script-problems{background:#fde2e4;padding:.4em .8em}
-""" + "".join(f".s{i}{{--c:{c}}}" for i, c in enumerate(PALETTE))
+""" + "".join(f".c{i}{{--c:{c}}}" for i, c in enumerate(PALETTE)) + \
+    f".more{{--c:{MORE_COLOUR}}}.ctx{{--c:{CONTEXT_COLOUR}}}"
 
 # Records uncaught errors on <html data-script-errors="...">, so a headless browser's DOM dump shows them.
 ERROR_TRAP = """<script>window.addEventListener('error',function(ev){var h=document.documentElement;
 h.setAttribute('data-script-errors',(h.getAttribute('data-script-errors')||'')+(ev.message||'error')+
 ' at '+(ev.lineno||'?')+';');});</script>"""
 
-# The filter: rows carry data-tags (a JSON list), data-status, data-kind and data-case; a case section is
-# hidden when none of its rows is shown. No data from case files is ever placed in this script.
+# The filter: each case is a <tbody> with data-tags (a JSON list) and data-case; its check rows carry
+# data-status and data-kind. A case shows when one of its checks matches; its check rows show when it is
+# opened (its button) or when a status or kind filter is set. A case section is hidden when no check of
+# it matches. No data from case files is ever placed in this script.
 FILTER_SCRIPT = """<script>(function(){
 var sel={tag:document.getElementById('f-tag'),status:document.getElementById('f-status'),
 kind:document.getElementById('f-kind')};
-var rows=Array.prototype.slice.call(document.querySelectorAll('#results tbody tr'));
+var bodies=Array.prototype.slice.call(document.querySelectorAll('#results tbody.case'));
+var total=document.querySelectorAll('#results tr.check').length;
 var sections=Array.prototype.slice.call(document.querySelectorAll('section.case'));
 location.hash.slice(1).split('&').forEach(function(kv){var p=kv.split('=');
 if(p.length===2&&sel[p[0]]){sel[p[0]].value=decodeURIComponent(p[1]);}});
 function apply(){var shown=0,cases={},t=sel.tag.value,s=sel.status.value,k=sel.kind.value;
-rows.forEach(function(r){var ok=(!t||JSON.parse(r.getAttribute('data-tags')).indexOf(t)>=0)&&
-(!s||r.getAttribute('data-status')===s)&&(!k||r.getAttribute('data-kind')===k);
-r.hidden=!ok;if(ok){shown++;cases[r.getAttribute('data-case')]=true;}});
+bodies.forEach(function(b){var tagged=!t||JSON.parse(b.getAttribute('data-tags')).indexOf(t)>=0,any=false;
+var open=b.getAttribute('data-open')==='1'||!!s||!!k;
+Array.prototype.forEach.call(b.querySelectorAll('tr.check'),function(r){
+var ok=tagged&&(!s||r.getAttribute('data-status')===s)&&(!k||r.getAttribute('data-kind')===k);
+r.hidden=!(ok&&open);if(ok){shown++;any=true;}});
+b.hidden=!any;b.querySelector('button.toggle').textContent=open?'\\u2212':'+';
+b.querySelector('button.toggle').setAttribute('aria-expanded',open?'true':'false');
+if(any){cases[b.getAttribute('data-case')]=true;}});
 sections.forEach(function(c){c.hidden=!cases[c.getAttribute('data-case')];});
-document.getElementById('shown').textContent=shown+' of '+rows.length+' results shown';
+document.getElementById('shown').textContent=shown+' of '+total+' results shown';
 var h=[];for(var n in sel){if(sel[n].value){h.push(n+'='+encodeURIComponent(sel[n].value));}}
 try{history.replaceState(null,'',h.length?'#'+h.join('&'):location.pathname);}catch(err){}}
 for(var n in sel){sel[n].addEventListener('change',apply);}
+bodies.forEach(function(b){b.querySelector('button.toggle').addEventListener('click',function(){
+b.setAttribute('data-open',b.getAttribute('data-open')==='1'?'0':'1');apply();});});
 apply();
 var problems=document.documentElement.getAttribute('data-script-errors');
 if(problems){var p=document.getElementById('script-problems');p.hidden=false;p.textContent='Script errors: '+problems;}
@@ -171,10 +141,13 @@ def _environment(env: Mapping) -> str:
     return '<dl class="env">' + "".join(f"<dt>{e(k)}</dt><dd>{e(env[k])}</dd>" for k in keys) + "</dl>"
 
 
+def _expected_divergence(r: Result) -> bool:
+    return r.expected == "divergent" and r.kind != "sensitivity" and r.status == "pass"
+
+
 def _counts(report: RunReport) -> str:
     counts = report.counts()
-    divergent = sum(r.expected == "divergent" and r.kind != "sensitivity" and r.status == "pass"
-                    for r in report.results)
+    divergent = sum(_expected_divergence(r) for r in report.results)
     stale = sum(is_stale(r) for r in report.results)
     spans = [f'<span class="{s}">{counts[s]} {s}</span>' for s in STATUSES]
     spans.append(f"<span>{divergent} expected divergences</span>")
@@ -187,23 +160,54 @@ def _select(name: str, label: str, values: Iterable[str]) -> str:
     return f'<label>{label} <select id="f-{name}"><option value="">all</option>{options}</select></label>'
 
 
+def _by_case(results: list[Result]) -> dict[str, list[Result]]:
+    by_case: dict[str, list[Result]] = {}
+    for r in results:
+        by_case.setdefault(r.case, []).append(r)
+    return by_case
+
+
+def _summary_row(case: str, results: list[Result]) -> str:
+    """One line per case: its counts, its worst status, the first problem."""
+    counts = {s: sum(r.status == s for r in results) for s in STATUSES}
+    stale = sum(is_stale(r) for r in results)
+    divergent = sum(_expected_divergence(r) for r in results)
+    words = [f"{n} {s}" for s, n in counts.items() if n] + (
+        [f"{divergent} expected divergence{'s' if divergent != 1 else ''}"] if divergent else [])
+    worst = "stale" if stale and counts["fail"] == stale and not counts["error"] else \
+        "error" if counts["error"] else "fail" if counts["fail"] else "pass" if counts["pass"] else \
+        "skipped" if counts["skipped"] else "not-applicable"
+    problem = next((r for r in results if r.status in ("fail", "error")), None)
+    note = f"{problem.test_id}: {_note(problem)}" if problem is not None else ""
+    return (f'<tr class="summary"><td class="case"><button class="toggle" type="button" aria-expanded="false">+'
+            f'</button><a href="#{e(_anchor(case))}">{e(case)}</a></td><td colspan="4">{e(", ".join(words))}'
+            f' ({len(results)} checks)</td><td class="{e(worst)}">{e(worst)}</td><td colspan="2"></td>'
+            f'<td class="note">{e(note)}</td></tr>')
+
+
 def _table(results: list[Result]) -> str:
     tags = sorted({t for r in results for t in r.tags})
     kinds = sorted({r.kind for r in results})
     head = ("<tr><th>case</th><th>check</th><th>kind</th><th>expected</th><th>observed</th><th>status</th>"
             "<th>max abs err</th><th>max rel err</th><th>first divergence / note</th></tr>")
-    rows = []
-    for r in results:
-        rows.append(
-            f'<tr data-case="{e(r.case)}" data-tags="{e(json.dumps(list(r.tags)))}" data-status="{e(r.status)}" '
-            f'data-kind="{e(r.kind)}"><td><a href="#{e(_anchor(r.case))}">{e(r.case)}</a></td>'
-            f"<td>{e(_label(r))}</td><td>{e(r.kind)}</td><td>{e(r.expected)}</td><td>{e(r.observed)}</td>"
-            f'<td class="{e(r.status)}">{e("stale" if is_stale(r) else r.status)}</td>'
-            f'<td class="num">{e(_num(r.max_abs_error))}</td><td class="num">{e(_num(r.max_rel_error))}</td>'
-            f'<td class="note">{e(_note(r))}</td></tr>')
+    bodies = []
+    for case, group in _by_case(results).items():
+        rows = [_summary_row(case, group)]
+        for r in group:
+            rows.append(
+                f'<tr class="check" data-case="{e(r.case)}" data-status="{e(r.status)}" data-kind="{e(r.kind)}" '
+                f"hidden><td>{e(r.case)}</td><td>{e(_label(r))}</td><td>{e(r.kind)}</td><td>{e(r.expected)}</td>"
+                f'<td>{e(r.observed)}</td><td class="{e(r.status)}">{e("stale" if is_stale(r) else r.status)}</td>'
+                f'<td class="num">{e(_num(r.max_abs_error))}</td><td class="num">{e(_num(r.max_rel_error))}</td>'
+                f'<td class="note">{e(_note(r))}</td></tr>')
+        case_tags = sorted({t for r in group for t in r.tags})
+        bodies.append(f'<tbody class="case" data-case="{e(case)}" data-tags="{e(json.dumps(case_tags))}">'
+                      f'{"".join(rows)}</tbody>')
     filters = (f'<p class="filters">{_select("tag", "tag", tags)}{_select("status", "status", STATUSES)}'
-               f'{_select("kind", "kind", kinds)}<span id="shown">{len(results)} results</span></p>')
-    return f'{filters}<table id="results"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+               f'{_select("kind", "kind", kinds)}<span id="shown">{len(results)} results</span></p>'
+               '<p class="meta">One row per case; + shows its checks, and a status or kind filter shows the '
+               "matching checks of every case.</p>")
+    return f'{filters}<table id="results"><thead>{head}</thead>{"".join(bodies)}</table>'
 
 
 def _divergences(case: Case | None, results: list[Result]) -> str:
@@ -226,8 +230,17 @@ def _divergences(case: Case | None, results: list[Result]) -> str:
     return f'<p>Expected divergences:</p><ul class="diverge">{"".join(items)}</ul>'
 
 
-def _case_section(case_id: str, results: list[Result], case: Case | None, plots_html: str | None,
-                  legend: Legend) -> str:
+def _plots_html(case_id: str, plots, legend) -> str:
+    if not plots:
+        return ""
+    keys = "".join(f'<span><i class="sw {e(item.css)}"></i>{e(item.label)} (<span class="'
+                   f'{e(item.status.split()[0])}">{e(item.status)}</span>)</span>' for item in legend)
+    figures = "".join(f"<figure><figcaption>{e(p.quantity)} <small>({e(p.caption)})</small></figcaption>"
+                      f"{svg(p, f'{case_id}: {p.quantity}')}</figure>" for p in plots)
+    return f'<p class="legend">{keys}</p><div class="plots">{figures}</div>'
+
+
+def _case_section(case_id: str, results: list[Result], case: Case | None, plots_html: str, left_out: bool) -> str:
     tags = sorted({t for r in results for t in r.tags})
     file = results[0].file
     parts = [f'<section class="case" id="{e(_anchor(case_id))}" data-case="{e(case_id)}">',
@@ -238,38 +251,28 @@ def _case_section(case_id: str, results: list[Result], case: Case | None, plots_
         if case.source:
             parts.append(f'<p class="refs">source: {e("; ".join(case.source))}</p>')
     parts.append(_divergences(case, results))
-    if plots_html is None:
-        parts.append('<p class="note-box">Plots left out to keep the page under its size limit.</p>')
-    elif plots_html:
-        parts.append('<p class="legend">' + "".join(
-            f'<span><i class="sw {e(css)}"></i>{e(label)} (<span class="{e(r.status)}">'
-            f'{e("stale" if is_stale(r) else r.status)}</span>)</span>' for label, css, r in legend) + "</p>")
-        parts.append(plots_html)
+    parts.append(plots_html)
+    if left_out:
+        parts.append('<p class="note-box">Some plots of this case are left out to keep the page under its size '
+                     "limit; per-step errors: python -m equivalence show CASE_ID.</p>")
     parts.append("</section>")
     return "".join(parts)
 
 
-def _all_equal(results: list[Result]) -> bool:
-    """Nothing to look at: every check passed and none but the sensitivity checks diverges."""
-    return all(r.kind == "sensitivity" or (r.status in NOT_FAILING and r.observed != "divergent")
-               for r in results)
+PLOT_GUIDE = ("Each plot: one quantity (or, for a case with nothing to look at when space is short, the worst "
+              "over every quantity); per step (step 0: the initial parameters) the worst element's error in "
+              "units of the allowed error, |a - b| / (atol + rtol*|b|), on a log scale. Dashed red line: the "
+              "tolerance (1), so a point above it is a mismatch. Coloured: the checks to look at, a failing or "
+              "stale check as a thick solid line with square markers, an expected divergence as a dashed line "
+              "with hollow circles; a ring and a vertical line mark the first divergence. Grey: the other checks, "
+              "the worst of the equal ones (solid) and the sensitivity checks closest to the tolerance (dotted), "
+              "wrong mappings that must stay above it. A one-step case is markers only.")
 
 
-def _page(report: RunReport, cases: Mapping[str, Case], max_points: int, plots_for, note: str = "") -> str:
-    by_case: dict[str, list[Result]] = {}
-    for r in report.results:
-        by_case.setdefault(r.case, []).append(r)
-    sections = []
-    for case_id, results in by_case.items():
-        plots_html, legend = "", []
-        if plots_for(results):
-            plots, legend = case_plots(results, max_points)
-            plots_html = ('<div class="plots">' + "".join(
-                f"<figure><figcaption>{e(p.quantity)} <small>({e(p.caption)})</small></figcaption>"
-                f"{svg(p, f'{case_id}: {p.quantity}')}</figure>" for p in plots) + "</div>") if plots else ""
-        elif any(r.comparison is not None and r.comparison.details for r in results):
-            plots_html = None
-        sections.append(_case_section(case_id, results, cases.get(case_id), plots_html, legend))
+def _page(report: RunReport, cases: Mapping[str, Case], plot_sections: Mapping[str, tuple[str, bool]],
+          note: str = "") -> str:
+    sections = [_case_section(case_id, results, cases.get(case_id), *plot_sections.get(case_id, ("", False)))
+                for case_id, results in _by_case(report.results).items()]
     title = "Equivalence report"
     return "".join([
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
@@ -278,21 +281,27 @@ def _page(report: RunReport, cases: Mapping[str, Case], max_points: int, plots_f
         '<p id="script-problems" hidden></p>',
         f"<h1>{title}</h1>", _environment(report.environment), _counts(report),
         "<h2>Results</h2>", _table(report.results),
-        "<h2>Cases</h2>",
-        '<p class="meta">Each plot: one quantity, one line per check; per step (step 0: the initial parameters) '
-        "the worst element's error in units of the allowed error, |a - b| / (atol + rtol*|b|), on a log scale. "
-        "Dashed red line: the tolerance (1), so a point above it is a mismatch; filled dot: a step with "
-        "mismatching elements; ring and vertical line: the check's first divergence. Dashed lines are the "
-        "sensitivity checks, wrong mappings that must land above the tolerance.</p>",
+        "<h2>Cases</h2>", f'<p class="meta">{PLOT_GUIDE}</p>',
         f'<p class="note-box">{e(note)}</p>' if note else "",
         *sections, FILTER_SCRIPT, "</body></html>\n"])
+
+
+def _plot_sections(report: RunReport, level: str, points: int, keep: int | None = None) -> dict[str, tuple]:
+    """case -> (plots html, whether the budget left some out) at one level of html_plots."""
+    out = {}
+    for case_id, results in _by_case(report.results).items():
+        plots, legend = html_plots.case_plots(results, level, points, keep)
+        full = len(html_plots.important_groups(results))
+        out[case_id] = (_plots_html(case_id, plots, legend), keep is not None and full > keep)
+    return out
 
 
 def render(report: RunReport, cases: Iterable[Case] = (), max_bytes: int = MAX_BYTES) -> str:
     """The page; ``cases`` (the Case objects of the run, when at hand) add descriptions and parity mappings.
 
-    Over ``max_bytes``: fewer points per series (down to MIN_POINTS), then no plots for cases where everything
-    is equal, then no plots at all; the page says which. The table always has every result."""
+    The richest plot level that fits ``max_bytes`` (html_plots.LEVELS, each with MAX_POINTS points per series,
+    then fewer down to MIN_POINTS); when even the important plots do not fit, the important checks of each
+    case are plotted up to a count that fits (failures first), then none. The page says what it left out."""
     by_id = {c.id: c for c in cases}
     longest = max((len({d.step for d in r.comparison.details}) for r in report.results
                    if r.comparison is not None), default=0)
@@ -304,16 +313,42 @@ def render(report: RunReport, cases: Iterable[Case] = (), max_bytes: int = MAX_B
         return (f"Series with more than {points} steps are decimated to {points} points (the worst step of each "
                 "bucket and the first divergence are kept). " if longest > points else "")
 
-    points = MAX_POINTS
-    page = _page(report, by_id, points, lambda results: True, decimated(points))
-    while not fits(page) and points > MIN_POINTS:
-        points = max(MIN_POINTS, points // 2)
-        page = _page(report, by_id, points, lambda results: True, decimated(points))
-    if not fits(page):
-        page = _page(report, by_id, points, lambda results: not _all_equal(results), decimated(points) + (
-            f"Plots of the cases where every check passed are left out to keep this page under {max_bytes} bytes."))
-    if not fits(page):
-        page = _page(report, by_id, points, lambda results: False,
-                     f"Plots are left out to keep this page under {max_bytes} bytes; per-step errors: "
-                     "python -m equivalence show CASE_ID.")
-    return page
+    level_notes = {"all": "", "overview": "Plots of checks that pass show the worst over every quantity of their "
+                                          "case, to keep this page under its size limit. ",
+                   "important": "Only failing, stale and expected-divergent checks are plotted, to keep this page "
+                                "under its size limit. "}
+    def page_at(level: str, points: int) -> str:
+        return _page(report, by_id, _plot_sections(report, level, points), decimated(points) + level_notes[level])
+
+    candidates = [MIN_POINTS] + [p for p in (MAX_POINTS // 8, MAX_POINTS // 4, MAX_POINTS // 2, MAX_POINTS)
+                                 if p > MIN_POINTS]
+    for level in LEVELS:
+        page = page_at(level, MIN_POINTS)
+        if not fits(page):
+            continue
+        lo, hi = 0, len(candidates) - 1  # candidates[lo] fits: find the most points that fit
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            trial = page_at(level, candidates[mid])
+            if fits(trial):
+                lo, page = mid, trial
+            else:
+                hi = mid - 1
+        return page
+    most = max((len(html_plots.important_groups(results)) for results in _by_case(report.results).values()),
+               default=0)
+    lo, hi = 0, most  # the most important groups per case that fit
+    best = None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        note = (f"{decimated(MIN_POINTS)}At most {mid} failing or expected-divergent check(s) per case are plotted "
+                f"(failures first), to keep this page under {max_bytes} bytes; per-step errors: python -m "
+                "equivalence show CASE_ID." if mid else
+                f"Plots are left out to keep this page under {max_bytes} bytes; per-step errors: "
+                "python -m equivalence show CASE_ID.")
+        candidate = _page(report, by_id, _plot_sections(report, "important", MIN_POINTS, keep=mid), note)
+        if fits(candidate):
+            best, lo = candidate, mid + 1
+        else:
+            hi = mid - 1
+    return best if best is not None else candidate

@@ -3,7 +3,8 @@
 The y axis is, on a log scale, the worst error over the quantity's elements and parameters at that step in
 units of the allowed error, |a - b| / (atol + rtol*|b|) (``QuantityError.max_tolerance_ratio``): the dashed
 line at 1 is the tolerance, so a point above it is a mismatch, whatever mix of atol and rtol allowed it. A
-filled dot is a step with mismatching elements, a ring with a vertical line the check's first divergence.
+marker is a step with mismatching elements (a square for a failing check), a ring with a vertical line the
+check's first divergence; a one-step series is markers only.
 Zero errors sit on a ``0`` row below the decades, NaN/Inf on an ``inf`` row above them, so neither
 disappears from a log axis. Long runs are decimated by keeping the worst step of each
 bucket (and the first divergence), so a spike is never averaged away. Output is deterministic: fixed number
@@ -70,7 +71,9 @@ class _Axis:
             lo, hi = lo - 1, hi + 1
         self.lo, self.hi = lo, hi
         steps = [t for s in plot.series for t in s.steps] or [0, 1]
-        self.x0, self.x1 = min(steps), max(max(steps), min(steps) + 1)
+        self.single = min(steps) == max(steps)
+        # One step (a loss or dropout probe): the markers stand in the middle, not on the frame.
+        self.x0, self.x1 = (min(steps) - 1, min(steps) + 1) if self.single else (min(steps), max(steps))
         self.has_zero = any(v == 0 for s in plot.series for v in s.values)
         self.has_inf = any(not math.isfinite(v) for s in plot.series for v in s.values)
         top, bottom = TOP, HEIGHT - BOTTOM
@@ -94,6 +97,8 @@ class _Axis:
         return [d for d in range(self.hi, self.lo - 1, -1) if d % every == 0]  # 1e0, the tolerance, always
 
     def step_ticks(self) -> list[int]:
+        if self.single:
+            return [self.x0 + 1]
         span = self.x1 - self.x0
         every = max(1, math.ceil(span / 6))
         return list(range(self.x0, self.x1 + 1, every))
@@ -131,9 +136,13 @@ def svg(plot: Plot, title: str) -> str:
         out.append(f'<g class="{html.escape(s.css)}"><title>{html.escape(s.label)}</title>')
         if len(s.steps) > 1:
             out.append(f'<polyline points="{points}"/>')
+        square = "bad" in s.css.split()  # a failing check: square markers, whatever the colour
+        context = "ctx" in s.css.split()  # grey context: a line only (its mismatches are no news)
         for t, v, m in zip(s.steps, s.values, s.mismatches):
-            if m or len(s.steps) == 1:
-                out.append(f'<circle class="{"bad" if m else "pt"}" cx="{_f(ax.x(t))}" cy="{_f(ax.y(v))}" r="2.2"/>')
+            if (m and not context) or len(s.steps) == 1:
+                x, y, kind = ax.x(t), ax.y(v), "bad" if m else "pt"
+                out.append(f'<rect class="{kind}" x="{_f(x - 2.6)}" y="{_f(y - 2.6)}" width="5.2" height="5.2"/>'
+                           if square else f'<circle class="{kind}" cx="{_f(x)}" cy="{_f(y)}" r="2.4"/>')
         if s.first_divergence is not None and s.first_divergence in s.steps:
             t = s.first_divergence
             v = s.values[s.steps.index(t)]

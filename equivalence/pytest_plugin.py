@@ -2,19 +2,27 @@
 ``equivalence_cases`` or ``--equivalence-cases DIR``, is a test file, every check an item. Installing the package
 activates the plugin (the ``pytest11`` entry point); a model-pair case ([pair] table) gives its four checks.
 
-Item ids read ``cases/regularization/l2decay-vs-penalty-momentum.toml::l2decay-vs-penalty-momentum[paddle/optimizer]``,
-so ``pytest -k momentum`` and ``pytest -m regularization`` (case tags are markers) select as expected. The
-first item to run executes every selected case in one batch, so each framework is imported once and Paddle
-and Torch run in parallel workers; each item then reports its own result.
+Item ids read ``cases/regularization/l2decay-vs-penalty-momentum.toml::l2decay-vs-penalty-momentum[paddle/optimizer]``:
+the case id is the item's name and the implementation its parameters (like a parametrized test), so
+``--lf`` / ``--ff`` find the stored failures again. Select with ``-k momentum``, ``-m regularization`` (case
+tags are markers, registered when pytest starts, so ``pytest --markers`` lists them), ``-m sensitivity``
+(check kinds are markers: equivalence, direct, rounding, sensitivity) and ``-m paddle`` / ``-m torch``.
+
+A case runs when its first selected item runs (each framework in its long-lived worker, imported once per
+session, Paddle and Torch in parallel); its other items report the results kept from that run. So a
+pytest-xdist worker runs only the cases it was given, and ``pytest -n 2`` hands all the items of a case file
+to one worker (equivalence/pytest_xdist.py), which runs the case once. Each item is timed at its share of its case's run.
 
 - pass: the observed relation is the expected one;
 - xfail: an expected divergence that still diverges (the reason is shown, like ``xfail(strict=True)``);
 - fail: a divergence that was not expected, a stale expected divergence, a tolerance that cannot detect a
   perturbation, a malformed case file, or a framework error or crash;
-- skip: a framework that is not installed, or a route it cannot express (not applicable).
+- skip: a framework that is not installed, or a route it cannot express (not applicable); the skip
+  points at the case file.
 
 ``--equivalence-report DIR`` writes the reports of ``python -m equivalence run`` (latest.json, latest.md,
-latest.html) for the checks this session selected, at the end of the session.
+latest.html) for the checks this session ran, at the end of the session (under xdist the controller merges
+the workers' results).
 
 A case with a ``[sweep]`` table also gets the item ``case-id[sweep]`` (marker ``sweep``): a bounded sweep of
 ``sweep.ci_examples`` variants (equivalence/sweep.py) through the session's framework workers.
@@ -22,10 +30,13 @@ A case with a ``[sweep]`` table also gets the item ``case-id[sweep]`` (marker ``
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from . import pytest_markers, pytest_xdist
 from .backends import BACKENDS
 from .plan import Check, plan
 from .report import summary_line, write_reports
@@ -51,14 +62,22 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.stash[_STATE] = _State(config)
-    config.addinivalue_line("markers", "sweep: a bounded hyper-parameter sweep of a case ([sweep] table)")
+    pytest_markers.register(config)
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(pytest_xdist.XdistHooks(config), pytest_xdist.PLUGIN_NAME)
 
 
 def pytest_sessionfinish(session):
-    out = session.config.getoption("equivalence_report")
     state = session.config.stash.get(_STATE, None)
-    if out and state is not None:
-        state.write_reports(session, out)
+    if state is None:
+        return
+    out = session.config.getoption("equivalence_report")
+    if not out:
+        return
+    if pytest_xdist.is_worker(session.config):
+        pytest_xdist.hand_over(session.config, state.ran_results())
+    else:
+        state.write_reports(session, out, pytest_xdist.received(session.config) or [state.ran_results()])
 
 
 def pytest_terminal_summary(terminalreporter, config):
@@ -91,36 +110,56 @@ def _in_case_folder(file_path: Path, config) -> bool:
     return any(folder == path or folder in path.parents for folder in _case_folders(config))
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if isinstance(item, _CaseItem):
+        if report.skipped and isinstance(report.longrepr, tuple):
+            # pytest.skip points at the line that raised it, in this module; the reason is the case file's
+            report.longrepr = (str(item.path), item.line + 1, report.longrepr[2])
+        if call.when == "call" and isinstance(item, CheckItem):
+            report.duration = max(0.0, report.duration - item.case_run_seconds) + item.share_seconds
+    return report
+
+
 class CaseFailure(Exception):
     """A check whose result does not match its expectation; the message says how."""
 
 
 class _State:
-    """Runs the selected cases once, on first need, and keeps the results for the items."""
+    """Runs each case once, when its first item runs, and keeps the results for its other items."""
 
     def __init__(self, config):
         self.config = config
         self.runner: Runner | None = None
         self.results: dict[str, Result] = {}
-        self.report: RunReport | None = None
-        self.cases: list[Case] = []
+        self.case_seconds: dict[str, float] = {}
+        self.cases: dict[str, Case] = {}
+        self.items_per_case: Counter[str] | None = None
+        self.environment: dict = {}
+        self.ran: list[_CaseItem] = []  # the items this process ran, for the reports
         self.report_note = ""
-        self.done = False
 
     def result(self, item: "CheckItem") -> Result:
-        if not self.done:
-            self.done = True
-            cases = {i.case.id: i.case for i in item.session.items if isinstance(i, CheckItem)}
-            # Malformed files go in too, so the written reports name them like `run` does.
-            broken = [i.case or i.error for i in item.session.items if isinstance(i, SpecErrorItem)]
-            self.cases = list(cases.values())
-            self.report = self.shared_runner().run(self.cases + broken)
-            self.results = {r.test_id: r for r in self.report.results}
-            if not any(isinstance(i, SweepItem) for i in item.session.items):
-                self.close()  # sweep items, if any, reuse the workers
+        case = item.case
+        if case.id not in self.case_seconds:
+            start = time.perf_counter()
+            report = self.shared_runner().run([case])
+            self.case_seconds[case.id] = seconds = time.perf_counter() - start
+            item.case_run_seconds = seconds
+            self.cases[case.id] = case
+            self.environment = report.environment
+            self.results.update((r.test_id, r) for r in report.results)
+        item.share_seconds = self.case_seconds[case.id] / self.item_count(item)
         if item.check.test_id not in self.results:
             raise CaseFailure(f"no result for {item.check.test_id} (the case failed before its checks ran)")
         return self.results[item.check.test_id]
+
+    def item_count(self, item: "CheckItem") -> int:
+        """The selected check items of the item's case: they share its run's time."""
+        if self.items_per_case is None:
+            self.items_per_case = Counter(i.case.id for i in item.session.items if isinstance(i, CheckItem))
+        return max(1, self.items_per_case[item.case.id])
 
     def shared_runner(self) -> Runner:
         if self.runner is None:
@@ -128,20 +167,28 @@ class _State:
                                  timeout=self.config.getoption("equivalence_timeout"))
         return self.runner
 
-    def write_reports(self, session, out: str) -> None:
-        """The reports of the run, limited to the selected items; a session whose selected items are all
-        malformed case files still gets them (no framework runs for those)."""
-        selected = {i.name for i in session.items if isinstance(i, (CheckItem, SpecErrorItem))}
-        if self.report is None and selected:
-            broken = [i.case or i.error for i in session.items if isinstance(i, SpecErrorItem)]
+    def ran_results(self) -> pytest_xdist.Partial:
+        """The results of the items this process ran (a malformed file's from its SpecError, no framework
+        needed), with the environment and the cases the HTML report describes."""
+        broken = [i.case or i.error for i in self.ran if isinstance(i, SpecErrorItem)]
+        results = [self.results[i.check.test_id] for i in self.ran
+                   if isinstance(i, CheckItem) and i.check.test_id in self.results]
+        environment = self.environment
+        if broken:
             with Runner(in_process=True) as runner:
-                self.report = runner.run(broken)
-        if self.report is None:
+                spec_report = runner.run(broken)
+            results = spec_report.results + results
+            environment = environment or spec_report.environment
+        return pytest_xdist.Partial(results, environment, list(self.cases.values()))
+
+    def write_reports(self, session, out: str, partials: list[pytest_xdist.Partial]) -> None:
+        results = [r for p in partials for r in p.results]
+        if not results:
             self.report_note = f"equivalence: no case was selected; no reports written to {out}"
             return
-        report = RunReport([r for r in self.report.results if r.test_id in selected], self.report.environment)
-        paths = write_reports(report, Path(session.config.invocation_params.dir) / out,
-                              cases=[c for c in self.cases if isinstance(c, Case)])
+        report = RunReport(results, pytest_xdist.merged_environment(p.environment for p in partials))
+        cases = [c for c in {c.id: c for p in partials for c in p.cases}.values() if isinstance(c, Case)]  # not pairs
+        paths = write_reports(report, Path(session.config.invocation_params.dir) / out, cases=cases)
         self.report_note = f"equivalence reports ({summary_line(report)}): {', '.join(map(str, paths))}"
 
     def close(self):
@@ -153,9 +200,22 @@ class _State:
 _STATE = pytest.StashKey[_State]()
 
 
+def _line_of_id(path: Path) -> int:
+    """The 0-based line that sets the case's id (where a report about the case points); 0 if none does."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return 0
+    for number, line in enumerate(lines):
+        if line.replace('"', "").replace(" ", "").startswith("id="):
+            return number
+    return 0
+
+
 class CaseFile(pytest.File):
     def collect(self):
         case = None
+        line = _line_of_id(self.path)
         try:
             loaded = load_any(self.path)
             if isinstance(loaded, PairCase):
@@ -165,58 +225,78 @@ class CaseFile(pytest.File):
             checks = plan(case, list(BACKENDS))
         except SpecError as exc:  # named like the runner's result: the case id once the file loads
             name = case.id if case is not None else self.path.stem
-            yield SpecErrorItem.from_parent(self, name=f"{name}[spec]", error=exc, case=case)
+            yield SpecErrorItem.create(self, name, "spec", line, error=exc, case=case)
             return
-        for marker in (*case.tags, *BACKENDS):
-            self.config.addinivalue_line("markers", f"{marker}: case tag or backend")
+        pytest_markers.register_case(self.config, case)
         for check in checks:
-            item = CheckItem.from_parent(self, name=check.test_id, case=case, check=check)
-            for tag in case.tags:
-                item.add_marker(tag)
-            if check.backend:
-                item.add_marker(check.backend)
+            item = CheckItem.create(self, case.id, check.test_id[len(case.id) + 1:-1], line, case=case, check=check)
+            for marker in (*case.tags, check.kind, check.backend):
+                if marker:
+                    item.add_marker(marker)
             yield item
         if case.sweep is not None:
-            item = SweepItem.from_parent(self, name=f"{case.id}[sweep]", case=case)
-            for tag in (*case.tags, "sweep"):
-                item.add_marker(tag)
+            item = SweepItem.create(self, case.id, "sweep", line, case=case)
+            for marker in (*case.tags, "sweep"):
+                item.add_marker(marker)
             yield item
 
 
 def _pair_items(parent: CaseFile, pc: PairCase):
-    """A model pair's checks (equivalence/pair/run.py), items like any case's."""
-    for marker in pc.case.tags:
-        parent.config.addinivalue_line("markers", f"{marker}: case tag")
+    """A model pair's checks (equivalence/pair/run.py), items like any case's; its case runs in the same
+    session runner (Runner.run takes a PairCase)."""
+    pytest_markers.register_case(parent.config, pc)
+    parent.config.addinivalue_line("markers", "replay: check kind: a model pair's gradient replay")
+    line = _line_of_id(parent.path)
     for implementation, compared_with, kind in PAIR_CHECKS:
         check = Check(pc.id, implementation, compared_with, kind)
-        item = CheckItem.from_parent(parent, name=check.test_id, case=pc, check=check)
-        for tag in pc.case.tags:
-            item.add_marker(tag)
+        item = CheckItem.create(parent, pc.id, check.test_id[len(pc.id) + 1:-1], line, case=pc, check=check)
+        for marker in (*pc.case.tags, kind):
+            item.add_marker(marker)
         yield item
 
 
-class SpecErrorItem(pytest.Item):
-    def __init__(self, *, error: SpecError, case: Case | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.error, self.case = error, case  # case: the file loaded but its checks could not be planned
+class _CaseItem(pytest.Item):
+    """An item of a case file, named ``case-id[parameters]`` with a parametrized test's node id."""
 
-    def runtest(self):
-        raise CaseFailure(str(self.error))
+    line = 0  # 0-based line of the case file the item's reports point at
+
+    @classmethod
+    def create(cls, parent: CaseFile, base: str, params: str, line: int, **kwargs):
+        # A string node id is parsed into name and parameters, as pytest's cache stores them for --lf.
+        item = cls.from_parent(parent, name=f"{base}[{params}]", nodeid=f"{parent.nodeid}::{base}[{params}]",
+                               **kwargs)
+        item.line = line
+        return item
 
     def repr_failure(self, excinfo, style=None):
         return str(excinfo.value) if excinfo.errisinstance(CaseFailure) else super().repr_failure(excinfo)
 
     def reportinfo(self):
-        return self.path, None, self.name
+        return self.path, self.line, self.name
 
 
-class CheckItem(pytest.Item):
+class SpecErrorItem(_CaseItem):
+    def __init__(self, *, error: SpecError, case: Case | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.error, self.case = error, case  # case: the file loaded but its checks could not be planned
+
+    def runtest(self):
+        self.config.stash[_STATE].ran.append(self)
+        raise CaseFailure(str(self.error))
+
+
+class CheckItem(_CaseItem):
     def __init__(self, *, case: Case, check: Check, **kwargs):
         super().__init__(**kwargs)
         self.case, self.check = case, check
+        self.case_run_seconds = 0.0  # the case's whole run, when this item started it
+        self.share_seconds = 0.0  # this item's part of it
 
     def runtest(self):
-        result = self.config.stash[_STATE].result(self)
+        state = self.config.stash[_STATE]
+        state.ran.append(self)
+        result = state.result(self)
+        self.user_properties.extend(_properties(self.case, result))
         if result.status == "not-applicable":  # a skip in pytest's terms, told apart by its reason
             pytest.skip(f"not applicable: {result.message}")
         if result.status == "skipped":
@@ -226,18 +306,12 @@ class CheckItem(pytest.Item):
         if result.expected == "divergent" and result.kind != "sensitivity":
             pytest.xfail(f"expected divergence: {result.reason} [{'; '.join(result.references)}]")
 
-    def repr_failure(self, excinfo, style=None):
-        return str(excinfo.value) if excinfo.errisinstance(CaseFailure) else super().repr_failure(excinfo)
-
-    def reportinfo(self):
-        return self.path, None, self.name
-
 
 # Passing sweeps end after ci_examples variants (1-2 s); this bounds the shrinking of a failing one.
 SWEEP_ITEM_SECONDS = 60.0
 
 
-class SweepItem(pytest.Item):
+class SweepItem(_CaseItem):
     """A bounded sweep (``sweep.ci_examples`` variants, seed 0: the same draws every run)."""
 
     def __init__(self, *, case: Case, **kwargs):
@@ -255,11 +329,14 @@ class SweepItem(pytest.Item):
         if outcome.unavailable:  # like the check items of a framework that is not installed
             pytest.skip(f"skipped: {'; '.join(sorted(outcome.unavailable))}")
 
-    def repr_failure(self, excinfo, style=None):
-        return str(excinfo.value) if excinfo.errisinstance(CaseFailure) else super().repr_failure(excinfo)
 
-    def reportinfo(self):
-        return self.path, None, self.name
+def _properties(case: Case, r: Result) -> list[tuple[str, str]]:
+    """What --junitxml records of a check besides its outcome (<properties> of its testcase)."""
+    props = [("case", case.id), ("case_kind", case.kind), ("tags", " ".join(case.tags)),
+             ("check_kind", r.kind), ("expected", r.expected), ("observed", r.observed)]
+    if r.first_divergence is not None:
+        props.append(("first_divergence", r.first_divergence.describe()))
+    return props
 
 
 def _failure_text(r: Result) -> str:

@@ -122,7 +122,10 @@ def case_id_of_error(error: SpecError) -> str:
 class Runner:
     """Owns one worker per backend for its lifetime, so each framework is imported once per run."""
 
-    def __init__(self, backends: dict[str, str] | None = None, in_process: bool = False, timeout: float = 300.0):
+    def __init__(self, backends: dict[str, str] | None = None, in_process: bool = False, timeout: float = 300.0,
+                 progress=None):
+        # progress(backend, cases_done): called from each backend's thread after each case (console.Progress).
+        self.progress = progress
         self.backend_modules = dict(BACKENDS if backends is None else backends)
         factory = InProcessBackend if in_process else WorkerBackend
         self.backends = {name: factory(name, module, timeout=timeout) for name, module in self.backend_modules.items()}
@@ -200,7 +203,7 @@ class Runner:
 
     def _run_backend(self, name: str, case_runs: list[CaseRun]) -> None:
         backend = self.backends[name]
-        for cr in case_runs:
+        for done, cr in enumerate(case_runs, start=1):
             outside = self._outside_range(name, cr.case)
             for b, route, impl in implementations(cr.case, [name]):
                 if outside:
@@ -211,6 +214,8 @@ class Runner:
                 except Exception as exc:  # a harness bug must still leave a result
                     cr.outcomes[impl] = Outcome("error", message=f"harness: {type(exc).__name__}: {exc}",
                                                 detail=traceback.format_exc())
+            if self.progress is not None:
+                self.progress(name, done)
 
     def _run_references(self, cr: CaseRun) -> None:
         case = cr.case

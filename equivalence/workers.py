@@ -55,6 +55,8 @@ def _execute(module, case: Case, route: str) -> Outcome:
 
 
 def _serve(module_name: str, conn) -> None:
+    from .console import send_output_to_log
+    send_output_to_log()  # a framework's warnings and log lines go to the run's log, not the terminal
     try:
         module = _load(module_name)
     except Exception as exc:  # ImportError, or a framework failing its own initialisation

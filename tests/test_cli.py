@@ -47,10 +47,11 @@ def load_json(out_dir) -> dict:
 
 # ------------------------------------------------------------------------------------------------ run
 
-def test_run_all_pass_exits_0_and_writes_the_reports_and_catalogue(fake_only, tmp_path, capsys):
+def test_run_all_pass_exits_0_and_writes_the_reports_and_catalogue(fake_only, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # ./cases is the default folder: this is the full default run
     cases, out = tmp_path / "cases", tmp_path / "out"
     good_case(cases)
-    code, stdout, stderr = run_cli(capsys, "run", "--cases", cases, "--out", out)
+    code, stdout, stderr = run_cli(capsys, "run", "--out", out)
     assert code == 0, f"exit {code}\n{stdout}\n{stderr}"
     assert sorted(p.name for p in out.iterdir()) == ["catalogue.md", "latest.html", "latest.json", "latest.md"], \
         list(out.iterdir())
@@ -64,6 +65,22 @@ def test_run_all_pass_exits_0_and_writes_the_reports_and_catalogue(fake_only, tm
     assert "FAIL" not in stdout and "ERROR" not in stdout, stdout
     md = (out / "latest.md").read_text(encoding="utf-8")
     assert "good" in md and "fake/loss_penalty" in md, md
+
+
+def test_only_the_full_default_run_writes_the_catalogue(fake_only, tmp_path, capsys, monkeypatch):
+    """The catalogue describes every case: a run of a subset (or of another folder) must not rewrite it,
+    while naming every case of ./cases explicitly is still the full run."""
+    monkeypatch.chdir(tmp_path)
+    good_case(tmp_path / "cases" / "a")
+    write(tmp_path / "cases" / "b", tiny(id="other"), "other.toml")
+    runs = ((["--cases", "cases/a"], False), (["--cases", tmp_path / "cases" / "b"], False),
+            (["--cases", "cases/a", "cases/b"], True), ([], True))
+    for i, (argv, written) in enumerate(runs):
+        out = tmp_path / f"out{i}"
+        code, stdout, stderr = run_cli(capsys, "run", "--out", out, *argv)
+        assert code == 0, f"exit {code}\n{stdout}\n{stderr}"
+        assert (out / "catalogue.md").exists() == written, (argv, sorted(p.name for p in out.iterdir()))
+        assert (out / "latest.json").exists(), argv
 
 
 def test_run_with_readme_refreshes_its_block(fake_only, tmp_path, capsys):
@@ -175,7 +192,7 @@ def _show_table(stdout: str, test_id: str) -> list[list[str]]:
 def test_show_prints_every_quantity_at_every_step(fake_only, tmp_path, capsys):
     cases = tmp_path / "cases"
     good_case(cases)
-    code, stdout, stderr = run_cli(capsys, "show", "good", "--cases", cases)
+    code, stdout, stderr = run_cli(capsys, "show", "good", "--cases", cases, "--all")
     assert code == 0, f"exit {code}\n{stdout}\n{stderr}"
     assert stdout.startswith("good: a tiny non-square two-layer model"), stdout[:200]
     for test_id in ("good[fake/optimizer]", "good[fake/loss_penalty]", "good[perturbed/lr]"):
@@ -194,6 +211,34 @@ def test_show_prints_every_quantity_at_every_step(fake_only, tmp_path, capsys):
 
     perturbed = _show_table(stdout, "good[perturbed/lr]")
     assert any(int(r[4]) > 0 for r in perturbed), f"perturbed/lr shows no mismatching row: {perturbed}"
+
+
+def test_show_is_short_by_default_and_filters_by_step_quantity_and_status(fake_only, tmp_path, capsys):
+    cases = tmp_path / "cases"
+    write(cases, tiny(id="stale", steps=3, expect={"divergent": [
+        {"implementations": ["fake/optimizer"], "reason": "said to differ", "references": ["fake.py:1"]}]}),
+        "stale.toml")
+    _, full, _ = run_cli(capsys, "show", "stale", "--cases", cases, "--all")
+    code, short, _ = run_cli(capsys, "show", "stale", "--cases", cases)
+    assert code == 1 and len(short.splitlines()) * 4 < len(full.splitlines()), (len(short.splitlines()),
+                                                                                 len(full.splitlines()))
+    # The failing check (stale) is detailed; the sensitivity check diverges by design and is only in the table.
+    assert "## stale[fake/optimizer]: fail" in short and "## stale[perturbed/lr]" not in short, short
+    assert "perturbed/lr" in short.split("## ")[0], "every check stays in the table"
+    assert "every one of the" in short and "--step N, --quantity NAME" in short, short
+
+    code, only, _ = run_cli(capsys, "show", "stale", "--cases", cases, "--step", "2", "--quantity", "grad")
+    rows = _show_table(only, "stale[perturbed/lr]")
+    assert rows and {(r[0], r[1]) for r in rows} == {("2", "grad")}, rows  # grad, not grad_regularized
+    code, state, _ = run_cli(capsys, "show", "stale", "--cases", cases, "--quantity", "update", "param", "--step", "0")
+    assert {(r[0], r[1]) for r in _show_table(state, "stale[perturbed/lr]")} == {("0", "param")}
+
+    code, failing, _ = run_cli(capsys, "show", "stale", "--cases", cases, "--failing")
+    assert code == 1 and [line for line in failing.splitlines() if line.startswith("## ")] == \
+        ["## stale[fake/optimizer]: fail (equal, expected divergent)"], failing
+    good_case(cases)
+    code, none, _ = run_cli(capsys, "show", "good", "--cases", cases, "--failing")
+    assert code == 0 and "No check fails or errs." in none and "## " not in none, none
 
 
 def test_show_unknown_case_exits_2_with_known_ids(fake_only, tmp_path, capsys):

@@ -14,7 +14,7 @@ import pytest
 from equivalence import cli
 from equivalence.baseline import FORMAT, load, render
 from equivalence.diff import diff
-from equivalence.drift import COMMAND, collect, matrix
+from equivalence.drift import COMMAND, README_COMMAND, README_END, README_START, collect, matrix, summary
 from equivalence.runner import load_all
 from equivalence.spec import Case
 
@@ -84,6 +84,9 @@ SCENARIOS = {
     "expectation changed": (result("h", "paddle/optimizer", "divergent", expected="divergent"),
                             result("h", "paddle/optimizer", "divergent"), True),
     "error grew": (result("i", "paddle/optimizer", abs_err=1e-9), result("i", "paddle/optimizer", abs_err=2e-8), True),
+    # A wrong mapping moved further from the tolerance: easier to detect, no regression.
+    "error grew, sensitivity": (result("o", "perturbed/lr", "divergent", expected="divergent", abs_err=1e-4),
+                                result("o", "perturbed/lr", "divergent", expected="divergent", abs_err=1e-2), False),
     "still failing": (result("j", "paddle/optimizer", "divergent"), result("j", "paddle/optimizer", "divergent"),
                       False),
 }
@@ -148,7 +151,7 @@ def test_terminal_output_and_exit_1(scenario, capsys):
     head = lines.index("Newly divergent (2)")
     assert lines[head + 1].startswith("---") and lines[head + 3].split() == \
         ["check", "regression", "OLD", "NEW", "note"], lines[head:head + 5]
-    row = next(line for line in lines if line.startswith("a[paddle/optimizer]"))
+    row = next(line for line in lines[head:] if line.startswith("a[paddle/optimizer]"))
     assert "yes" in row and "divergent (fail), abs err 1.00e-16" in row, row
     assert "first divergence: step 2, param of linear0.weight" in row, row
     assert "|" not in out, "the terminal form has no Markdown tables"
@@ -161,7 +164,7 @@ def test_markdown_output(scenario, tmp_path, capsys):
     assert out == md_path.read_text(encoding="utf-8") + "\n", "the written Markdown differs from the printed one"
     assert out.startswith("# Upgrade diff: paddle 3.2.2, torch 2.13.0+cpu -> paddle 3.3.1"), out[:100]
     assert "**NOT SAFE: 6 regressions (exit code 1)**" in out, out
-    for heading in ("## Newly divergent (2)", "## Stale expectation (1)", "## Error grew (1)",
+    for heading in ("## Newly divergent (2)", "## Stale expectation (1)", "## Error grew (2)",
                     "## Checks added (1)", "## Checks removed (1)"):
         assert f"\n{heading}\n" in out, f"{heading} missing:\n{out}"
     assert "| check " in out and "|----" in out.replace(":", "-"), out
@@ -197,6 +200,84 @@ def test_usage_errors_exit_2(tmp_path, capsys):
                           ((good, good, "--factor", "1"), "must be > 1")]:
         code, _, err = run_cli(capsys, "diff", *argv)
         assert code == 2 and problem in err, (argv, code, err)
+
+
+# ------------------------------------------------------------------------------------------- behaviour
+
+def test_behaviour_changes_are_the_frameworks_own(tmp_path):
+    """Framework checks whose verdict flipped, that an API made run or stop, or whose error grew; not the
+    reference-only checks, nor a check the suite's own version range skipped."""
+    pairs = {
+        "flip": (result("flip", "paddle/layer"), result("flip", "paddle/layer", "divergent", expected="divergent")),
+        "fixed": (result("fixed", "paddle/layer", "divergent", expected="divergent"), result("fixed", "paddle/layer")),
+        "api": (result("api", "paddle/optimizer", "not-applicable", message="paddle.optimizer.X does not exist"),
+                result("api", "paddle/optimizer")),
+        "raises": (result("raises", "paddle/optimizer"),
+                   result("raises", "paddle/optimizer", "error", message="TypeError: no")),
+        "grew": (result("grew", "paddle/optimizer", abs_err=1e-9), result("grew", "paddle/optimizer", abs_err=1e-6)),
+        "range": (result("range", "paddle/optimizer", "skipped"), result("range", "paddle/optimizer")),
+        "sensitivity": (result("sensitivity", "perturbed/lr", "divergent", expected="divergent"),
+                        result("sensitivity", "perturbed/lr", "equal", expected="divergent")),
+        "rounding": (result("rounding", "reference/float32"), result("rounding", "reference/float32", "divergent")),
+    }
+    old = write_report(tmp_path / "old.json", [o for o, _ in pairs.values()], paddle="2.6.2")
+    new = write_report(tmp_path / "new.json", [n for _, n in pairs.values()], paddle="3.3.1")
+    d = diff(load(old), load(new))
+    got = {g.case: g.what for g in d.behaviour}
+    assert got == {"flip": "now diverges", "fixed": "now agrees", "api": "now runs", "raises": "no longer runs",
+                   "grew": "error grew"}, got
+    assert [g.case for g in d.behaviour] == ["flip", "fixed", "grew", "raises", "api"], "verdict flips first"
+    assert d.exit_code() == 1 and d.exit_code(fail_on_change=True) == 1  # raises and grew are regressions too
+    flip = d.behaviour[0]
+    assert (flip.old_error, flip.new_error, flip.where) == (1e-16, 1e-16, "param from step 2"), flip
+    assert next(g for g in d.behaviour if g.case == "api").message == "paddle.optimizer.X does not exist"
+
+
+def test_fail_on_change_exits_1_on_an_expected_change_only(tmp_path, capsys):
+    old = write_report(tmp_path / "old.json", [result("k", "paddle/layer"), result("u", "paddle/layer")])
+    new = write_report(tmp_path / "new.json", [result("k", "paddle/layer", "divergent", expected="divergent"),
+                                               result("u", "paddle/layer")], paddle="3.3.1")
+    code, out, _ = run_cli(capsys, "diff", old, new, "--cases", tmp_path)  # no case files there
+    assert code == 0 and "BEHAVIOUR CHANGED in 1 case (1 framework check): 1 now diverges." in out, out
+    code, out, _ = run_cli(capsys, "diff", old, new, "--cases", tmp_path, "--fail-on-change")
+    assert code == 1 and "no regression (exit code 1: --fail-on-change and the behaviour changed)" in out, out
+    code, out, _ = run_cli(capsys, "diff", old, old, "--fail-on-change")
+    assert code == 0 and "Behaviour unchanged" in out, out
+
+
+def test_behaviour_text_from_case_files_is_inert_in_markdown(tmp_path, capsys):
+    reason = "a | b <script>x</script>"
+    old = write_report(tmp_path / "old.json", [result("k", "paddle/layer")])
+    new = write_report(tmp_path / "new.json", [dict(result("k", "paddle/layer", "divergent", expected="divergent"),
+                                                    reason=reason, references=["<b>x.py:1</b>"])], paddle="3.3.1")
+    code, out, _ = run_cli(capsys, "diff", old, new, "--format", "markdown", "--cases", tmp_path)
+    assert code == 0 and "expected by the case: a \\| b &lt;script&gt;x&lt;/script&gt;" in out, out
+    assert "<script>" not in out and "<b>" not in out and "source: &lt;b&gt;x.py:1&lt;/b&gt;" in out, out
+    _, plain, _ = run_cli(capsys, "diff", old, new, "--cases", tmp_path)
+    assert f"expected by the case: {reason}" in plain, "the terminal shows the text as written"
+
+
+def test_the_committed_upgrade_diff_leads_with_the_behaviour_change(capsys):
+    """Paddle 2.6.2 -> 3.3.1 on the committed baselines: the suite passes in both, but cross entropy's mean
+    with the default ignore_index changed meaning; the diff says so first, with the case file's reason."""
+    old, new = BASELINES / "paddle262.json", BASELINES / "paddle331.json"
+    code, out, err = run_cli(capsys, "diff", old, new, "--cases", REPO / "cases")
+    assert code == 0, f"exit {code}\n{out}\n{err}"
+    lines = out.splitlines()
+    assert lines[7].startswith("BEHAVIOUR CHANGED in ") and "1 now diverges, 2 now agree" in lines[7], lines[:9]
+    first = lines.index("Behaviour changes (28)") + 5
+    assert lines[first] == "- loss-cross-entropy-ignore-index-default-mean: NOW DIVERGES", lines[first - 1:first + 8]
+    block = "\n".join(lines[first:first + 8])
+    for words in ("API: cross_entropy loss (reduction mean), through paddle layer, functional",
+                  "worst abs error 4.44e-16 -> 0.692, first in loss from step 1",
+                  "expected by the case: Paddle's mean divides by the non-ignored count only when ignore_index",
+                  "(expected for paddle >=3.0)", "source: paddle/nn/functional/loss.py:3113"):
+        assert words in block, f"{words!r} missing from\n{block}"
+    assert first < lines.index("Regressions of the suite's expectations (0)") < lines.index("Newly divergent (4)")
+    assert run_cli(capsys, "diff", old, new, "--cases", REPO / "cases", "--fail-on-change")[0] == 1
+    # Without the case files a baseline has no reasons, and the diff says where to find them.
+    _, bare, _ = run_cli(capsys, "diff", old, new, "--cases", REPO / "tests")
+    assert "no reason at hand: pass --cases" in bare and "case file not at hand" in bare, bare[:3000]
 
 
 # ------------------------------------------------------------------------------------------- baselines
@@ -291,3 +372,33 @@ def test_committed_baselines_are_compact_and_current_with_the_cases():
 def test_committed_drift_matrix_is_generated_from_the_baselines():
     text = (BASELINES / "drift.md").read_text(encoding="utf-8")
     assert text == matrix(collect([BASELINES])), f"reports/baselines/drift.md is stale or edited; run: {COMMAND}"
+
+
+def test_readme_states_the_drift_the_baselines_show():
+    """The README's sentence about the pinned versions is generated from the baselines, never written by
+    hand: it names the behaviour changes the drift matrix marks."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start, end = text.index(README_START) + len(README_START) + 1, text.index(README_END)
+    generated = summary(collect([BASELINES]))
+    assert text[start:end].rstrip("\n") == generated, f"the README's drift block is stale; run: {README_COMMAND}"
+    assert "1 now diverges (`loss-cross-entropy-ignore-index-default-mean`)" in generated, generated
+    assert "same verdict on every check of every case" not in text
+
+
+def test_drift_summary_says_when_nothing_changed(tmp_path, capsys):
+    same = [result("u", "paddle/sgd"), result("v", "perturbed/lr", "divergent", expected="divergent")]
+    folder = tmp_path / "b"
+    folder.mkdir()
+    write_report(folder / "p1.json", same, paddle="3.0.0")
+    write_report(folder / "p2.json", [same[0], dict(same[1], observed="equal", status="fail")], paddle="3.1.1")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{README_START}\nold words\n{README_END}\nrest\n", encoding="utf-8")
+    code, out, err = run_cli(capsys, "drift", folder, "--readme", readme)
+    assert code == 0, (out, err)
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith(f"intro\n{README_START}\nAcross Paddle 3.0.0 and 3.1.1 (with Torch 2.13.0+cpu), the "
+                           "committed baselines show no behaviour change") and text.endswith(f"{README_END}\nrest\n")
+    assert "old words" not in text  # a sensitivity check that changed is the suite's, not the frameworks'
+    readme.write_text("no markers\n", encoding="utf-8")
+    assert run_cli(capsys, "drift", folder, "--readme", readme)[0] == 2
+

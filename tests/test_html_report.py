@@ -23,7 +23,7 @@ from urllib.parse import quote
 import numpy as np
 import pytest
 
-from equivalence import html_report, plots
+from equivalence import html_plots, html_report, plots
 from equivalence.compare import Comparison, Mismatch, QuantityError, compare
 from equivalence.record import SCALAR, Trajectory
 from equivalence.report import write_reports
@@ -154,9 +154,15 @@ def parse(text: str) -> Node:
 
 
 def rows(dom: Node) -> list[Node]:
+    """The check rows of the results table, in order (each case's <tbody> holds its summary row first)."""
     (table,) = dom.find_all("table", id="results")
-    (body,) = table.find_all("tbody")
-    return body.find_all("tr")
+    return [r for body in table.find_all("tbody", class_="case") for r in body.find_all("tr", class_="check")]
+
+
+def summary_rows(dom: Node) -> dict[str, Node]:
+    (table,) = dom.find_all("table", id="results")
+    return {body.attrs["data-case"]: body.find_all("tr", class_="summary")[0]
+            for body in table.find_all("tbody", class_="case")}
 
 
 def sections(dom: Node) -> dict[str, Node]:
@@ -205,13 +211,19 @@ def test_stale_and_first_divergence_are_shown(run, page):
     perturbed = next(r for r in report.results if r.case == "good" and r.implementation == "perturbed/lr")
     note = by_id[("good", "perturbed/lr")].find_all("td")[-1].text()
     assert note == "first divergence: " + perturbed.first_divergence.describe(), note
-    # In the plot of that quantity the first divergence is marked: a ring and a vertical line.
-    quantity = perturbed.first_divergence.quantity
-    figure = next(f for f in sections(dom)["good"].find_all("figure")
+    # In the plot of an expected divergence's quantity its first divergence is marked: a ring and a line.
+    divergent = next(r for r in report.results if r.case == EVIL_ID and r.implementation == "reference/float32")
+    quantity = divergent.first_divergence.quantity
+    figure = next(f for f in sections(dom)[EVIL_ID].find_all("figure")
                   if f.find_all("figcaption")[0].text().startswith(quantity + " "))
-    marked = [g for g in figure.find_all("g") if g.find_all("title")[0].text() == "perturbed/lr"]
+    marked = [g for g in figure.find_all("g") if g.find_all("title")[0].text() == "reference/float32"]
     assert marked and marked[0].find_all("circle", class_="first") and marked[0].find_all("line", class_="first"), \
-        f"no first-divergence mark for perturbed/lr in the {quantity} plot"
+        f"no first-divergence mark for reference/float32 in the {quantity} plot"
+    assert "exp" in marked[0].attrs["class"].split(), "an expected divergence is drawn as one"
+    summary = summary_rows(dom)
+    assert summary["stale"].find_all("td")[2].text() == "stale", summary["stale"].text()
+    assert "1 expected divergence" in summary[EVIL_ID].text() and \
+        summary[EVIL_ID].find_all("td")[2].text() == "pass", summary[EVIL_ID].text()
 
 
 def test_expected_divergence_reason_and_parity_are_in_the_case_section(run, page):
@@ -271,33 +283,71 @@ TOL = Tolerance(rtol=1e-10, atol=1e-12)
 
 
 def synthetic(case: str, implementation: str, ratios: dict[str, list[float]], kind: str = "equivalence",
-              params: tuple[str, ...] = ("linear0.weight",), first: Mismatch | None = None) -> Result:
+              params: tuple[str, ...] = ("linear0.weight",), first: Mismatch | None = None,
+              expected: str = "equal") -> Result:
     """A Result whose per-step tolerance ratios are given per quantity (same for every parameter)."""
     details = [QuantityError(step, q, name, r * 1e-12, r * 1e-12, int(r > 1), 4, TOL, r)
                for q, values in ratios.items() for step, r in enumerate(values, start=1) for name in params]
     comparison = Comparison(mismatches=sum(d.mismatches for d in details), details=details, first=first)
     observed = "divergent" if comparison.mismatches else "equal"
-    return Result(case=case, implementation=implementation, compared_with="reference", kind=kind, expected="equal",
-                  observed=observed, status="pass" if observed == "equal" else "fail", message="", tags=("t",),
+    return Result(case=case, implementation=implementation, compared_with="reference", kind=kind, expected=expected,
+                  observed=observed, status="pass" if observed == expected else "fail", message="", tags=("t",),
                   comparison=comparison, first_divergence=first)
 
 
 def test_series_take_the_worst_parameter_and_count_mismatches():
     a = synthetic("c", "x/a", {"grad": [0.5, 2.0, 0.0]}, params=("w",))
-    b = dataclasses.replace(a, comparison=Comparison(details=[
+    b = dataclasses.replace(a, implementation="x/b", comparison=Comparison(details=[
         QuantityError(1, "grad", "w", 0, 0, 0, 4, TOL, 0.25), QuantityError(1, "grad", "b", 0, 0, 1, 4, TOL, 3.0),
         QuantityError(2, "grad", "w", 0, 0, 0, 4, TOL, math.nan), QuantityError(2, "grad", "b", 0, 0, 0, 4, TOL, 0.1)]))
-    (plot,), legend = html_report.case_plots([a, b])
+    (plot,), legend = html_plots.case_plots([a, b], "all", 200)
     sa, sb = plot.series
     assert (sa.steps, sa.values, sa.mismatches) == ([1, 2, 3], [0.5, 2.0, 0.0], [0, 1, 0]), sa
     assert sb.steps == [1, 2] and sb.values[0] == 3.0 and math.isnan(sb.values[1]) and sb.mismatches == [1, 0], sb
-    assert [label for label, _, _ in legend] == ["x/a", "x/a"] and plot.caption == "rtol 1e-10, atol 1e-12", plot
+    assert [item.label for item in legend] == ["x/a", "x/b"] and plot.caption == "rtol 1e-10, atol 1e-12", plot
+    assert [item.status for item in legend] == ["fail", "fail"] and all("bad" in item.css for item in legend)
+
+
+def test_important_checks_coloured_the_rest_grey():
+    """Failing first, then expected divergences, identical ones in one series, at most MAX_COLOURS colours
+    plus one 'more' series; the equal checks as their worst, the sensitivity checks as the closest."""
+    diverging = [0.5, 40.0, 50.0]
+    results = [synthetic("c", f"x/exp{i}", {"loss": [v * (i + 1) for v in diverging]}, expected="divergent")
+               for i in range(5)]
+    results.append(dataclasses.replace(results[0], implementation="x/twin"))  # identical to x/exp0
+    results.append(synthetic("c", "x/broken", {"loss": diverging}))  # an unexpected divergence: failing
+    results += [synthetic("c", "x/ok1", {"loss": [1e-3, 1e-2, 1e-4]}), synthetic("c", "x/ok2", {"loss": [1e-2, 1e-5, 0]})]
+    results += [synthetic("c", "perturbed/a", {"loss": [5.0, 3.0, 9.0]}, kind="sensitivity", expected="divergent"),
+                synthetic("c", "perturbed/b", {"loss": [7.0, 2.0, 8.0]}, kind="sensitivity", expected="divergent")]
+    (plot,), legend = html_plots.case_plots(results, "all", 200)
+    by_label = {s.label: s for s in plot.series}
+    assert [item.label for item in legend][:4] == ["x/broken", "x/exp0, x/twin", "x/exp1", "3 more (worst)"], legend
+    assert legend[0].css == "c0 bad" and legend[1].css == "c1 exp" and legend[0].status == "fail"
+    assert by_label["3 more (worst)"].values == [2.5, 200.0, 250.0], "x/exp4, the worst of x/exp2 to x/exp4"
+    assert by_label[html_plots.EQUAL_LABEL].values == [1e-2, 1e-2, 1e-4], "the worst equal check per step"
+    assert by_label[html_plots.SENSITIVITY_LABEL].values == [5.0, 2.0, 8.0], "the closest sensitivity check"
+    colours = {c for s in plot.series for c in s.css.split() if c[0] == "c" and c[1:].isdigit() or c == "more"}
+    assert len(colours) <= html_plots.MAX_COLOURS, colours
+    assert [s.css.split()[0] for s in plot.series[:2]] == ["ctx", "ctx"], "grey context is drawn first, underneath"
+
+
+def test_levels_plot_what_matters_first():
+    case = [synthetic("c", "x/exp", {"loss": [2.0, 3.0], "grad": [0.1, 0.2], "param": [0.5, 0.1]},
+                      expected="divergent"),
+            synthetic("c", "x/ok", {"loss": [0.1, 0.1], "grad": [0.1, 0.2], "param": [0.5, 0.1]})]
+    passing = [synthetic("p", "x/ok", {"loss": [0.1, 0.1], "grad": [0.1, 0.2]})]
+    quantities = {level: [p.quantity for p in html_plots.case_plots(case, level, 200)[0]] for level in html_plots.LEVELS}
+    assert quantities == {"all": ["loss", "grad", "param"], "overview": ["loss"], "important": ["loss"]}, quantities
+    assert [p.quantity for p in html_plots.case_plots(passing, "overview", 200)[0]] == [html_plots.OVERVIEW]
+    assert html_plots.case_plots(passing, "important", 200)[0] == []
+    stale = synthetic("s", "x/stale", {"loss": [0.1, 0.3], "grad": [0.5, 0.2]}, expected="divergent")
+    assert stale.status == "fail" and html_plots.focus_quantities(stale) == ["grad"], "its worst quantity"
 
 
 def test_svg_places_tolerance_zero_and_inf_rows():
     first = Mismatch(2, "grad", "linear0.weight", (0,), 1.0, 2.0)
     r = synthetic("c", "x/a", {"grad": [0.0, 1e3, math.inf, 1e-4]}, first=first)
-    (plot,), _ = html_report.case_plots([r])
+    (plot,), _ = html_plots.case_plots([r], "all", 200)
     out = parse(plots.svg(plot, "c: grad"))
     labels = [t.text() for t in out.find_all("text", class_="yl")]
     assert "0" in labels and "inf" in labels and "1e0" in labels, labels
@@ -307,9 +357,25 @@ def test_svg_places_tolerance_zero_and_inf_rows():
     assert ys[0] == plots.HEIGHT - plots.BOTTOM and ys[2] == plots.TOP, ys  # 0 on the bottom row, inf on top
     tol_y = float(out.find_all("line", class_="tol")[0].attrs["y1"])
     assert ys[1] < tol_y < ys[3], f"1e3 must be above the tolerance line at {tol_y}, 1e-4 below: {ys}"
-    assert len(out.find_all("circle", class_="bad")) == 2, "two steps mismatch (1e3 and inf)"
+    assert len(out.find_all("rect", class_="bad")) == 2, "two steps mismatch (1e3 and inf): squares, it fails"
     ring = out.find_all("circle", class_="first")[0]
     assert float(ring.attrs["cy"]) == ys[1], "the first divergence is marked at step 2"
+
+
+def test_one_step_series_are_markers_in_the_middle():
+    failing = synthetic("c", "x/bad", {"loss": [3.0]})
+    expected = synthetic("c", "x/exp", {"loss": [5.0]}, expected="divergent")
+    equal = synthetic("c", "x/ok", {"loss": [0.5]})
+    (plot,), _ = html_plots.case_plots([failing, expected, equal], "all", 200)
+    out = parse(plots.svg(plot, "c: loss"))
+    assert not out.find_all("polyline"), "a one-step series is no line"
+    groups = {g.find_all("title")[0].text(): g for g in out.find_all("g")}
+    assert groups["x/bad"].find_all("rect", class_="bad") and not groups["x/bad"].find_all("circle")
+    assert groups["x/exp"].find_all("circle", class_="bad") and "exp" in groups["x/exp"].attrs["class"]
+    assert groups[html_plots.EQUAL_LABEL].find_all("circle", class_="pt"), "an equal one-step check is a marker too"
+    middle = plots.LEFT + (plots.WIDTH - plots.LEFT - plots.RIGHT) / 2
+    assert float(groups["x/exp"].find_all("circle")[0].attrs["cx"]) == pytest.approx(middle, abs=0.1)
+    assert [t.text() for t in out.find_all("text", class_="xl")] == ["1"]
 
 
 def test_decimate_keeps_the_worst_step_of_each_bucket_and_the_first_divergence():
@@ -324,28 +390,36 @@ def test_decimate_keeps_the_worst_step_of_each_bucket_and_the_first_divergence()
 
 # ------------------------------------------------------------------------------------------------ size cap
 
-def big_report(cases: int, steps: int) -> RunReport:
-    """Cases of three equal checks and one sensitivity check over four quantities; case-0 fails."""
+QUANTITIES = ("loss", "grad", "grad_regularized", "state.velocity", "update", "param")
+
+
+def big_report(cases: int, steps: int, expected_every: int = 0, failing: int = 1) -> RunReport:
+    """Cases of three checks and one sensitivity check over six quantities; the first ``failing`` cases have
+    a failing check, every ``expected_every``-th case an expected divergence."""
     results = []
     rng = np.random.default_rng(0)
     for c in range(cases):
-        ratios = {q: list(10.0 ** rng.uniform(-6, -1, steps)) for q in ("loss", "grad", "update", "param")}
-        results += [synthetic(f"case-{c}", f"x/{i}", ratios) for i in range(3)]
+        ratios = {q: list(10.0 ** rng.uniform(-6, -1, steps)) for q in QUANTITIES}
         diverging = {q: [v * 1e6 for v in vals] for q, vals in ratios.items()}
-        results.append(synthetic(f"case-{c}", "perturbed/lr", diverging, kind="sensitivity",
+        results += [synthetic(f"case-{c}", f"x/{i}", ratios) for i in range(3)]
+        if c < failing:
+            results[-3] = synthetic(f"case-{c}", "x/0", {"loss": [2.0] * steps})
+        if expected_every and c % expected_every == 0:
+            results[-1] = synthetic(f"case-{c}", "x/2", {**ratios, "update": [v * 1e6 for v in ratios["update"]]},
+                                    expected="divergent", first=Mismatch(1, "update", "w", (), 1.0, 2.0))
+        results.append(synthetic(f"case-{c}", "perturbed/lr", diverging, kind="sensitivity", expected="divergent",
                                  first=Mismatch(1, "loss", SCALAR, (), 1.0, 2.0)))
-    results[0] = synthetic("case-0", "x/0", {"loss": [2.0] * steps})  # one failing case
     return RunReport(results, {"time": "t"})
 
 
 def sizes(report: RunReport) -> dict[str, int]:
     """Page sizes at each stage of the size budget."""
-    def size(points, plots_for):
-        return len(html_report._page(report, {}, points, plots_for).encode())
-    return {"full": size(html_report.MAX_POINTS, lambda r: True),
-            "fewest points": size(html_report.MIN_POINTS, lambda r: True),
-            "failing cases": size(html_report.MIN_POINTS, lambda r: not html_report._all_equal(r)),
-            "no plots": size(html_report.MIN_POINTS, lambda r: False)}
+    def size(level, points, keep=None):
+        return len(html_report._page(report, {}, html_report._plot_sections(report, level, points, keep)).encode())
+    return {"full": size("all", html_report.MAX_POINTS), "fewest points": size("all", html_report.MIN_POINTS),
+            "overview": size("overview", html_report.MIN_POINTS),
+            "important": size("important", html_report.MIN_POINTS),
+            "no plots": size("important", html_report.MIN_POINTS, keep=0)}
 
 
 @pytest.fixture(scope="module")
@@ -360,24 +434,46 @@ def test_a_realistic_run_is_far_under_the_cap(run):
     assert size < html_report.MAX_BYTES // 10, size
 
 
-@pytest.mark.parametrize("stage, plotted", [("full", 10), ("fewest points", 10), ("failing cases", 1),
+def plotted_sections(page: str) -> list[str]:
+    return re.findall(r'<section class="case" id="[^"]*" data-case="([^"]*)">(?:(?!</section>).)*<svg', page,
+                      flags=re.S)
+
+
+@pytest.mark.parametrize("stage, plotted", [("full", 10), ("fewest points", 10), ("overview", 10), ("important", 1),
                                             ("no plots", 0)])
 def test_size_cap(big, stage, plotted):
     """With the cap at each stage's size, the page fits, keeps every row and has the plots of that stage."""
     report, measured = big
-    assert measured["full"] > 4 * measured["fewest points"] > 4 * measured["failing cases"], measured
+    assert measured["full"] > 2 * measured["fewest points"] > 4 * measured["important"], measured
+    assert measured["fewest points"] > measured["overview"] > measured["important"] > measured["no plots"], measured
     cap = measured[stage] + 400  # room for the page's note on what the cap did, far less than between stages
     page = html_report.render(report, max_bytes=cap)
     assert len(page.encode()) <= cap, f"{len(page.encode())} bytes > cap {cap} ({stage})"
-    with_plots = re.findall(r'<section class="case" id="[^"]*" data-case="([^"]*)">(?:(?!</section>).)*<svg',
-                            page, flags=re.S)
+    with_plots = plotted_sections(page)
     assert len(with_plots) == plotted and (plotted != 1 or with_plots == ["case-0"]), (stage, with_plots)
-    assert page.count("<tr data-case=") == len(report.results), "the table keeps every result"
+    assert page.count('<tr class="check"') == len(report.results), "the table keeps every result"
     notes = {"full": f"decimated to {html_report.MAX_POINTS} points",
              "fewest points": f"decimated to {html_report.MIN_POINTS} points",
-             "failing cases": "cases where every check passed are left out", "no plots": "Plots are left out"}
+             "overview": "show the worst over every quantity", "important": "Only failing, stale and expected",
+             "no plots": "Plots are left out"}
     assert notes[stage] in page, f"the page does not say what the cap did ({stage})"
     assert stage != "full" or "left out" not in page, "plots left out although the page fits"
+
+
+def test_a_full_size_run_plots_every_failing_and_expected_divergent_check_under_the_cap():
+    """A run the size of the suite's own (200 cases, 1,000 checks, 100 steps): every failing and expected-
+    divergent check is in a plot of its case, and the page stays under its 2 MB cap."""
+    report = big_report(cases=200, steps=100, expected_every=4, failing=5)
+    page = html_report.render(report)
+    assert len(page.encode()) <= html_report.MAX_BYTES, len(page.encode())
+    dom = parse(page)
+    found = sections(dom)
+    important = [r for r in report.results if html_plots.importance(r) is not None]
+    assert len(important) == 55, len(important)
+    for r in important:
+        titles = {t.text() for g in found[r.case].find_all("g") for t in g.find_all("title")[:1]}
+        assert any(r.implementation in t.split(", ") for t in titles), f"{r.test_id} is in no plot: {titles}"
+    assert len(plotted_sections(page)) > 55, "the passing cases get plots too, as the budget allows"
 
 
 # ------------------------------------------------------------------------------------------------ comparator
@@ -449,14 +545,17 @@ def test_browser_shows_every_case_and_plot_and_runs_no_injected_script(browser, 
         assert case in visible, f"case id {case!r} is not visible"
     for s in (EVIL_DESCRIPTION, EVIL_REASON, EVIL_PARITY):
         assert s in visible, f"{s!r} is not visible as text"
-    assert all(r.visible() for r in rows(dom)), "a row is hidden without a filter"
+    assert all(r.visible() for r in summary_rows(dom).values()), "a case is hidden without a filter"
+    assert not any(r.visible() for r in rows(dom)), "the checks of a case show on demand only"
+    assert all(b.find_all("button")[0].text() == "+" for b in dom.find_all("tbody", class_="case"))
     by_case = {}
     for r in report.results:
         by_case.setdefault(r.case, []).append(r)
     for case, section in sections(dom).items():
         svgs = section.find_all("svg")
         assert section.visible() and len(svgs) == len(compared_quantities(by_case[case])), case
-        assert all(s.find_all("polyline") or s.find_all("circle") for s in svgs), f"{case}: an empty plot"
+        assert all(s.find_all("polyline") or s.find_all("circle") or s.find_all("rect", class_="bad")
+               for s in svgs), f"{case}: an empty plot"
     assert elapsed < 10, f"rendering took {elapsed:.1f} s"
 
 
@@ -465,13 +564,28 @@ def test_browser_filter_from_the_url(browser, run, page, tmp_path):
     page_file = tmp_path / "latest.html"
     page_file.write_text(page, encoding="utf-8")
     dom, log = render_in_browser(browser, page_file, "#status=fail")
-    shown = [r.attrs["data-case"] for r in rows(dom) if r.visible()]
+    shown = [r.attrs["data-case"] for r in rows(dom) if r.visible()]  # a status filter opens the cases
     assert shown == [r.case for r in report.results if r.status == "fail"] == ["stale"], shown
     assert [c for c, s in sections(dom).items() if s.visible()] == ["stale"]
+    assert [c for c, r in summary_rows(dom).items() if r.visible()] == ["stale"]
 
     dom, log = render_in_browser(browser, page_file, "#tag=" + quote(EVIL_TAG, safe=""))
-    shown = {r.attrs["data-case"] for r in rows(dom) if r.visible()}
-    assert shown == {EVIL_ID}, shown
+    assert [c for c, r in summary_rows(dom).items() if r.visible()] == [EVIL_ID]
+    assert not any(r.visible() for r in rows(dom)), "a tag filter alone opens no case"
+    assert not console_errors(log) and "data-script-errors" not in dom.find_all("html")[0].attrs
+
+
+def test_browser_opens_a_case_on_demand(browser, run, page, tmp_path):
+    """The + of a case shows its checks (clicked here by a script appended after the page's own)."""
+    report, _ = run
+    page_file = tmp_path / "clicked.html"
+    click = "<script>document.querySelector('tbody.case[data-case=\"good\"] button.toggle').click();</script>"
+    page_file.write_text(page.replace("</body>", click + "</body>"), encoding="utf-8")
+    dom, log = render_in_browser(browser, page_file)
+    shown = [r.find_all("td")[1].text() for r in rows(dom) if r.visible()]
+    assert shown == [html_plots.label(r) for r in report.results if r.case == "good"], shown
+    (body,) = [b for b in dom.find_all("tbody", class_="case") if b.attrs["data-case"] == "good"]
+    assert body.attrs.get("data-open") == "1" and body.find_all("button")[0].attrs["aria-expanded"] == "true"
     assert not console_errors(log) and "data-script-errors" not in dom.find_all("html")[0].attrs
 
 

@@ -187,8 +187,9 @@ def _run_and_diff(capsys, fake_framework, cases, out) -> tuple[int, str]:
     for stem, version in (("old", "1.0.0"), ("new", "2.0.0")):
         fake_framework(version)
         cli.main(["run", "--cases", str(cases), "--out", str(out), "--stem", stem])
-    assert sorted(p.name for p in out.iterdir()) == ["catalogue.md", "new.html", "new.json", "new.md", "old.html",
-                                                     "old.json", "old.md"], list(out.iterdir())
+    # A run of a folder other than ./cases is no full default run: no catalogue.
+    assert sorted(p.name for p in out.iterdir()) == ["new.html", "new.json", "new.md", "old.html", "old.json",
+                                                     "old.md"], list(out.iterdir())
     capsys.readouterr()
     code = cli.main(["diff", str(out / "old.json"), str(out / "new.json")])
     return code, capsys.readouterr().out
@@ -200,12 +201,24 @@ def test_upgrade_that_changes_behaviour_is_a_regression(fake_framework, tmp_path
     code, out = _run_and_diff(capsys, fake_framework, tmp_path / "cases", tmp_path / "out")
     assert code == 1, out
     assert "fake 1.0.0 -> fake 2.0.0" in out and "NOT SAFE: 1 regression (exit code 1)" in out, out
-    row = next(line for line in out.splitlines() if line.startswith("kernel[fake/optimizer]"))
-    assert "yes" in row and "equal" in row and "divergent (fail)" in row, row
+    rows = [line for line in out.splitlines() if line.startswith("kernel[fake/optimizer]")]
+    assert len(rows) == 2 and "newly divergent" in rows[0], rows  # among the regressions, then by category
+    assert "yes" in rows[1] and "equal" in rows[1] and "divergent (fail)" in rows[1], rows
+    assert "not expected by the case: a regression of the suite's expectations too" in out, out
 
 
 def test_upgrade_the_case_expects_is_listed_but_safe(fake_framework, tmp_path, capsys):
+    from equivalence import cli
     write(tmp_path / "cases", tiny(id="kernel", expect={"divergent": [divergence({"fake": ">=2.0"})]}), "a.toml")
     code, out = _run_and_diff(capsys, fake_framework, tmp_path / "cases", tmp_path / "out")
     assert code == 0, out
     assert "no regression (exit code 0)" in out and "Newly divergent (1)" in out, out
+    # The headline: the behaviour changed, as the case expects, with its reason (from NEW's full report).
+    lines = out.splitlines()
+    head = lines.index("- kernel: NOW DIVERGES")
+    assert lines.index("Behaviour changes (1)") < head < lines.index("Newly divergent (1)"), out
+    assert "fake 2 scales the learning rate by 1.01 (expected for fake >=2.0)" in lines[head + 4], lines[head:head + 6]
+    assert "source: fake/optimizer.py:12" in lines[head + 5], lines[head:head + 6]
+    assert cli.main(["diff", str(tmp_path / "out" / "old.json"), str(tmp_path / "out" / "new.json"),
+                     "--fail-on-change"]) == 1
+
