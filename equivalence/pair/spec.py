@@ -79,6 +79,10 @@ class PairCase:
     def tags(self) -> tuple[str, ...]:
         return self.case.tags
 
+    @property
+    def kind(self) -> str:  # what reports and JUnit properties call the case's kind
+        return "pair"
+
 
 def is_pair_document(raw: dict) -> bool:
     return isinstance(raw, dict) and "pair" in raw
