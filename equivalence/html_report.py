@@ -51,7 +51,10 @@ def _note(r: Result) -> str:
     if r.status in ("fail", "error", "skipped", "not-applicable"):
         return r.message
     if r.observed == "divergent" and r.first_divergence is not None:
-        return "first divergence: " + r.first_divergence.describe()
+        note = "first divergence: " + r.first_divergence.describe()
+        if r.explanation is not None:
+            note += f" [{r.explanation.kind}] {r.explanation.text}"
+        return note
     return ""
 
 
@@ -189,7 +192,7 @@ def _table(results: list[Result]) -> str:
     tags = sorted({t for r in results for t in r.tags})
     kinds = sorted({r.kind for r in results})
     head = ("<tr><th>case</th><th>check</th><th>kind</th><th>expected</th><th>observed</th><th>status</th>"
-            "<th>max abs err</th><th>max rel err</th><th>first divergence / note</th></tr>")
+            "<th>max abs err</th><th>max rel err to scale</th><th>first divergence / note</th></tr>")
     bodies = []
     for case, group in _by_case(results).items():
         rows = [_summary_row(case, group)]

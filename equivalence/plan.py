@@ -17,6 +17,7 @@ from . import versions
 from .backends import implementation_id
 from .perturbations import REGISTRY, perturb, perturbations
 from .spec import VARIANT_ROUTES, Case, Divergence, SpecError
+from .spec.routes import ported_route
 
 REFERENCE = "reference"
 PERTURBED = "perturbed/"
@@ -34,6 +35,7 @@ class Check:
     # Divergences declared for some framework versions only; which apply is known once the workers
     # report their versions (see for_versions).
     version_limited: tuple[Divergence, ...] = ()
+    divergence_kind: str = ""  # the kind of divergence the case states (explain.py checks it); empty: any
 
     @property
     def test_id(self) -> str:
@@ -72,6 +74,11 @@ def plan(case: Case, backends) -> list[Check]:
         for route in case.selected_routes:
             for other in others:
                 checks.append(Check(case.id, implementation_id(other, route), implementation_id(first, route), "direct"))
+                port = ported_route(route)
+                if port in case.selected_routes:  # e.g. Torch clip_grad_norm_ against Paddle grad_clip=
+                    ported = Check(case.id, implementation_id(other, port), implementation_id(first, route), "direct")
+                    if ported not in checks:
+                        checks.append(ported)
     if "optimizer" in case.selected_routes:  # an implementation variant against the same framework's default
         for route in case.selected_routes:
             if route in VARIANT_ROUTES:
@@ -101,7 +108,7 @@ def _apply_expectations(case: Case, checks: list[Check]) -> list[Check]:
                     checks[j] = dataclasses.replace(checks[j], version_limited=checks[j].version_limited + (d,))
                 else:
                     checks[j] = dataclasses.replace(checks[j], expected="divergent", reason=d.reason,
-                                                    references=d.references)
+                                                    references=d.references, divergence_kind=d.kind)
     return checks
 
 
@@ -110,7 +117,7 @@ def for_versions(check: Check, installed: dict[str, str]) -> tuple[Check, str]:
     applied (the first that holds wins), and a note naming those that do not hold, for messages."""
     for d in check.version_limited:
         if not versions.misses(d.versions, installed):
-            return dataclasses.replace(check, expected="divergent", references=d.references,
+            return dataclasses.replace(check, expected="divergent", references=d.references, divergence_kind=d.kind,
                                        reason=f"{d.reason} (expected for {versions.describe(d.versions)})"), ""
     notes = [f"a divergence is expected only for {versions.describe(d.versions)} "
              f"({'; '.join(versions.misses(d.versions, installed))})" for d in check.version_limited]

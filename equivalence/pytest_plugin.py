@@ -345,5 +345,7 @@ def _failure_text(r: Result) -> str:
         d = r.first_divergence
         lines.append(f"first divergence: step {d.step}, {d.quantity}, parameter {d.name}, index {list(d.index)}: "
                      f"{d.actual!r} vs {d.expected!r}")
+    if r.explanation is not None:
+        lines.append(f"explanation ({r.explanation.kind}): {r.explanation.text}")
     lines.append(f"case file: {r.file}; details: python -m equivalence show {r.case}")
     return "\n".join(lines)

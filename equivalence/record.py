@@ -49,7 +49,7 @@ QUANTITY_DOCS = {
             "overflowed under loss scaling)",
     "step_skipped": "1 where loss scaling found inf/NaN gradients and skipped the optimizer step, else 0",
     "grad_regularized": "gradient after regularization (observable where autograd computes it)",
-    "param_lr": "learning rate of each parameter, lr times its multiplier (cases with lr_multipliers)",
+    "param_lr": "learning rate of each parameter: lr times its multiplier and AdamW lr_ratio (cases with either)",
     "grad_norm": "norm of the gradients before clipping, one global value (global_norm) or one per parameter "
                  "(norm), as the clip function returns it",
     "grad_clipped": "gradient after clipping (observable where the clip function runs before step(); the "

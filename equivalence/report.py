@@ -85,7 +85,11 @@ def md_code(text: str) -> str:
 
 
 def _where(r: Result) -> str:
-    return "" if r.first_divergence is None else r.first_divergence.describe()
+    """The first divergence, with the explanation's sentence beside it."""
+    where = "" if r.first_divergence is None else r.first_divergence.describe()
+    if r.explanation is not None:
+        where += f" [{r.explanation.kind}] {r.explanation.text}"
+    return where.strip()
 
 
 def _note(r: Result) -> str:
@@ -101,7 +105,7 @@ def _table_rows(results: list[Result], fmt: str) -> list[list[str]]:
 
 
 TABLE_HEADERS = ["case", "implementation", "compared with", "expected", "observed", "status",
-                 "max abs err", "max rel err", "first divergence / note"]
+                 "max abs err", "max rel err to scale", "first divergence / note"]
 
 
 def results_table(results: list[Result], fmt: str = "github") -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import reference, versions
+from . import explain, reference, versions
 from .backends import BACKENDS
 from .backends.common import DEVICE
 from .compare import Comparison, Mismatch, compare
@@ -23,7 +23,7 @@ from .spec import Case, SpecError, discover, load_case
 from .workers import InProcessBackend, Outcome, WorkerBackend
 from .pair.spec import PairCase, load_any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: explanation of every divergent result; the not-applicable status
 # A framework that cannot express a route (not-applicable) is its own status, apart from a check that did not
 # run for another reason (skipped: the framework is missing, or outside the case's version range); neither fails.
 STATUSES = ("pass", "fail", "error", "skipped", "not-applicable")
@@ -49,6 +49,7 @@ class Result:
     mismatches: int | None = None
     compared: int | None = None
     first_divergence: Mismatch | None = None
+    explanation: explain.Explanation | None = None
     comparison: Comparison | None = field(default=None, repr=False)
 
     @property
@@ -66,6 +67,7 @@ class Result:
             "max_abs_error": num(self.max_abs_error), "max_rel_error": num(self.max_rel_error),
             "mismatches": self.mismatches, "compared_elements": self.compared,
             "first_divergence": None if self.first_divergence is None else self.first_divergence.to_json(),
+            "explanation": None if self.explanation is None else self.explanation.to_json(),
             "message": self.message, "reason": self.reason, "references": list(self.references),
             "tags": list(self.tags), "file": self.file,
         }
@@ -95,6 +97,8 @@ class CaseRun:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     references: dict[str, Trajectory] = field(default_factory=dict)
     reference_error: str = ""
+    explained: dict = field(default_factory=dict)  # implementation -> flavour set reproducing it (explain.py)
+    flavoured: dict = field(default_factory=dict)  # repr(flavoured case) -> its reference, shared by the checks
 
 
 def load_all(paths) -> list[Case | SpecError]:
@@ -283,15 +287,71 @@ def evaluate(cr: CaseRun, check: Check, installed: dict[str, str] | None = None)
         elif check.compared_with == REFERENCE and check.backend is not None:
             expected = reference.run(case, recorded=actual)
             quantities = actual.quantities() - {"dropout_mask"}  # replayed, equal by construction
-    comparison = compare(actual, expected, case, quantities)
+    comparison = compare(actual, expected, case, _selected(case, quantities, actual, expected))
     observed = "equal" if comparison.equal else "divergent"
-    message = _message(check, comparison, observed) + margin_note(case, comparison)
+    explanation = None
+    if observed == "divergent":  # the kept trajectories; a streaming runner passes a re-run instead
+        explanation = explain.for_check(case, check, lambda name: _trajectory(cr, name)[0],
+                                        _reproduces(cr), cr.explained)
+    status, message = _verdict(check, comparison, observed, explanation)
+    message += margin_note(case, comparison)
     if observed != check.expected and version_note:
         message += f" (note: {version_note})"
-    return Result(observed=observed, status="pass" if observed == check.expected else "fail",
+    return Result(observed=observed, status=status,
                   message=message, max_abs_error=comparison.max_abs_error,
                   max_rel_error=comparison.max_rel_error, mismatches=comparison.mismatches,
-                  compared=comparison.compared, first_divergence=comparison.first, comparison=comparison, **base)
+                  compared=comparison.compared, first_divergence=comparison.first, explanation=explanation,
+                  comparison=comparison, **base)
+
+
+# Flavoured references kept per case, in recorded elements: each implementation's search runs the same ones.
+FLAVOURED_CACHE_ELEMENTS = 2_000_000
+
+
+def _reproduces(cr: CaseRun):
+    """compare_fn of explain.py: does the reference of a flavoured case equal the trajectory, compared as the
+    case's equivalence checks compare it (a random mask replayed, not compared)?"""
+    case = cr.case
+
+    def compare_fn(actual: Trajectory, flavoured: Case) -> bool:
+        if uses_random_masks(case):
+            expected = reference.run(flavoured, recorded=actual)
+            quantities = _selected(case, actual.quantities() - {"dropout_mask"}, actual, expected)
+        else:
+            expected = _flavoured_reference(cr, flavoured)
+            quantities = _selected(case, None, actual, expected)
+        return compare(actual, expected, case, quantities).equal
+    return compare_fn
+
+
+def _flavoured_reference(cr: CaseRun, flavoured: Case) -> Trajectory:
+    key = repr(flavoured)
+    if key not in cr.flavoured:
+        trajectory = reference.run(flavoured)
+        size = sum(a.size for step in trajectory.steps for arrays in step.values() for a in arrays.values())
+        if size * (len(cr.flavoured) + 1) > FLAVOURED_CACHE_ELEMENTS:
+            return trajectory
+        cr.flavoured[key] = trajectory
+    return cr.flavoured[key]
+
+
+def _selected(case: Case, quantities: set[str] | None, actual: Trajectory, expected: Trajectory) -> set[str] | None:
+    """The quantities a check compares: those the check allows (None: all) that the case's [compare] selects."""
+    if not case.compare.restricts:
+        return quantities
+    candidates = quantities if quantities is not None else actual.quantities() | expected.quantities()
+    return {q for q in candidates if case.compare.selects(q)}
+
+
+def _verdict(check: Check, comparison: Comparison, observed: str, explanation) -> tuple[str, str]:
+    """(status, message); a divergence of another kind than the case declares fails."""
+    message = _message(check, comparison, observed)
+    if observed != check.expected:
+        return "fail", message
+    if observed == "divergent" and check.divergence_kind and explanation.kind != check.divergence_kind:
+        return "fail", (f"the case expects a {check.divergence_kind} divergence, but it is {explanation.kind}: "
+                        f"{explanation.text} ({check.reason})")
+    return "pass", message
 
 
 def _message(check: Check, comparison: Comparison, observed: str) -> str:

@@ -14,7 +14,8 @@ from tabulate import tabulate
 from .report import results_table
 
 DEFAULT_ROWS = 5
-HEADERS = ["step", "quantity", "parameter", "elements", "mismatches", "max abs err", "max rel err", "tolerance"]
+HEADERS = ["step", "quantity", "parameter", "elements", "mismatches", "max abs err", "max rel err to scale",
+           "tolerance"]
 
 
 def quantity_matches(quantity: str, wanted: list[str]) -> bool:
@@ -50,6 +51,8 @@ def render(case, report, steps: list[int] | None = None, quantities: list[str] |
         r for r in results if r.status in ("fail", "error") or (r.observed == "divergent" and r.kind != "sensitivity")]
     for r in detailed:
         lines += ["", f"## {r.test_id}: {r.status} ({r.observed}, expected {r.expected})", r.message]
+        if r.explanation is not None:
+            lines.append(f"explanation ({r.explanation.kind}): {r.explanation.text}")
         if r.comparison is None or not r.comparison.details:
             continue
         rows, note = _rows(r.comparison.details, steps, quantities, every)

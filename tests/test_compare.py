@@ -145,14 +145,29 @@ def test_counts_and_max_errors(case64):
     expected = {"grad": {"a": [[1.0, 2.0], [-80.0, 4.0]], "b": [10.0, 10.0, 10.0]}}
     actual = {"grad": {"a": [[1.0, 2.5], [-81.0, 4.0]], "b": [10.0, 10.0, 10.3]}}
     result = compare(traj(actual), traj(expected), case64)
-    # a: abs errors 0, 0.5, 1, 0; rel 0, 0.25, 0.0125, 0. b: abs 0, 0, 0.3; rel 0.03.
+    # a: abs errors 0, 0.5, 1, 0, scale max|b| = 80: 1/80. b: abs 0, 0, 0.3, scale 10: 0.03. (Element-wise the
+    # relative error would be 0.25, at the element 2.0; the reported one is relative to each tensor's scale.)
     assert (result.mismatches, result.compared) == (3, 7), f"mismatches={result.mismatches} compared={result.compared}"
     assert result.max_abs_error == pytest.approx(1.0), f"max abs error {result.max_abs_error}, expected 1.0"
-    assert result.max_rel_error == pytest.approx(0.25), f"max rel error {result.max_rel_error}, expected 0.25"
+    assert result.max_rel_error == pytest.approx(0.03), f"max rel error {result.max_rel_error}, expected 0.03"
+    assert {d.name: d.max_rel_error for d in result.details} == pytest.approx({"a": 1 / 80, "b": 0.03})
     per_name = {d.name: (d.mismatches, d.size) for d in result.details}
     assert per_name == {"a": (2, 4), "b": (1, 3)}, per_name
     assert "3 of 7 elements differ" in result.summary(), result.summary()
     assert (result.first.name, result.first.index) == ("a", (0, 1)), result.first
+
+
+def test_relative_error_is_to_the_tensors_scale(case64):
+    """An element that cancels to ~0 passes on atol; its element-wise relative error (2.2 here) is not what
+    is reported, the error relative to the tensor's largest magnitude is, and the summary says so."""
+    expected = {"update": {"w": [1.0, -0.5, 1e-13]}}
+    actual = {"update": {"w": [1.0, -0.5, 1e-13 + 2.2e-13]}}
+    result = compare(traj(actual), traj(expected), case64)
+    assert result.equal, result.summary()
+    assert result.max_rel_error == pytest.approx(2.2e-13), result.max_rel_error
+    assert "max rel error to scale (max|a-b| / max|b| per quantity)" in result.summary(), result.summary()
+    zero = compare(traj({"update": {"w": [0.0, 1e-13]}}), traj({"update": {"w": [0.0, 0.0]}}), case64)
+    assert zero.equal and zero.max_rel_error == math.inf, zero.max_rel_error
 
 
 # ------------------------------------------------------------------------------------------ structure

@@ -210,7 +210,9 @@ def test_stale_and_first_divergence_are_shown(run, page):
     assert "stale: the frameworks now agree" in stale.text(), stale.text()
     perturbed = next(r for r in report.results if r.case == "good" and r.implementation == "perturbed/lr")
     note = by_id[("good", "perturbed/lr")].find_all("td")[-1].text()
-    assert note == "first divergence: " + perturbed.first_divergence.describe(), note
+    explanation = perturbed.explanation
+    assert note == (f"first divergence: {perturbed.first_divergence.describe()} "
+                    f"[{explanation.kind}] {explanation.text}"), note
     # In the plot of an expected divergence's quantity its first divergence is marked: a ring and a line.
     divergent = next(r for r in report.results if r.case == EVIL_ID and r.implementation == "reference/float32")
     quantity = divergent.first_divergence.quantity

@@ -35,6 +35,20 @@ def test_misspelt_hyper_parameter_gets_a_suggestion(tmp_path):
     spec_error(path, key="optimizer.epsilom", says=["unknown key", "did you mean 'epsilon'"])
 
 
+def test_weight_decay_on_adam_points_to_l2_and_adamw(tmp_path):
+    path = write(tmp_path, tiny(optimizer={"name": "adam", "lr": 0.01, "weight_decay": 0.01}))
+    spec_error(path, key="optimizer.weight_decay",
+               says=["adam has no hyper-parameter 'weight_decay'", "Torch Adam(weight_decay=c)",
+                     "[regularization] l2 = c", "name = 'adamw'"])
+
+
+def test_key_of_another_optimizer_is_not_suggested_as_itself(tmp_path):
+    path = write(tmp_path, tiny(optimizer={"name": "sgd", "lr": 0.01, "beta1": 0.9}))
+    error = spec_error(path, key="optimizer.beta1", says=["sgd has no hyper-parameter 'beta1'",
+                                                          "'beta1' is a hyper-parameter of adam", "not of sgd"])
+    assert "did you mean" not in str(error), error
+
+
 def test_torch_spelling_is_not_a_neutral_name(tmp_path):
     path = write(tmp_path, tiny(optimizer={"name": "adam", "lr": 0.01, "eps": 1e-7}))
     spec_error(path, key="optimizer.eps", says=["adam has no hyper-parameter 'eps'", "epsilon"])

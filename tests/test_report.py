@@ -93,7 +93,7 @@ def test_latest_json_layout(run_report, tmp_path):
     assert paths == [tmp_path / "latest.json", tmp_path / "latest.md", tmp_path / "latest.html"], paths
     doc = strict_json((tmp_path / "latest.json").read_text(encoding="utf-8"))
 
-    assert doc["schema_version"] == SCHEMA_VERSION == 1, doc["schema_version"]
+    assert doc["schema_version"] == SCHEMA_VERSION == 2, doc["schema_version"]
     env = doc["environment"]
     missing = {"python", "numpy", "platform", "device", "time", "fake"} - set(env)
     assert not missing, f"environment lacks {missing}: {env}"

@@ -329,7 +329,7 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
             skipped = _scaled_backward(case, step_index, step, scaler, loss, optimizer, fw)
         put(step, "loss", SCALAR, fw.canonical(SCALAR, loss))
         put(step, "lr", SCALAR, fw.lr(optimizer))
-        if case.lr_multipliers:
+        if case.lr_multipliers or case.optimizer.hyper.get("lr_ratio"):  # per-parameter learning rates
             for n, p in params.items():
                 put(step, "param_lr", n, fw.param_lr(optimizer, p))
         before = {n: fw.canonical(n, p) for n, p in params.items()}

@@ -11,6 +11,7 @@ from .clipping import check_activity, clip_gradients
 from .ema import Ema
 from .model import backward, forward, loss_and_grad
 from .optimizers import ReferenceOptimizer, coefficient_attribute
+from .optimizers.base import ratio_for
 from .scaling import LossScaler
 from .schedules import Schedule
 
@@ -45,6 +46,7 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
     optimizer = ReferenceOptimizer(case, np_dtype)
     lr = optimizer.lr
     multipliers = {name: np_dtype.type(m) for name, m in case.lr_multiplier_of().items()}
+    ratios = case.optimizer.hyper.get("lr_ratio") or {}  # AdamW's lr_ratio, applied inside its update
     engaged_steps = []
     rng = np.random.default_rng([case.data.seed, 3])
     traj = Trajectory(initial={k: v.astype(np.float64) for k, v in params.items()})
@@ -77,9 +79,9 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
             put(step, f"hyper.{key}", SCALAR, value)
         put(step, "loss", SCALAR, loss)
         put(step, "lr", SCALAR, lr)
-        if case.lr_multipliers:
+        if case.lr_multipliers or ratios:
             for name, value in param_lr.items():
-                put(step, "param_lr", name, value)
+                put(step, "param_lr", name, value * np_dtype.type(ratio_for(name, ratios)))
         skipped = False
         if scaler is not None:
             put(step, "loss_scale", SCALAR, scaler.scale)

@@ -38,6 +38,7 @@ from .schedule import (
     SCHEDULE_PARAMETERS, THRESHOLD_MODES, WARMUP_AFTER, ScheduleSpec)
 from .scaling import EMA_INITS, EMA_WARMUPS, INJECTED_VALUES, UNSCALE_FORMS, EmaSpec, Injection, LossScalingSpec
 from .expectations import (
-    PERTURBATIONS, SWEEP_SCALES, Divergence, ExpectSpec, SweepRange, SweepSpec, Tolerance, ToleranceSpec)
+    PERTURBATIONS, SWEEP_SCALES, CompareSpec, Divergence, ExpectSpec, SweepRange, SweepSpec, Tolerance,
+    ToleranceSpec)
 from .case import (
     AUTOCAST_DTYPES, DTYPES, KINDS, Case, case_from_dict, discover, load_case, read_raw, validate, validate_sweep, variant)

@@ -15,7 +15,7 @@ from .base import SpecError, _build, _doc
 from .clip import ClipSpec, _validate_clip_and_lr
 from .data import DataSpec
 from .dropout import DROPOUT_ROUTES, DropoutSpec, _validate_dropout
-from .expectations import ExpectSpec, SweepSpec, ToleranceSpec, _validate_ranges
+from .expectations import CompareSpec, ExpectSpec, SweepSpec, ToleranceSpec, _validate_ranges
 from .flavour import ReferenceFlavour
 from .gradients import GradientSpec, _validate_gradients
 from .loss_probe import LOSS_ROUTES, LossProbeSpec, _validate_loss_probe
@@ -86,6 +86,8 @@ class Case:
     reference: ReferenceFlavour = field(default_factory=ReferenceFlavour, metadata=_doc(
         "Formula flavours of the NumPy reference."))
     tolerance: ToleranceSpec = field(default_factory=ToleranceSpec, metadata=_doc("Tolerance overrides."))
+    compare: CompareSpec = field(default_factory=CompareSpec, metadata=_doc(
+        "Which recorded quantities the checks compare (every one by default)."))
     expect: ExpectSpec = field(default_factory=ExpectSpec, metadata=_doc("What is expected."))
     autocast: str | None = field(default=None, metadata=_doc(
         "Run the forward pass and the loss under each framework's autocast to this dtype: "
@@ -250,6 +252,11 @@ def validate(case: Case) -> None:
          "rtol and atol are given together or not at all", "both rtol and atol")
     for q in tol.quantities:
         need(is_quantity(q), f"tolerance.quantities.{q}", "is not a recorded quantity", ", ".join(QUANTITY_ORDER))
+    for key in ("quantities", "exclude"):
+        for pattern in getattr(case.compare, key):
+            need(is_quantity(pattern) or any(fnmatch.fnmatchcase(q, pattern) for q in QUANTITY_ORDER),
+                 f"compare.{key}", f"{pattern!r} matches no recorded quantity",
+                 "names or patterns of " + ", ".join(QUANTITY_ORDER))
     for key, t in [("tolerance", tol)] + [(f"tolerance.quantities.{q}", v) for q, v in tol.quantities.items()]:
         for name in ("rtol", "atol"):
             v = getattr(t, name)

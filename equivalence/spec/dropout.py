@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import typing
 from dataclasses import dataclass, field
 
 from .base import _doc, _only_table, literal_numbers
+from .expectations import Tolerance
 
 if typing.TYPE_CHECKING:  # for annotations only: case.py imports this module
     from .case import Case
@@ -16,6 +18,9 @@ DROPOUT_MODES = ("upscale_in_train", "downscale_in_infer")
 DROPOUT_VARIANTS = ("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout")
 CHANNEL_VARIANTS = {"dropout1d": (2, 3), "dropout2d": (4,), "dropout3d": (5,)}  # variant -> input ranks
 ALPHA_VARIANTS = ("alpha_dropout", "feature_alpha_dropout")
+# The sampled quantities' default tolerance, in standard deviations of one draw: a correct framework fails
+# it with probability ~6e-7, and a mask shared along the batch or a moved p still shows.
+SAMPLING_SIGMAS = 5
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,31 @@ class DropoutSpec:
         if self.variant == "dropout" and self.axis is not None:
             return tuple(s if i in self.axis else 1 for i, s in enumerate(self.shape))
         return self.shape
+
+    def sampling_spread(self, quantity: str) -> float:
+        """Standard deviation of keep_ratio or batch_agreement over one draw of the mask, each entry kept with
+        probability q = 1 - p. keep_ratio: the mean of n Bernoulli(q), sqrt(q(1-q)/n). batch_agreement: the
+        mean of [m_i == m_(i+1)] over the C(N-1) neighbouring pairs along the batch, each equal with
+        probability a = q^2 + (1-q)^2; neighbours sharing an entry covary by q^3 + (1-q)^3 - a^2."""
+        q = 1 - self.p if self.training else 1.0
+        shape = self.mask_shape()
+        n = math.prod(shape)
+        if quantity == "keep_ratio":
+            return math.sqrt(q * (1 - q) / n)
+        if quantity == "batch_agreement" and shape[0] > 1:
+            batch, columns = shape[0], n // shape[0]
+            a = q * q + (1 - q) ** 2
+            covariance = q ** 3 + (1 - q) ** 3 - a * a
+            pairs = columns * (batch - 1)
+            variance = pairs * a * (1 - a) + 2 * columns * (batch - 2) * covariance
+            return math.sqrt(max(variance, 0.0)) / pairs
+        return 0.0
+
+    def sampling_tolerance(self, quantity: str) -> Tolerance | None:
+        """Default tolerance of a sampled quantity: SAMPLING_SIGMAS spreads, absolute; None where the draw
+        has no spread (p = 0 or 1, or not training) or the quantity is not sampled."""
+        spread = self.sampling_spread(quantity)
+        return Tolerance(rtol=0.0, atol=SAMPLING_SIGMAS * spread) if spread > 0 else None
 
 
 def _validate_dropout(case: Case, need) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 
 from .. import versions
@@ -17,6 +18,7 @@ PERTURBATIONS = ("lr", "no-regularization", "ignore-overrides", "dropout-p", "dr
                  "loss-input-scale", "loss-target-scale", "loss-option", "autocast-flavour",
                  "gradient-reset-swapped", "frozen-ignored", "clip-exclude-ignored")
 SWEEP_SCALES = ("linear", "log")
+DIVERGENCE_KINDS = ("precision", "formula", "unexplained")
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,25 @@ class ToleranceSpec:
 
 
 @dataclass(frozen=True)
+class CompareSpec:
+    quantities: tuple[str, ...] = field(default=(), metadata=_doc(
+        "Compare only these quantities (names or fnmatch patterns: 'param', 'state.*', 'hyper.*'); empty = every "
+        "recorded quantity. The sensitivity checks compare the same selection, so a perturbation that shows only "
+        "in a quantity left out makes the case fail. Instead of hiding a quantity behind a huge tolerance."))
+    exclude: tuple[str, ...] = field(default=(), metadata=_doc(
+        "Quantities (names or patterns) not compared, e.g. ['lr'] or ['hyper.*']."))
+
+    def selects(self, quantity: str) -> bool:
+        if self.quantities and not any(fnmatch.fnmatchcase(quantity, p) for p in self.quantities):
+            return False
+        return not any(fnmatch.fnmatchcase(quantity, p) for p in self.exclude)
+
+    @property
+    def restricts(self) -> bool:
+        return bool(self.quantities or self.exclude)
+
+
+@dataclass(frozen=True)
 class Divergence:
     implementations: tuple[str, ...] = field(metadata=_doc(
         "Implementation ids expected to diverge, e.g. 'paddle/optimizer'."))
@@ -46,6 +67,11 @@ class Divergence:
     parity: str = field(default="", metadata=_doc(
         "The mapping that restores parity, where one exists: what to write or choose so the implementations "
         "agree, naming the case that shows it. Listed in the catalogue (python -m equivalence catalogue)."))
+    kind: str = field(default="", metadata=_doc(
+        "What the divergence is, checked against the explanation the suite finds (equivalence/explain.py): "
+        "precision (float32 rounding of an attribute or inverse reproduces it), formula (a different formula "
+        "or convention), unexplained (no flavour of the reference reproduces it). Empty: not checked.",
+        DIVERGENCE_KINDS))
     versions: dict[str, str] = field(default_factory=dict, metadata=_doc(
         "Framework version ranges in which the divergence is expected, e.g. { paddle = \">=3.0,<3.2\" } "
         "(PEP 440); with another installed version the check expects equal. Empty: every version."))

@@ -12,6 +12,7 @@ MOMENTUM_FORMS = ("heavy_ball", "ema")
 ATTRIBUTE_PRECISIONS = ("exact", "float32")
 FLAVOURS = ("paddle", "torch")
 DECAY_FORMS = ("decoupled", "coupled_l2")
+L2_ATTRIBUTES = ("kernel", "exact")
 AUTOCAST_FLAVOURS = ("off", "bfloat16")
 
 
@@ -26,6 +27,10 @@ class ReferenceFlavour:
         "coefficient, Adagrad/RMSProp/Adadelta/Adamax/NAdam/RAdam/Lamb hyper-parameters, AdamW's "
         "weight_decay) rounded to float32 first, as Paddle does even for float64 parameters.",
         ATTRIBUTE_PRECISIONS))
+    l2_attribute: str = field(default="kernel", metadata=_doc(
+        "kernel: an L2 coefficient fused into the optimizer's kernel follows `attributes` (Paddle's Momentum); "
+        "exact: the coefficient stays exact under attributes = 'float32', as when the L2 term is a loss "
+        "penalty, whose coefficient is no kernel attribute (Paddle's loss_penalty route).", L2_ATTRIBUTES))
     decay: str = field(default="decoupled", metadata=_doc(
         "How the reference applies an optimizer's decoupled weight_decay (AdamW): decoupled w *= 1 - "
         "lr*weight_decay (Paddle and Torch); coupled_l2 adds weight_decay*w to the gradient instead, as Adam's "

@@ -54,9 +54,7 @@ def _convert_hypers(fields: dict, raw: dict, file, prefix: str) -> dict[str, obj
         if key not in info.settable:
             everywhere = {k: [i.name for i in registry.values() if k in i.settable]
                           for i in registry.values() for k in i.settable}
-            close = difflib.get_close_matches(key, list(everywhere), n=1)
-            hint = (f" (did you mean {close[0]!r}, a hyper-parameter of {', '.join(everywhere[close[0]])}?)"
-                    if close else "")
+            hint = _unknown_key_hint(key, info, everywhere)
             raise SpecError(file, dotted, f"unknown key: {info.name} has no hyper-parameter {key!r}{hint}",
                             ", ".join(("name", "lr") + info.settable))
         hyper = info.hypers[key]
@@ -64,6 +62,25 @@ def _convert_hypers(fields: dict, raw: dict, file, prefix: str) -> dict[str, obj
         if hyper.kind in ("number", "integer", "text") and not hyper.valid(result[key]):
             raise SpecError(file, dotted, f"{result[key]!r} is out of range", hyper.valid_text)
     return result
+
+
+# Keys people carry over from another optimizer's signature, and where their meaning lives in a case.
+_REDIRECTS = {
+    "weight_decay": ("coupled L2 (added to the gradient: Torch {torch}(weight_decay=c), Paddle "
+                     "weight_decay=L2Decay(c)) is [regularization] l2 = c; decoupled decay (Paddle and Torch "
+                     "AdamW) is [optimizer] name = 'adamw' with weight_decay = c"),
+}
+
+
+def _unknown_key_hint(key: str, info, everywhere: dict[str, list[str]]) -> str:
+    """Where a key the optimizer does not take belongs: the table that expresses it, the optimizers that
+    take it (when it is one's own key), or the closest key name (when it is a typo)."""
+    if key in _REDIRECTS:
+        return f" ({_REDIRECTS[key].format(torch=info.torch or 'Adam')})"
+    if key in everywhere:
+        return f" ({key!r} is a hyper-parameter of {', '.join(everywhere[key])}, not of {info.name})"
+    close = difflib.get_close_matches(key, list(everywhere), n=1)
+    return f" (did you mean {close[0]!r}, a hyper-parameter of {', '.join(everywhere[close[0]])}?)" if close else ""
 
 
 def _convert_hyper(kind: str, value, file, key):

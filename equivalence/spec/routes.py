@@ -27,6 +27,17 @@ def clipped_route(base: str, clip: str) -> str:
     return clip if base == "optimizer" else f"{base}+{clip}"
 
 
+# A clip route that only the first framework has, and the route its port to the other framework takes:
+# Paddle's grad_clip= is ported to Torch as clip_grad_*_ before step(). Their direct checks are planned.
+CLIP_PORTS = {"clip_argument": "clip_function"}
+
+
+def ported_route(route: str) -> str | None:
+    """The route the other framework's port of ``route`` takes, where it differs; else None."""
+    base, clip = split_route(route)
+    return clipped_route(base, CLIP_PORTS[clip]) if clip in CLIP_PORTS else None
+
+
 def split_route(route: str) -> tuple[str, str | None]:
     """(base route, clip route or None): 'clip_function' -> ('optimizer', 'clip_function')."""
     if route in CLIP_ROUTES:

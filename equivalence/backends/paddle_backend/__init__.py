@@ -255,8 +255,10 @@ def lr(optimizer) -> float:
 
 
 def param_lr(optimizer, param) -> float:
-    # What _create_param_lr multiplies the global learning rate by (paddle/optimizer/optimizer.py:881).
-    return optimizer.get_lr() * param.optimize_attr["learning_rate"]
+    # What _create_param_lr multiplies the global learning rate by (paddle/optimizer/optimizer.py:881),
+    # times AdamW's lr_ratio(param) where one is set (paddle/optimizer/adamw.py:517-520).
+    ratio = getattr(optimizer, "_lr_ratio", None)
+    return optimizer.get_lr() * param.optimize_attr["learning_rate"] * (ratio(param) if ratio is not None else 1.0)
 
 
 def clip_gradients(spec: ClipSpec, params: dict) -> dict:

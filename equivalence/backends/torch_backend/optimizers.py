@@ -117,8 +117,9 @@ def _split(case: Case, groups: list[dict], names: dict, settings: dict) -> list[
             key = (index, ratio, skip)
             if key not in split:
                 split[key] = {**group, "params": []}
-                if ratio != 1.0:
-                    split[key]["lr"] = lr * ratio
+                if ratio != 1.0:  # lr_multiplier: the optimizer's own lr stays readable (torch_backend.lr)
+                    m = group.get("lr_multiplier", 1.0)
+                    split[key].update(lr=group.get("lr", lr) * ratio, lr_multiplier=m * ratio)
                 if skip:
                     split[key]["weight_decay"] = 0.0
             split[key]["params"].append(p)

@@ -15,7 +15,8 @@ __all__ = ["Arg", "Hyper", "OptimizerInfo", "REGISTRY", "ReferenceOptimizer", "S
 def coefficient_attribute(case, value: float) -> float:
     """An L2 coefficient as the update sees it: rounded to float32 under the ``float32`` attribute flavour
     when Paddle fuses L2Decay into the optimizer's kernel as a float attribute (Momentum)."""
-    if case.reference.attributes == "float32" and REGISTRY[case.optimizer.name].fused_l2:
+    if (case.reference.attributes == "float32" and case.reference.l2_attribute == "kernel"
+            and REGISTRY[case.optimizer.name].fused_l2):
         return float(np.float32(value))
     return value
 
