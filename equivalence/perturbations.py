@@ -64,6 +64,24 @@ def perturb(case: Case, name: str) -> Case:
     return perturbed
 
 
+# A perturbation counts as detected only where it changes a quantity that carries the training state: the
+# parameters, updates, gradients, loss, optimizer and scaler state, EMA, a probe's outputs and statistics.
+# The learning rate and hyper-parameters are configuration read back: a strict tolerance on them would tell
+# a wrong mapping "apart" while every per-quantity tolerance of the state was loose enough to hide it.
+BOOKKEEPING = ("lr", "param_lr", "hyper.*")
+
+
+def carries_state(quantity: str) -> bool:
+    return not (quantity.startswith("hyper.") or quantity in BOOKKEEPING)
+
+
+def detected(comparison) -> bool:
+    """Whether a perturbed reference differs from the reference on a quantity that carries the training state
+    (or in structure: step count, names, shapes)."""
+    return bool(comparison.structural) or any(d.mismatches and carries_state(d.quantity)
+                                              for d in comparison.details)
+
+
 # Where each perturbation applies, for the error above; a new perturbation adds its clause.
 APPLICABILITY = (
     "lr and no-regularization (training), ignore-overrides (with overrides), dropout-p and "

@@ -38,12 +38,13 @@ import pytest
 
 from . import pytest_markers, pytest_xdist
 from .backends import BACKENDS
+from .gates import nothing_compared
 from .plan import Check, plan
 from .report import summary_line, write_reports
 from .runner import Result, Runner, RunReport
 from .pair.run import PAIR_CHECKS
 from .pair.spec import PairCase, load_any
-from .spec import Case, SpecError
+from .spec import Case, SpecError, load_unique_case
 
 
 def pytest_addoption(parser):
@@ -52,6 +53,8 @@ def pytest_addoption(parser):
                     help="run the frameworks inside the pytest process (debugging; no crash isolation)")
     group.addoption("--equivalence-timeout", type=float, default=300.0,
                     help="seconds allowed for one framework run (default 300)")
+    group.addoption("--equivalence-allow-empty", action="store_true",
+                    help="pass even when no framework check compared anything (every one skipped)")
     group.addoption("--equivalence-report", metavar="DIR", default=None,
                     help="write latest.json, latest.md and latest.html for the selected checks into DIR")
     group.addoption("--equivalence-cases", action="append", default=[], metavar="DIR",
@@ -71,6 +74,12 @@ def pytest_sessionfinish(session):
     state = session.config.stash.get(_STATE, None)
     if state is None:
         return
+    if state.results and session.exitstatus == pytest.ExitCode.OK:  # checks ran in this process
+        empty = nothing_compared(list(state.results.values()))  # a gate that compared nothing does not pass
+        if empty and not session.config.getoption("equivalence_allow_empty"):
+            session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+            state.empty_note = (f"equivalence: NOTHING COMPARED: {empty}; exit status "
+                                f"{int(pytest.ExitCode.NO_TESTS_COLLECTED)} (--equivalence-allow-empty accepts it)")
     out = session.config.getoption("equivalence_report")
     if not out:
         return
@@ -84,6 +93,8 @@ def pytest_terminal_summary(terminalreporter, config):
     state = config.stash.get(_STATE, None)
     if state is not None and state.report_note:
         terminalreporter.write_line(state.report_note)
+    if state is not None and state.empty_note:
+        terminalreporter.write_line(state.empty_note)
 
 
 def pytest_unconfigure(config):
@@ -139,6 +150,7 @@ class _State:
         self.environment: dict = {}
         self.ran: list[_CaseItem] = []  # the items this process ran, for the reports
         self.report_note = ""
+        self.empty_note = ""
 
     def result(self, item: "CheckItem") -> Result:
         case = item.case
@@ -221,7 +233,7 @@ class CaseFile(pytest.File):
             if isinstance(loaded, PairCase):
                 yield from _pair_items(self, loaded)
                 return
-            case = loaded
+            case = load_unique_case(self.path)  # an id another case file has is a spec error
             checks = plan(case, list(BACKENDS))
         except SpecError as exc:  # named like the runner's result: the case id once the file loads
             name = case.id if case is not None else self.path.stem

@@ -16,6 +16,7 @@ from .clip import ClipSpec, _validate_clip_and_lr
 from .data import DataSpec
 from .dropout import DROPOUT_ROUTES, DropoutSpec, _validate_dropout
 from .expectations import CompareSpec, ExpectSpec, SweepSpec, ToleranceSpec, _validate_ranges
+from . import limits
 from .flavour import ReferenceFlavour
 from .gradients import GradientSpec, _validate_gradients
 from .loss_probe import LOSS_ROUTES, LossProbeSpec, _validate_loss_probe
@@ -181,11 +182,28 @@ def read_raw(path: str | Path) -> dict:
     """A case file's TOML as a plain dict, before any checking."""
     path = Path(path)
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        size = path.stat().st_size
+    except OSError as exc:
+        raise SpecError(path, "", f"cannot be read ({exc})") from None
+    if size > limits.MAX_FILE_BYTES:
+        raise SpecError(path, "", f"{size} bytes is over the limit", f"case files of at most {limits.MAX_FILE_BYTES} bytes")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(path, "", f"not valid TOML ({exc})") from None
+    except ValueError as exc:  # an integer of thousands of digits: Python refuses to convert it
+        raise SpecError(path, "", f"not usable TOML ({exc})", f"integers between -{limits.MAX_INT} and "
+                        f"{limits.MAX_INT}") from None
+    except RecursionError:  # tomllib parses nested arrays and inline tables recursively
+        raise SpecError(path, "", "nested too deeply to parse",
+                        f"tables and lists nested at most {limits.MAX_DEPTH} levels") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(path, "", f"cannot be read ({exc})") from None
+    depth, key = limits.deepest(raw)
+    if depth > limits.MAX_DEPTH:
+        raise SpecError(path, key, f"nested more than {limits.MAX_DEPTH} levels deep",
+                        f"tables and lists nested at most {limits.MAX_DEPTH} levels")
+    return raw
 
 
 def case_from_dict(raw: dict, path: str | Path) -> Case:
@@ -237,9 +255,12 @@ def validate(case: Case) -> None:
         if not ok:
             raise SpecError(f, key, problem, accepted)
 
-    need(bool(case.id) and case.id == case.id.strip() and " " not in case.id, "id",
-         f"{case.id!r} is not a usable id", "non-empty, no spaces")
+    need(limits.is_safe_id(case.id), "id", f"{case.id!r} is not a usable id", limits.ID_ACCEPTED)
+    for i, tag in enumerate(case.tags):
+        need(limits.is_safe_tag(tag), f"tags[{i}]", f"{tag!r} is not a usable tag", limits.TAG_ACCEPTED)
     need(case.steps >= 1, "steps", f"{case.steps} is not a step count", "an integer >= 1")
+    need(case.steps <= limits.MAX_STEPS, "steps", f"{case.steps} steps is over the limit",
+         f"at most {limits.MAX_STEPS}")
     need(case.loss_weight > 0, "loss_weight", f"{case.loss_weight} is not a loss weight", "a number > 0")
     need(case.kind == "training" or case.loss_weight == 1, "loss_weight", f"a {case.kind} case has no loss",
          "loss_weight only in training cases")
@@ -269,6 +290,7 @@ def validate(case: Case) -> None:
              "at least one 'framework/file.py:line' or URL")
         _validate_ranges(f, f"{key}.versions", d.versions)
     _validate_ranges(f, "requires", case.requires)
+    _validate_bounds(case, need)
     need(case.autocast is None or case.kind == "training", "autocast", f"a {case.kind} case has no model to autocast",
          "autocast only in training cases")
     need(case.reference.autocast == "off" or case.autocast == case.reference.autocast, "reference.autocast",
@@ -298,6 +320,7 @@ def validate(case: Case) -> None:
     need(m.init_bound is None or m.init_bound > 0, "model.init_bound", f"{m.init_bound} <= 0", "a number > 0")
     need(d.batch_size >= 1, "data.batch_size", f"{d.batch_size} < 1", "an integer >= 1")
     need(d.batches >= 1, "data.batches", f"{d.batches} < 1", "an integer >= 1")
+    _validate_training_sizes(case, need)
     if d.inputs is not None:
         rows, cols = len(d.inputs), {len(r) for r in d.inputs}
         need(rows == d.batch_size * d.batches and cols == {m.sizes[0]}, "data.inputs",
@@ -331,6 +354,50 @@ def validate(case: Case) -> None:
         need(m.dropout == 0, "autocast", "dropout masks under autocast are not modelled", "model.dropout = 0")
 
 
+def _validate_training_sizes(case: Case, need) -> None:
+    """The bounds of limits.py on a training case: what its model, data and steps make the machine hold."""
+    m, d = case.model, case.data
+    need(len(m.sizes) <= 64, "model.sizes", f"{len(m.sizes)} layer widths", "at most 64")
+    for i, size in enumerate(m.sizes):
+        need(size <= limits.MAX_ELEMENTS, f"model.sizes[{i}]", f"{size} is over the limit",
+             f"at most {limits.MAX_ELEMENTS}")
+    params = sum(a * b + (b if m.bias else 0) for a, b in zip(m.sizes, m.sizes[1:]))
+    need(params <= limits.MAX_PARAMS, "model.sizes", f"{params} parameters is over the limit",
+         f"at most {limits.MAX_PARAMS} parameters")
+    need(params * case.steps <= limits.MAX_PARAM_STEPS, "steps",
+         f"{params} parameters x {case.steps} steps is over the limit",
+         f"parameters x steps at most {limits.MAX_PARAM_STEPS:.0e}")
+    need(m.init_bound is None or m.init_bound <= limits.MAX_INIT_BOUND, "model.init_bound",
+         f"{m.init_bound} is over the limit", f"0 < init_bound <= {limits.MAX_INIT_BOUND:g}")
+    need(d.batches <= limits.MAX_BATCHES, "data.batches", f"{d.batches} is over the limit",
+         f"at most {limits.MAX_BATCHES}")
+    rows = d.batch_size * d.batches
+    need(rows * max(m.sizes) <= limits.MAX_ELEMENTS, "data.batch_size",
+         f"batch_size x batches x widest layer = {rows * max(m.sizes)} values is over the limit",
+         f"at most {limits.MAX_ELEMENTS} values")
+
+
+def _validate_bounds(case: Case, need) -> None:
+    """Seeds every RNG accepts, and probe inputs (dropout, normalization, loss) the machine holds."""
+    for table in ("data", "dropout", "normalization", "loss_probe"):
+        spec = getattr(case, table)
+        if spec is not None:
+            need(0 <= spec.seed <= limits.MAX_SEED, f"{table}.seed", f"{spec.seed} is not a seed",
+                 f"an integer in 0..{limits.MAX_SEED}")
+        if spec is None or table == "data":
+            continue
+        shape = spec.shape
+        need(len(shape) <= limits.MAX_RANK, f"{table}.shape", f"rank {len(shape)} is over the limit",
+             f"at most {limits.MAX_RANK} axes")
+        if all(s >= 1 for s in shape):
+            size = limits.elements(shape)
+            need(size <= limits.MAX_ELEMENTS, f"{table}.shape", f"{size} elements is over the limit",
+                 f"at most {limits.MAX_ELEMENTS} elements")
+            need(size * case.steps <= limits.MAX_PARAM_STEPS, "steps",
+                 f"{size} elements x {case.steps} steps is over the limit",
+                 f"elements x steps at most {limits.MAX_PARAM_STEPS:.0e}")
+
+
 def validate_sweep(sweep: SweepSpec, raw: dict, path: str | Path) -> None:
     """Ranges that make sense, and keys that make a valid case at both ends of their range."""
     def need(ok: bool, key: str, problem: str, accepted: str | None = None):
@@ -340,7 +407,9 @@ def validate_sweep(sweep: SweepSpec, raw: dict, path: str | Path) -> None:
     need(bool(sweep.ranges), "sweep.ranges", "is empty", "at least one dotted key, e.g. \"optimizer.lr\"")
     for name in ("examples", "ci_examples"):
         n = getattr(sweep, name)
-        need(n >= 1, f"sweep.{name}", f"{n} < 1", "an integer >= 1")
+        need(n >= 1, f"sweep.{name}", f"{n} < 1", f"an integer in 1..{limits.MAX_SWEEP_EXAMPLES}")
+        need(n <= limits.MAX_SWEEP_EXAMPLES, f"sweep.{name}", f"{n} is over the limit",
+             f"an integer in 1..{limits.MAX_SWEEP_EXAMPLES}")
     for key, r in sweep.ranges.items():
         at = f"sweep.ranges.{key}"
         try:
@@ -349,11 +418,15 @@ def validate_sweep(sweep: SweepSpec, raw: dict, path: str | Path) -> None:
             raise SpecError(path, at, str(exc), "dotted keys like optimizer.lr or model.sizes[1]") from None
         need(r.low < r.high, at, f"low {r.low:g} is not below high {r.high:g}", "low < high")
         need(r.scale != "log" or r.low > 0, f"{at}.low", f"{r.low:g} on a log scale", "low > 0 with scale = 'log'")
-        need(r.steps >= 1, f"{at}.steps", f"{r.steps} < 1", "an integer >= 1")
+        need(r.steps >= 1, f"{at}.steps", f"{r.steps} < 1", f"an integer in 1..{limits.MAX_SWEEP_GRID}")
+        need(r.steps <= limits.MAX_SWEEP_GRID, f"{at}.steps", f"{r.steps} is over the limit",
+             f"an integer in 1..{limits.MAX_SWEEP_GRID}")
         if r.integer:
             need(r.low.is_integer() and r.high.is_integer(), at, f"[{r.low:g}, {r.high:g}] is not whole",
                  "whole low and high with integer = true")
             need(r.scale == "linear", f"{at}.scale", "integer ranges are linear", "scale = 'linear'")
+            need(r.high - r.low <= limits.MAX_SWEEP_GRID, at, f"[{r.low:g}, {r.high:g}] holds too many values",
+                 f"high - low at most {limits.MAX_SWEEP_GRID}")
         for end in ("low", "high"):
             value = int(getattr(r, end)) if r.integer else getattr(r, end)
             try:
