@@ -1,4 +1,6 @@
-"""pytest integration: every case file under a ``cases`` folder is a test file, every check an item.
+"""pytest integration: every case file under a ``cases`` folder, or under a folder named by the ini option
+``equivalence_cases`` or ``--equivalence-cases DIR``, is a test file, every check an item. Installing the package
+activates the plugin (the ``pytest11`` entry point); a model-pair case ([pair] table) gives its four checks.
 
 Item ids read ``cases/regularization/l2decay-vs-penalty-momentum.toml::l2decay-vs-penalty-momentum[paddle/optimizer]``:
 the case id is the item's name and the implementation its parameters (like a parametrized test), so
@@ -40,6 +42,8 @@ from .gates import nothing_compared
 from .plan import Check, plan
 from .report import summary_line, write_reports
 from .runner import Result, Runner, RunReport
+from .pair.run import PAIR_CHECKS
+from .pair.spec import PairCase, load_any
 from .spec import Case, SpecError, load_unique_case
 
 
@@ -53,6 +57,10 @@ def pytest_addoption(parser):
                     help="pass even when no framework check compared anything (every one skipped)")
     group.addoption("--equivalence-report", metavar="DIR", default=None,
                     help="write latest.json, latest.md and latest.html for the selected checks into DIR")
+    group.addoption("--equivalence-cases", action="append", default=[], metavar="DIR",
+                    help="a folder whose *.toml files are case files (repeatable; besides any folder named cases)")
+    parser.addini("equivalence_cases", type="args", default=[],
+                  help="folders, relative to the ini file, whose *.toml files are case files")
 
 
 def pytest_configure(config):
@@ -96,9 +104,21 @@ def pytest_unconfigure(config):
 
 
 def pytest_collect_file(file_path: Path, parent):
-    if file_path.suffix == ".toml" and "cases" in file_path.parts[:-1]:
+    if file_path.suffix == ".toml" and ("cases" in file_path.parts[:-1] or _in_case_folder(file_path, parent.config)):
         return CaseFile.from_parent(parent, path=file_path)
     return None
+
+
+def _case_folders(config) -> list[Path]:
+    base = Path(config.inipath).parent if config.inipath else Path(config.rootpath)
+    named = [base / p for p in config.getini("equivalence_cases")]
+    named += [Path(config.invocation_params.dir) / p for p in config.getoption("equivalence_cases")]
+    return [p.resolve() for p in named]
+
+
+def _in_case_folder(file_path: Path, config) -> bool:
+    path = Path(file_path).resolve()
+    return any(folder == path or folder in path.parents for folder in _case_folders(config))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -179,7 +199,7 @@ class _State:
             self.report_note = f"equivalence: no case was selected; no reports written to {out}"
             return
         report = RunReport(results, pytest_xdist.merged_environment(p.environment for p in partials))
-        cases = list({c.id: c for p in partials for c in p.cases}.values())
+        cases = [c for c in {c.id: c for p in partials for c in p.cases}.values() if isinstance(c, Case)]  # not pairs
         paths = write_reports(report, Path(session.config.invocation_params.dir) / out, cases=cases)
         self.report_note = f"equivalence reports ({summary_line(report)}): {', '.join(map(str, paths))}"
 
@@ -209,6 +229,10 @@ class CaseFile(pytest.File):
         case = None
         line = _line_of_id(self.path)
         try:
+            loaded = load_any(self.path)
+            if isinstance(loaded, PairCase):
+                yield from _pair_items(self, loaded)
+                return
             case = load_unique_case(self.path)  # an id another case file has is a spec error
             checks = plan(case, list(BACKENDS))
         except SpecError as exc:  # named like the runner's result: the case id once the file loads
@@ -227,6 +251,20 @@ class CaseFile(pytest.File):
             for marker in (*case.tags, "sweep"):
                 item.add_marker(marker)
             yield item
+
+
+def _pair_items(parent: CaseFile, pc: PairCase):
+    """A model pair's checks (equivalence/pair/run.py), items like any case's; its case runs in the same
+    session runner (Runner.run takes a PairCase)."""
+    pytest_markers.register_case(parent.config, pc)
+    parent.config.addinivalue_line("markers", "replay: check kind: a model pair's gradient replay")
+    line = _line_of_id(parent.path)
+    for implementation, compared_with, kind in PAIR_CHECKS:
+        check = Check(pc.id, implementation, compared_with, kind)
+        item = CheckItem.create(parent, pc.id, check.test_id[len(pc.id) + 1:-1], line, case=pc, check=check)
+        for marker in (*pc.case.tags, kind):
+            item.add_marker(marker)
+        yield item
 
 
 class _CaseItem(pytest.Item):

@@ -22,6 +22,7 @@ from .plan import PERTURBED, REFERENCE, Check, for_versions, implementations, pe
 from .record import Trajectory
 from .spec import Case, SpecError, discover, load_case, mark_duplicates
 from .workers import InProcessBackend, Outcome, WorkerBackend
+from .pair.spec import PairCase, load_any
 
 SCHEMA_VERSION = 2  # 2: explanation of every divergent result; the not-applicable status
 # A framework that cannot express a route (not-applicable) is its own status, apart from a check that did not
@@ -106,7 +107,7 @@ def load_all(paths) -> list[Case | SpecError]:
     loaded: list[Case | SpecError] = []
     for path in discover(paths):
         try:
-            loaded.append(load_case(path))
+            loaded.append(load_any(path))
         except SpecError as exc:
             loaded.append(exc)
     return mark_duplicates(loaded)
@@ -155,6 +156,8 @@ class Runner:
         errors: list[Result] = []
         case_runs: list[CaseRun] = []
         for item in items:
+            if isinstance(item, PairCase):  # a user's own model pair (equivalence/pair), run below
+                continue
             if isinstance(item, SpecError):
                 errors.append(_spec_error_result(item))
                 continue
@@ -170,6 +173,7 @@ class Runner:
         for t in threads:
             t.join()
         results = errors[:]
+        results += run_pairs([i for i in items if isinstance(i, PairCase)], self.backends)
         installed = self.installed_versions()
         for cr in case_runs:
             results += [evaluate(cr, check, installed) for check in cr.checks]
@@ -223,6 +227,11 @@ class Runner:
                     cr.references[check.implementation] = reference.run(perturb(case, name))
         except Exception as exc:
             cr.reference_error = f"reference failed: {type(exc).__name__}: {exc}"
+
+
+def run_pairs(pairs: list[PairCase], backends: dict) -> list[Result]:
+    from .pair.run import run_pair
+    return [r for pc in pairs for r in run_pair(pc, backends).results]
 
 
 def _spec_error_result(error: SpecError, case: Case | None = None) -> Result:

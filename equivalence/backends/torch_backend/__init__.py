@@ -29,6 +29,9 @@ def versions() -> dict[str, str]:
 
 
 def run(case: Case, route: str) -> Trajectory:
+    if route == "pair":  # a user's own model (equivalence/pair); ``case`` is its PairRequest
+        from . import pair
+        return pair.run(case)
     return common.run(case, route, sys.modules[__name__])
 
 
