@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 FORMAT = "equivalence-baseline"
-STATUSES = ("pass", "fail", "error", "skipped")
+STATUSES = ("pass", "fail", "error", "skipped", "not-applicable")
 RAN = ("equal", "divergent")  # observed verdicts of a check that compared two runs
 # Environment keys that are not framework versions; "time", "executable" and "platform" are dropped.
 GENERAL_ENVIRONMENT = ("python", "numpy", "machine", "device")

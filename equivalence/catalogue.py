@@ -163,8 +163,8 @@ def _link(case: Case, out_dir: Path) -> str:
 
 
 def _divergence_lines(d: Divergence) -> list[str]:
-    against = "the reference" if d.compared_with == "reference" else f"`{d.compared_with}`"
-    lines = [f"- {', '.join(f'`{i}`' for i in d.implementations)} vs {against}: {md_text(d.reason)}",
+    against = "the reference" if d.compared_with == "reference" else md_code(d.compared_with)
+    lines = [f"- {', '.join(md_code(i) for i in d.implementations)} vs {against}: {md_text(d.reason)}",
              f"  - source: {'; '.join(md_code(r) for r in d.references)}",
              f"  - parity: {md_text(d.parity) if d.parity else 'no mapping known'}"]
     return lines

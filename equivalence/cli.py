@@ -1,13 +1,17 @@
 """Command line: ``python -m equivalence run | list | show | schema | catalogue | sweep | diff | drift |
 baseline``.
 
-Exit codes: 0 every result matches its expectation (or is skipped), 1 some do not, 2 usage error.
+Exit codes: 0 every result matches its expectation (or is skipped), 1 some do not, 2 usage error, 3 nothing
+was compared (``run`` without ``--allow-empty``), 141 the output pipe closed early (``show ... | head``).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import os
+import re
 import sys
 import types
 import typing
@@ -20,11 +24,39 @@ from .backends import BACKENDS
 from .baseline import ReportError
 from .plan import plan
 from .record import QUANTITY_DOCS, QUANTITY_ORDER
-from .report import summary_line, update_readme, write_atomic, write_reports
+from .gates import EXIT_NOTHING_COMPARED, nothing_compared
+from .report import README_END, README_START, inert, report_files, summary_line, update_readme, write_atomic
 from .runner import Runner, load_all
-from .spec import Case, SpecError, _type_name, discover
+from .spec import Case, SpecError, _type_name, discover, read_raw
+from .spec.limits import MAX_SEED, MAX_SWEEP_EXAMPLES
 
 DEFAULT_CASES = "cases"
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports `yes | head`
+MAX_SECONDS = 7 * 24 * 3600.0
+STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def _number(kind, low, high, what):
+    """An argparse type: a finite number in [low, high] (argparse exits 2 naming the option otherwise)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid {kind.__name__} value: {text!r}") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(f"{text} is not {what}")
+        return value
+    return parse
+
+
+def _stem(text: str) -> str:
+    if not STEM.fullmatch(text) or ".." in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a file name stem (letters, digits, '_', '.', '-'; "
+                                         "no folder)")
+    return text
+
+
+SECONDS = _number(float, 1e-3, MAX_SECONDS, f"a number of seconds between 0.001 and {MAX_SECONDS:g}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,16 +72,19 @@ def _parser() -> argparse.ArgumentParser:
     def with_execution(p):
         p.add_argument("--in-process", action="store_true",
                        help="run the frameworks in this process (debugging; no crash isolation)")
-        p.add_argument("--timeout", type=float, default=300.0,
+        p.add_argument("--timeout", type=SECONDS, default=300.0,
                        help="seconds a framework worker may take for one step of a run (default 300)")
-        p.add_argument("--stall-timeout", type=float, default=10.0,
+        p.add_argument("--stall-timeout", type=SECONDS, default=10.0,
                        help="seconds a worker may send nothing and use no CPU before it counts as wedged (default 10)")
         return p
 
     run = with_execution(with_cases(sub.add_parser("run", help="run cases and write reports")))
     run.add_argument("--out", default="reports", metavar="DIR", help="report folder (default: reports)")
     run.add_argument("--readme", metavar="PATH", help="also refresh the results block of this README")
-    run.add_argument("--stem", default="latest", metavar="NAME",
+    run.add_argument("--allow-empty", action="store_true",
+                     help=f"exit 0 even when nothing was compared (no case, or every framework check skipped; "
+                          f"otherwise exit {EXIT_NOTHING_COMPARED})")
+    run.add_argument("--stem", default="latest", metavar="NAME", type=_stem,
                      help="report file names: DIR/NAME.json and DIR/NAME.md (default: latest)")
     with_cases(sub.add_parser("list", help="list cases with their tags and checks"))
     show = with_execution(with_cases(sub.add_parser("show", help="run one case and print every comparison")))
@@ -72,9 +107,11 @@ def _parser() -> argparse.ArgumentParser:
         "sweep", help="draw variants of cases over their [sweep] ranges; shrink a counter-example")))
     sweep.add_argument("case_ids", nargs="*", metavar="CASE_ID",
                        help="cases to sweep (default: every case with a [sweep] table)")
-    sweep.add_argument("--examples", type=int, metavar="N", help="variants per case (default: its sweep.examples)")
-    sweep.add_argument("--seed", type=int, default=0, help="hypothesis seed (default 0: the same draws every run)")
-    sweep.add_argument("--max-seconds", type=float, metavar="S",
+    sweep.add_argument("--examples", type=_number(int, 1, MAX_SWEEP_EXAMPLES, f"an integer in 1..{MAX_SWEEP_EXAMPLES}"),
+                       metavar="N", help="variants per case (default: its sweep.examples)")
+    sweep.add_argument("--seed", type=_number(int, 0, MAX_SEED, f"an integer in 0..{MAX_SEED}"), default=0,
+                       help="hypothesis seed (default 0: the same draws every run)")
+    sweep.add_argument("--max-seconds", type=SECONDS, metavar="S",
                        help="time budget per case: no new variant runs after it (default: none)")
     sweep.add_argument("--out", default="reports", metavar="DIR", help="report folder (default: reports)")
     sweep.add_argument("-v", "--verbose", action="store_true", help="print every variant as it runs")
@@ -87,9 +124,9 @@ def _add_upgrade_commands(sub) -> None:
     from .diff import DEFAULT_FACTOR, DEFAULT_FLOOR
 
     def with_noise(p):
-        p.add_argument("--factor", type=float, default=DEFAULT_FACTOR,
+        p.add_argument("--factor", type=_number(float, 1.0, 1e300, "a finite number > 1"), default=DEFAULT_FACTOR,
                        help=f"report a worst absolute error grown more than this factor (default {DEFAULT_FACTOR:g})")
-        p.add_argument("--floor", type=float, default=DEFAULT_FLOOR,
+        p.add_argument("--floor", type=_number(float, 0.0, 1e300, "a finite number >= 0"), default=DEFAULT_FLOOR,
                        help="errors below this (or below the case's float32 rounding error) are noise "
                             f"(default {DEFAULT_FLOOR:g})")
         return p
@@ -120,14 +157,64 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors, 0 on --help
         return int(exc.code or 0)
+    commands = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "schema": cmd_schema,
+                "catalogue": cmd_catalogue, "sweep": cmd_sweep, "diff": cmd_diff, "drift": cmd_drift,
+                "baseline": cmd_baseline}
+    saved = sys.stdout, sys.stderr
+    # Case files and framework messages reach the terminal: their control characters are shown, not obeyed.
+    sys.stdout, sys.stderr = _InertStream(sys.stdout), _InertStream(sys.stderr)
     try:
-        commands = {"run": cmd_run, "list": cmd_list, "show": cmd_show, "schema": cmd_schema,
-                    "catalogue": cmd_catalogue, "sweep": cmd_sweep, "diff": cmd_diff, "drift": cmd_drift,
-                    "baseline": cmd_baseline}
         return commands[args.command](args)
-    except (FileNotFoundError, ReportError) as exc:
+    except (FileNotFoundError, ReportError, UsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `show ... | head`: the reader has all it wanted
+        _silence(saved[0])
+        return EXIT_BROKEN_PIPE
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+class UsageError(ValueError):
+    """A command line that cannot be run as given (checked before any case runs)."""
+
+
+class _InertStream:
+    """A text stream that writes what it is given with control characters escaped (report.inert)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(inert(text))
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _silence(stream) -> None:
+    """Point the closed pipe's descriptor at /dev/null, so the interpreter's last flush raises nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _check_outputs(out_dir: str | Path, files: list[str], readme: str | None = None) -> None:
+    """Refuse, before anything runs, outputs that could not be written: a report folder that is a file, a
+    report name that is a folder, a README without its results block."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: is a file, not a folder; reports go in a folder")
+    for name in files:
+        if (out / name).is_dir():
+            raise UsageError(f"{out / name} is a folder; the report of that name cannot be written")
+    if readme is not None:
+        text = Path(readme).read_text(encoding="utf-8") if Path(readme).is_file() else None
+        if text is None or README_START not in text or README_END not in text:
+            raise UsageError(f"--readme {readme}: no file with a results block (the lines {README_START!r} "
+                             f"and {README_END!r})")
 
 
 def is_full_default_run(paths: list[str]) -> bool:
@@ -141,6 +228,8 @@ def is_full_default_run(paths: list[str]) -> bool:
 
 def cmd_run(args) -> int:
     from .console import Progress, finish_log, start_log
+    names = [f"{args.stem}.{ext}" for ext in ("json", "md", "html", "log")] + [catalogue.DEFAULT_PATH.name]
+    _check_outputs(args.out, names, args.readme)
     items = load_all(args.cases)
     log = start_log(Path(args.out) / f"{args.stem}.log")
     progress = Progress(sum(isinstance(i, Case) for i in items))
@@ -152,17 +241,26 @@ def cmd_run(args) -> int:
         progress.close()
         log_lines = finish_log(log)
     cases = [i for i in items if isinstance(i, Case)]
-    paths = write_reports(report, args.out, stem=args.stem, cases=cases)
+    # The reports and the catalogue are one set: all replaced together, or none.
+    files = report_files(report, args.out, stem=args.stem, cases=cases)
     if is_full_default_run(args.cases):
-        paths.append(catalogue.write(items, Path(args.out) / catalogue.DEFAULT_PATH.name))
+        catalogue_path = Path(args.out) / catalogue.DEFAULT_PATH.name
+        files[catalogue_path] = catalogue.render(*catalogue.split(items), out_dir=catalogue_path.parent)
+    write_atomic(files)
     if args.readme:
         update_readme(report, args.readme)
     for r in report.results:
         if r.status in ("fail", "error"):
             print(f"{r.status.upper()} {r.test_id}: {r.message}")
-    print(f"{summary_line(report)}; reports: {', '.join(map(str, paths))}"
+    print(f"{summary_line(report)}; reports: {', '.join(map(str, files))}"
           + (f"; framework output ({log_lines} lines): {log}" if log_lines else ""))
-    return 0 if report.ok else 1
+    if not report.ok:
+        return 1
+    empty = nothing_compared(report.results)
+    if empty and not args.allow_empty:
+        print(f"NOTHING COMPARED: {empty}; exit {EXIT_NOTHING_COMPARED} (--allow-empty accepts it)", file=sys.stderr)
+        return EXIT_NOTHING_COMPARED
+    return 0
 
 
 def cmd_list(args) -> int:
@@ -183,6 +281,11 @@ def cmd_list(args) -> int:
 def cmd_show(args) -> int:
     items = load_all(args.cases)
     chosen = [i for i in items if isinstance(i, Case) and i.id == args.case_id]
+    broken = [e for e in items if isinstance(e, SpecError) and args.case_id in (Path(e.file).stem, _raw_id(e.file))]
+    if not chosen and broken:
+        for error in broken:
+            print(f"ERROR {error}", file=sys.stderr)
+        return 1
     if not chosen:
         known = ", ".join(sorted(i.id for i in items if isinstance(i, Case)))
         print(f"error: no case {args.case_id!r}; known: {known}", file=sys.stderr)
@@ -193,6 +296,15 @@ def cmd_show(args) -> int:
     print(render(chosen[0], report, steps=args.step, quantities=args.quantity, failing=args.failing,
                  every=args.every))
     return 0 if report.ok else 1
+
+
+def _raw_id(path: str) -> str | None:
+    """The id a case file declares, read without the checks its SpecError failed (None if unreadable)."""
+    try:
+        value = read_raw(path).get("id")
+    except SpecError:
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _schema_lines(cls, prefix: str = "") -> list[str]:
@@ -248,6 +360,8 @@ def cmd_catalogue(args) -> int:
         print(catalogue.render(*catalogue.split(items)), end="")
         return 0
     out = Path(args.out)
+    if out.is_dir():
+        raise UsageError(f"--out {out}: is a folder; the catalogue is one file")
     if args.check:
         text = catalogue.render(*catalogue.split(items), out_dir=out.parent)
         current = out.read_text(encoding="utf-8") if out.is_file() else None
@@ -265,9 +379,7 @@ def cmd_sweep(args) -> int:
     from .sweep import run_sweep  # hypothesis is imported only by the command that needs it
     from .sweep_report import assignments, failure_lines, headline, write_sweep_reports
 
-    if args.examples is not None and args.examples < 1:
-        print(f"error: --examples {args.examples}: need at least 1", file=sys.stderr)
-        return 2
+    _check_outputs(args.out, [])
     items = load_all(args.cases)
     cases = {i.id: i for i in items if isinstance(i, Case)}
     broken = {Path(i.file).stem: i for i in items if isinstance(i, SpecError)}
@@ -314,11 +426,12 @@ def cmd_sweep(args) -> int:
 # ------------------------------------------------------------------------------------------ upgrade checks
 
 def cmd_diff(args) -> int:
-    from .baseline import load
     from .diff import diff, render
     from .behaviour import behaviour_changes
+    from .diff_input import check_noise, load_checked
     try:
-        result = diff(load(args.old), load(args.new), factor=args.factor, floor=args.floor)
+        check_noise(args.factor, args.floor)
+        result = diff(load_checked(args.old), load_checked(args.new), factor=args.factor, floor=args.floor)
     except ValueError as exc:
         if isinstance(exc, ReportError):
             raise
@@ -335,7 +448,13 @@ def cmd_diff(args) -> int:
 
 
 def cmd_drift(args) -> int:
+    from .diff_input import check_noise
     from .drift import collect, matrix
+    try:
+        check_noise(args.factor, args.floor)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     reports = collect(args.reports)
     if not reports:
         print(f"error: no reports in {' '.join(args.reports)}", file=sys.stderr)

@@ -16,8 +16,11 @@ def _rounded(array: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def initial_params(case: Case) -> dict[str, np.ndarray]:
-    """Canonical layout: a Linear weight is [in, out] (y = x @ W + b), a bias is [out]."""
+    """Canonical layout: a Linear weight is [in, out] (y = x @ W + b), a bias is [out]; the other layers'
+    layouts are in equivalence/layouts.py."""
     rng = np.random.default_rng([case.data.seed, 1])
+    if case.model.layers:
+        return _layer_params(case, rng)
     sizes, params = case.model.sizes, {}
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         bound = case.model.init_bound or 1.0 / np.sqrt(fan_in)
@@ -27,10 +30,73 @@ def initial_params(case: Case) -> dict[str, np.ndarray]:
     return params
 
 
+def _layer_params(case: Case, rng) -> dict[str, np.ndarray]:
+    """The seeded start of a layer-list model, in model order: weights and biases uniform(-b, b) with
+    b = 1/sqrt(fan_in) (fan_in: every weight axis but the first, for a transposed conv every axis but the
+    second); embeddings uniform(-1, 1) with the padding row 0 (both frameworks zero it at creation); norm
+    scales uniform(0.5, 1.5) and shifts uniform(-0.5, 0.5), away from 1 and 0 so a dropped one shows."""
+    from .spec.layers import walk
+    params = {}
+    for layer in walk(case.network()):
+        for role, shape in layer.params.items():
+            name = f"{layer.name}.{role}"
+            weight = layer.params["weight"]
+            if layer.kind in ("batch_norm", "layer_norm", "instance_norm", "group_norm"):
+                low, high = (0.5, 1.5) if role == "weight" else (-0.5, 0.5)
+            elif layer.kind == "embedding":
+                low, high = -1.0, 1.0
+            else:
+                fan_in = int(np.prod(weight)) // weight[1 if layer.kind == "conv2d_transpose" else 0]
+                low, high = -1.0 / np.sqrt(fan_in), 1.0 / np.sqrt(fan_in)
+            value = rng.uniform(low, high, shape)
+            if layer.kind == "embedding" and layer.spec.padding_idx is not None and not layer.spec.drawn_padding_row:
+                value[layer.spec.padding_idx] = 0.0
+            params[name] = _rounded(value, case.dtype)
+    return params
+
+
+def _layer_inputs(case: Case, rng, n: int) -> np.ndarray:
+    d = case.data
+    shape = (n,) + tuple(d.shape)
+    if d.tokens is None:
+        x = rng.uniform(0.0, 1.0, shape) if d.distribution == "uniform" else rng.standard_normal(shape)
+        return _rounded(x, case.dtype)
+    if d.pad_id is None:
+        return rng.integers(0, d.tokens, shape).astype(np.int64)
+    ids = rng.integers(0, d.tokens - 1, shape).astype(np.int64)
+    ids[ids >= d.pad_id] += 1  # real tokens are never the padding id
+    length = shape[-1]  # each sample ends in 1..L/2 padding ids
+    for row, pads in zip(ids.reshape(n, -1), rng.integers(1, max(1, length // 2) + 1, n)):
+        row[length - pads:] = d.pad_id
+    return ids
+
+
+def _targets(case: Case, rng, n: int) -> np.ndarray | None:
+    out = (n,) + case.output_shape()
+    if case.loss == "cross_entropy":
+        axis = case.model.class_axis % len(out)
+        labels = out[:axis] + out[axis + 1:]
+        return rng.integers(0, out[axis], labels).astype(np.int64)
+    if case.loss == "mse":
+        return _rounded(rng.standard_normal(out), case.dtype)
+    return None
+
+
+def eval_inputs(case: Case) -> np.ndarray:
+    """The batch of the eval forward that ends a layer-list run (its own draw, batch_size rows)."""
+    return _layer_inputs(case, np.random.default_rng([case.data.seed, 6]), case.data.batch_size)
+
+
 def batches(case: Case) -> list[tuple[np.ndarray, np.ndarray | None]]:
     """(inputs, targets) per batch; targets are None for the mean-of-outputs loss, int64 labels for
-    cross entropy, float values for MSE."""
+    cross entropy (over the output without its class axis), float values for MSE."""
     d, sizes = case.data, case.model.sizes
+    if case.model.layers:
+        rng = np.random.default_rng([d.seed, 0])
+        n = d.batch_size * d.batches
+        x, y = _layer_inputs(case, rng, n), _targets(case, rng, n)
+        return [(x[b * d.batch_size:(b + 1) * d.batch_size],
+                 None if y is None else y[b * d.batch_size:(b + 1) * d.batch_size]) for b in range(d.batches)]
     rng = np.random.default_rng([d.seed, 0])
     n = d.batch_size * d.batches
     if d.inputs is not None:

@@ -198,6 +198,14 @@ def _running_var(case: Case) -> dict[str, Case]:
     return _reference_field(case, "batch_norm_running_var", ("unbiased", "biased")) if _updates_running_stats(case) else {}
 
 
+@register("initializer", "formula",
+          "model.init = framework_default: the start drawn from Paddle's or Torch's documented initialisers")
+def _initializer(case: Case) -> dict[str, Case]:
+    if case.model is None or case.model.init != "framework_default":
+        return {}
+    return _reference_field(case, "initializer", ("paddle", "torch"))
+
+
 @register("norm_momentum_convention", "formula",
           "batch-norm momentum read as the weight of the old running value (Paddle) instead of the new batch "
           "statistic (Torch)")

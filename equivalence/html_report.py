@@ -24,6 +24,7 @@ from .html_plots import LEVELS, is_stale, label as _label
 from .plots import svg
 from .runner import STATUSES, Result, RunReport
 from .spec import Case
+from .text import inert
 
 MAX_BYTES = 2_000_000
 MAX_POINTS = 200  # per series, before the size budget asks for fewer
@@ -36,7 +37,7 @@ ENV_ORDER = ("paddle", "torch", "numpy", "python", "device", "platform", "machin
 
 
 def e(value) -> str:
-    return html.escape(str(value), quote=True)
+    return html.escape(inert(value), quote=True)
 
 
 def _anchor(case_id: str) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from .reference.optimizers import resolve
+from .spec.layers import walk
 from .spec import DEFAULT_NORM_EPSILON, DEFAULT_NORM_MOMENTUM, Case, SpecError
 
 LR_FACTOR = 1 + 1e-3
@@ -64,6 +65,29 @@ def perturb(case: Case, name: str) -> Case:
     return perturbed
 
 
+# A perturbation counts as detected only where it changes a quantity that carries the training state: the
+# parameters, updates, gradients, loss, optimizer and scaler state, EMA, a probe's outputs and statistics.
+# The learning rate and hyper-parameters are configuration read back: a strict tolerance on them would tell
+# a wrong mapping "apart" while every per-quantity tolerance of the state was loose enough to hide it.
+BOOKKEEPING = ("lr", "param_lr", "hyper.*")
+
+
+def carries_state(quantity: str) -> bool:
+    return not (quantity.startswith("hyper.") or quantity in BOOKKEEPING)
+
+
+def detected(comparison) -> bool:
+    """Whether a perturbed reference differs from the reference on a quantity that carries the training state
+    (or in structure: step count, names, shapes): an element outside its bound, or, under a derived float32
+    bound (tolerance.py), the RMS error over a tensor above its limit."""
+    return bool(comparison.structural) or any(_over(d) and carries_state(d.quantity) for d in comparison.details)
+
+
+def _over(detail) -> bool:
+    rms_limit = getattr(detail, "allowed_rms", None)
+    return bool(detail.mismatches) or (rms_limit is not None and detail.rms_error > rms_limit)
+
+
 # Where each perturbation applies, for the error above; a new perturbation adds its clause.
 APPLICABILITY = (
     "lr and no-regularization (training), ignore-overrides (with overrides), dropout-p and "
@@ -77,7 +101,9 @@ APPLICABILITY = (
     "line_search = 'strong_wolfe'), maximize-ignored, decay-coupled (with optimizer.maximize / "
     "decoupled_weight_decay), loss-input-scale, loss-target-scale (bce) and loss-option (an "
     "option the case sets) ([loss_probe]), autocast-flavour (with autocast), gradient-reset-swapped and "
-    "frozen-ignored ([gradients] with unused_after / frozen), clip-exclude-ignored (with clip.exclude)")
+    "frozen-ignored ([gradients] with unused_after / frozen), clip-exclude-ignored (with clip.exclude), layer-epsilon, "
+    "layer-momentum, gelu-approximation, pool-divisor, leaky-slope (a layer-list model with such a layer), "
+    "init-other-framework (model.init = framework_default)")
 
 
 # ------------------------------------------------------------------------------------------ dropout probes
@@ -137,10 +163,10 @@ def _several_values_per_channel(case: Case) -> bool:
 
 
 @register("running-var-bias", "running variance fed the other estimator (biased <-> unbiased)",
-          default=_several_values_per_channel)
+          default=lambda case: _several_values_per_channel(case) or _has_layer(case, "batch_norm"))
 def _running_var_bias(case: Case) -> Case | None:
     n = case.normalization
-    if n is None or not n.tracks_running_stats():
+    if (n is None or not n.tracks_running_stats()) and not _has_layer(case, "batch_norm"):
         return None
     flipped = "biased" if case.reference.batch_norm_running_var == "unbiased" else "unbiased"
     return replace(case, reference=replace(case.reference, batch_norm_running_var=flipped))
@@ -204,7 +230,8 @@ def _regularized(case: Case) -> bool:
     return any(c.l1 or c.l2 for c in case.coefficients().values())
 
 
-@register("lr", f"learning rate x {LR_FACTOR:g}", default=lambda case: case.kind == "training")
+@register("lr", f"learning rate x {LR_FACTOR:g}",
+          default=lambda case: case.kind == "training" and case.model.init == "seeded")
 def _lr(case: Case) -> Case | None:
     if case.optimizer is None:
         return None
@@ -440,3 +467,69 @@ def _clip_exclude_ignored(case: Case) -> Case | None:
     if case.clip is None or not case.clip.exclude:
         return None
     return replace(case, clip=replace(case.clip, exclude=()))
+
+
+# ---------------------------------------------------------------------------------------- layer-list models
+# Each changes every layer of its kind in the model; planned whenever the model has one (and, for the pool
+# divisor, padding that makes the divisor matter).
+
+NORM_KINDS = ("batch_norm", "layer_norm", "instance_norm", "group_norm")
+
+
+def _has_layer(case: Case, *kinds: str, where=lambda spec: True) -> bool:
+    """Whether the case trains a layer-list model from the seeded start (framework_default compares only the
+    starts' distributions, which no layer argument changes) with a layer of one of the kinds."""
+    network = case.network() if case.model is not None and case.model.init == "seeded" else None
+    return bool(network) and any(layer.kind in kinds and where(layer.spec) for layer in walk(network))
+
+
+def _with_layers(case: Case, kinds: tuple[str, ...], change) -> Case | None:
+    if not _has_layer(case, *kinds):
+        return None
+    layers = tuple(change(spec) if spec.kind in kinds else spec for spec in case.model.layers)
+    return replace(case, model=replace(case.model, layers=layers))
+
+
+@register("layer-epsilon", f"every normalization layer's epsilon x {EPSILON_FACTOR}",
+          default=lambda case: _has_layer(case, *NORM_KINDS))
+def _layer_epsilon(case: Case) -> Case | None:
+    return _with_layers(case, NORM_KINDS, lambda s: replace(s, epsilon=s.arg("epsilon", DEFAULT_NORM_EPSILON)
+                                                            * EPSILON_FACTOR))
+
+
+@register("layer-momentum", "every batch_norm layer's momentum (new-batch weight) moved by 1% of (1-momentum)",
+          default=lambda case: _has_layer(case, "batch_norm"))
+def _layer_momentum(case: Case) -> Case | None:
+    return _with_layers(case, ("batch_norm",), lambda s: replace(s, momentum=_moved_p(s.arg("momentum",
+                                                                                             DEFAULT_NORM_MOMENTUM))))
+
+
+@register("gelu-approximation", "gelu's other formula (exact erf <-> tanh approximation)",
+          default=lambda case: _has_layer(case, "gelu"))
+def _gelu_approximation(case: Case) -> Case | None:
+    return _with_layers(case, ("gelu",), lambda s: replace(
+        s, approximate="none" if s.arg("approximate", "none") == "tanh" else "tanh"))
+
+
+@register("pool-divisor", "avg_pool2d's other divisor (padding counted <-> excluded)",
+          default=lambda case: _has_layer(case, "avg_pool2d", where=lambda s: any(s.padding or ())))
+def _pool_divisor(case: Case) -> Case | None:
+    follows_paddle = case.reference.follows == "paddle"
+    return _with_layers(case, ("avg_pool2d",), lambda s: replace(
+        s, exclude_padding=not (follows_paddle if s.exclude_padding is None else s.exclude_padding)))
+
+
+@register("leaky-slope", f"leaky_relu's negative slope x {1 + LOSS_OPTION_SHIFT:g}",
+          default=lambda case: _has_layer(case, "leaky_relu"))
+def _leaky_slope(case: Case) -> Case | None:
+    return _with_layers(case, ("leaky_relu",), lambda s: replace(
+        s, negative_slope=s.arg("negative_slope", 0.01) * (1 + LOSS_OPTION_SHIFT)))
+
+
+@register("init-other-framework", "the start drawn from the other framework's documented initialisers",
+          default=lambda case: case.model is not None and case.model.init == "framework_default")
+def _init_other_framework(case: Case) -> Case | None:
+    if case.model is None or case.model.init != "framework_default":
+        return None
+    other = "torch" if case.reference.follows == "paddle" else "paddle"
+    return replace(case, reference=replace(case.reference, initializer=other))

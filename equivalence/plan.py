@@ -18,6 +18,7 @@ from .backends import implementation_id
 from .perturbations import REGISTRY, perturb, perturbations
 from .spec import VARIANT_ROUTES, Case, Divergence, SpecError
 from .spec.routes import ported_route
+from .spec.layers import walk
 
 REFERENCE = "reference"
 PERTURBED = "perturbed/"
@@ -60,7 +61,11 @@ def implementations(case: Case, backends) -> list[tuple[str, str, str]]:
 
 
 def uses_random_masks(case: Case) -> bool:
-    return case.kind == "dropout" or (case.model is not None and case.model.dropout > 0)
+    if case.kind == "dropout":
+        return True
+    if case.model is None:
+        return False
+    return case.model.dropout > 0 or any(layer.kind == "dropout" for layer in walk(case.network() or ()))
 
 
 def plan(case: Case, backends) -> list[Check]:

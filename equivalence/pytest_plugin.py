@@ -1,4 +1,6 @@
-"""pytest integration: every case file under a ``cases`` folder is a test file, every check an item.
+"""pytest integration: every case file under a ``cases`` folder, or under a folder named by the ini option
+``equivalence_cases`` or ``--equivalence-cases DIR``, is a test file, every check an item. Installing the package
+activates the plugin (the ``pytest11`` entry point); a model-pair case ([pair] table) gives its four checks.
 
 Item ids read ``cases/regularization/l2decay-vs-penalty-momentum.toml::l2decay-vs-penalty-momentum[paddle/optimizer]``:
 the case id is the item's name and the implementation its parameters (like a parametrized test), so
@@ -36,10 +38,13 @@ import pytest
 
 from . import pytest_markers, pytest_xdist
 from .backends import BACKENDS
+from .gates import nothing_compared
 from .plan import Check, plan
 from .report import summary_line, write_reports
 from .runner import Result, Runner, RunReport
-from .spec import Case, SpecError, load_case
+from .pair.run import PAIR_CHECKS
+from .pair.spec import PairCase, load_any
+from .spec import Case, SpecError, load_unique_case
 
 
 def pytest_addoption(parser):
@@ -48,8 +53,14 @@ def pytest_addoption(parser):
                     help="run the frameworks inside the pytest process (debugging; no crash isolation)")
     group.addoption("--equivalence-timeout", type=float, default=300.0,
                     help="seconds allowed for one framework run (default 300)")
+    group.addoption("--equivalence-allow-empty", action="store_true",
+                    help="pass even when no framework check compared anything (every one skipped)")
     group.addoption("--equivalence-report", metavar="DIR", default=None,
                     help="write latest.json, latest.md and latest.html for the selected checks into DIR")
+    group.addoption("--equivalence-cases", action="append", default=[], metavar="DIR",
+                    help="a folder whose *.toml files are case files (repeatable; besides any folder named cases)")
+    parser.addini("equivalence_cases", type="args", default=[],
+                  help="folders, relative to the ini file, whose *.toml files are case files")
 
 
 def pytest_configure(config):
@@ -63,6 +74,12 @@ def pytest_sessionfinish(session):
     state = session.config.stash.get(_STATE, None)
     if state is None:
         return
+    if state.results and session.exitstatus == pytest.ExitCode.OK:  # checks ran in this process
+        empty = nothing_compared(list(state.results.values()))  # a gate that compared nothing does not pass
+        if empty and not session.config.getoption("equivalence_allow_empty"):
+            session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+            state.empty_note = (f"equivalence: NOTHING COMPARED: {empty}; exit status "
+                                f"{int(pytest.ExitCode.NO_TESTS_COLLECTED)} (--equivalence-allow-empty accepts it)")
     out = session.config.getoption("equivalence_report")
     if not out:
         return
@@ -76,6 +93,8 @@ def pytest_terminal_summary(terminalreporter, config):
     state = config.stash.get(_STATE, None)
     if state is not None and state.report_note:
         terminalreporter.write_line(state.report_note)
+    if state is not None and state.empty_note:
+        terminalreporter.write_line(state.empty_note)
 
 
 def pytest_unconfigure(config):
@@ -85,9 +104,21 @@ def pytest_unconfigure(config):
 
 
 def pytest_collect_file(file_path: Path, parent):
-    if file_path.suffix == ".toml" and "cases" in file_path.parts[:-1]:
+    if file_path.suffix == ".toml" and ("cases" in file_path.parts[:-1] or _in_case_folder(file_path, parent.config)):
         return CaseFile.from_parent(parent, path=file_path)
     return None
+
+
+def _case_folders(config) -> list[Path]:
+    base = Path(config.inipath).parent if config.inipath else Path(config.rootpath)
+    named = [base / p for p in config.getini("equivalence_cases")]
+    named += [Path(config.invocation_params.dir) / p for p in config.getoption("equivalence_cases")]
+    return [p.resolve() for p in named]
+
+
+def _in_case_folder(file_path: Path, config) -> bool:
+    path = Path(file_path).resolve()
+    return any(folder == path or folder in path.parents for folder in _case_folders(config))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -119,6 +150,7 @@ class _State:
         self.environment: dict = {}
         self.ran: list[_CaseItem] = []  # the items this process ran, for the reports
         self.report_note = ""
+        self.empty_note = ""
 
     def result(self, item: "CheckItem") -> Result:
         case = item.case
@@ -167,7 +199,7 @@ class _State:
             self.report_note = f"equivalence: no case was selected; no reports written to {out}"
             return
         report = RunReport(results, pytest_xdist.merged_environment(p.environment for p in partials))
-        cases = list({c.id: c for p in partials for c in p.cases}.values())
+        cases = [c for c in {c.id: c for p in partials for c in p.cases}.values() if isinstance(c, Case)]  # not pairs
         paths = write_reports(report, Path(session.config.invocation_params.dir) / out, cases=cases)
         self.report_note = f"equivalence reports ({summary_line(report)}): {', '.join(map(str, paths))}"
 
@@ -197,7 +229,11 @@ class CaseFile(pytest.File):
         case = None
         line = _line_of_id(self.path)
         try:
-            case = load_case(self.path)
+            loaded = load_any(self.path)
+            if isinstance(loaded, PairCase):
+                yield from _pair_items(self, loaded)
+                return
+            case = load_unique_case(self.path)  # an id another case file has is a spec error
             checks = plan(case, list(BACKENDS))
         except SpecError as exc:  # named like the runner's result: the case id once the file loads
             name = case.id if case is not None else self.path.stem
@@ -215,6 +251,20 @@ class CaseFile(pytest.File):
             for marker in (*case.tags, "sweep"):
                 item.add_marker(marker)
             yield item
+
+
+def _pair_items(parent: CaseFile, pc: PairCase):
+    """A model pair's checks (equivalence/pair/run.py), items like any case's; its case runs in the same
+    session runner (Runner.run takes a PairCase)."""
+    pytest_markers.register_case(parent.config, pc)
+    parent.config.addinivalue_line("markers", "replay: check kind: a model pair's gradient replay")
+    line = _line_of_id(parent.path)
+    for implementation, compared_with, kind in PAIR_CHECKS:
+        check = Check(pc.id, implementation, compared_with, kind)
+        item = CheckItem.create(parent, pc.id, check.test_id[len(pc.id) + 1:-1], line, case=pc, check=check)
+        for marker in (*pc.case.tags, kind):
+            item.add_marker(marker)
+        yield item
 
 
 class _CaseItem(pytest.Item):

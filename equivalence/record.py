@@ -27,7 +27,7 @@ HYPER = "hyper.<name>"  # every hyper.* quantity ranks (and is documented) as th
 # The order in which a step computes its quantities; the first divergence is the earliest in this order.
 # Effective hyper-parameters come first: a differing default explains everything after it.
 QUANTITY_ORDER = (
-    HYPER, "loss", "lr", "loss_scale", "param_lr", "dropout_mask", "grad", "step_skipped", "grad_norm",
+    HYPER, "init_z", "loss", "lr", "loss_scale", "param_lr", "dropout_mask", "grad", "step_skipped", "grad_norm",
     "grad_clipped", "grad_regularized",
     "state.step", "state.beta1_power", "state.beta2_power", "state.momentum_decay_power", "state.mu_product",
     "state.rho_term", "state.eta", "state.mu",
@@ -42,6 +42,9 @@ QUANTITY_ORDER = (
 QUANTITY_DOCS = {
     HYPER: "a hyper-parameter as the optimizer holds it (Paddle's attribute, Torch's param_groups[0] entry), "
            "under its neutral name, e.g. hyper.epsilon; the reference records the value it used",
+    "init_z": "framework_default initialisation: [z of the mean, z of the std, bound flag (0 inside the support, "
+              "inf outside)] of each parameter's start against the documented initialiser of the framework the "
+              "reference follows (equivalence/initializers.py); recorded at step 1",
     "loss": "data loss (without any regularization penalty)",
     "lr": "learning rate used by the step (with a schedule: the schedule at epoch step-1)",
     "loss_scale": "loss scale the step's backward pass used (dynamic loss scaling)",

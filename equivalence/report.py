@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,7 +21,9 @@ from tabulate import tabulate
 from . import html_report
 from .html_report import is_stale
 from .runner import SCHEMA_VERSION, STATUSES, Result, RunReport
+from .text import inert
 from .spec import Case
+from .spec.limits import is_safe_id
 
 # GitHub refuses a job summary over 1 MiB; the full table is cut to stay under this, saying so.
 MD_MAX_BYTES = 1_000_000
@@ -35,9 +39,11 @@ def to_json(report: RunReport) -> dict:
 
 
 def write_atomic(files: dict[Path, str]) -> None:
-    """Write every file to a temporary sibling first, then rename them all into place: a failure while
-    writing leaves every old file as it was, and a reader never sees a half-written file."""
+    """Write every file to a temporary sibling first, then rename them all into place, as one set: a failure
+    while writing or renaming puts every old file back (kept as a hard link until the set is in place), so a
+    reader sees the old set or the new one, never a mix and never a half-written file."""
     temps: dict[Path, str] = {}
+    backups: dict[Path, str | None] = {}  # target -> its previous content's link (None: there was none)
     try:
         for path, text in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,22 +54,56 @@ def write_atomic(files: dict[Path, str]) -> None:
                 handle.write(text)
                 handle.flush()
                 os.fsync(handle.fileno())
-        for path, tmp in temps.items():
-            os.replace(tmp, path)
+        for path in temps:
+            backups[path] = _keep_old(path)
+        replaced = []
+        try:
+            for path, tmp in temps.items():
+                os.replace(tmp, path)
+                replaced.append(path)
+        except BaseException:
+            for path in replaced:  # undo, so the old set stays whole
+                if backups[path] is not None:
+                    os.replace(backups.pop(path), path)
+                else:
+                    path.unlink(missing_ok=True)
+            raise
     finally:
-        for tmp in temps.values():
+        for tmp in [*temps.values(), *(b for b in backups.values() if b)]:
             Path(tmp).unlink(missing_ok=True)
+
+
+def _keep_old(path: Path) -> str | None:
+    """A hard link to the file at ``path`` (its old content, for an undo), or None when there is none."""
+    if not path.exists():
+        return None
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a report file")
+    fd, backup = tempfile.mkstemp(prefix=f".{path.name}.old.", dir=path.parent)
+    os.close(fd)
+    os.unlink(backup)
+    try:
+        os.link(path, backup)
+    except OSError:  # a file system without hard links
+        shutil.copy2(path, backup)
+    return backup
+
+
+def report_files(report: RunReport, out_dir: str | Path, stem: str = "latest",
+                 cases: Iterable[Case] = ()) -> dict[Path, str]:
+    """latest.json, latest.md and latest.html, rendered; ``cases`` (the run's Case objects) add descriptions
+    and parity mappings to the HTML."""
+    out_dir = Path(out_dir)
+    return {out_dir / f"{stem}.json": json.dumps(to_json(report), indent=2, allow_nan=False) + "\n",
+            out_dir / f"{stem}.md": markdown(report),
+            out_dir / f"{stem}.html": html_report.render(report, cases)}
 
 
 def write_reports(report: RunReport, out_dir: str | Path, stem: str = "latest",
                   cases: Iterable[Case] = ()) -> list[Path]:
-    """latest.json, latest.md and latest.html; ``cases`` (the run's Case objects) add descriptions and parity
-    mappings to the HTML."""
-    out_dir = Path(out_dir)
+    """The reports of ``report_files``, written as one set."""
     # Render all before writing any, so a rendering bug leaves the previous reports untouched.
-    files = {out_dir / f"{stem}.json": json.dumps(to_json(report), indent=2, allow_nan=False) + "\n",
-             out_dir / f"{stem}.md": markdown(report),
-             out_dir / f"{stem}.html": html_report.render(report, cases)}
+    files = report_files(report, out_dir, stem, cases)
     write_atomic(files)
     return list(files)
 
@@ -72,16 +112,24 @@ def _err(x) -> str:
     return "" if x is None else f"{x:.2e}"
 
 
-def md_text(text: str) -> str:
-    """Case and framework text made inert in Markdown: one line, no table breaks, no HTML."""
-    return " ".join(str(text).split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+def md_text(text: object) -> str:
+    """Case and framework text made inert in Markdown: one line, no table breaks, no HTML, no control
+    characters. Backticks stay (authors mark code with them); on one line, a code span cannot reach past
+    the item or cell, and inside one the escaped `<` shows as written."""
+    text = " ".join(inert(text).split())
+    return text.replace("\\|", "\\\\|").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def md_code(text: str) -> str:
-    """Case text as a Markdown code span: shown literally (entities are not decoded inside one, so no
-    escaping but of the backtick itself, by a longer fence)."""
-    text = " ".join(str(text).split())
-    return f"`` {text} ``" if "`" in text else f"`{text}`"
+def md_code(text: object) -> str:
+    """Case text as a Markdown code span: shown literally. Entities are not decoded inside one, so only the
+    backtick needs care: the fence is one backtick longer than the longest run inside. Not for table cells
+    (a `|` ends a GitHub table cell even inside a code span): md_text there."""
+    text = " ".join(inert(text).split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    if not longest:
+        return f"`{text}`"
+    fence = "`" * (longest + 1)
+    return f"{fence} {text} {fence}"
 
 
 def _where(r: Result) -> str:
@@ -138,15 +186,15 @@ def markdown(report: RunReport, max_bytes: int = MD_MAX_BYTES) -> str:
     sections = []  # (heading and intro, items)
     if problems:
         sections.append(("## Failures and errors\n",
-                         [f"- `{r.test_id}` ({r.status}): {md_text(r.message)}" for r in problems]))
+                         [f"- {md_code(r.test_id)} ({r.status}): {md_text(r.message)}" for r in problems]))
     if stale:
         sections.append(("## Stale expectations\n\nDeclared divergences that no longer occur: the frameworks now "
                          "agree. Remove the `[[expect.divergent]]` entry (or find out what changed).\n",
-                         [f"- `{r.test_id}`: {md_text(r.reason)} [{md_text('; '.join(r.references))}]; "
+                         [f"- {md_code(r.test_id)}: {md_text(r.reason)} [{md_text('; '.join(r.references))}]; "
                           f"{md_text(r.message)}" for r in stale]))
     if divergent:
         sections.append(("## Expected divergences\n",
-                         [f"- `{r.test_id}`: {md_text(r.reason)} [{md_text('; '.join(r.references))}]"
+                         [f"- {md_code(r.test_id)}: {md_text(r.reason)} [{md_text('; '.join(r.references))}]"
                           for r in divergent]))
     rows = _table_rows(results, "github")
 
@@ -208,7 +256,8 @@ def readme_block(report: RunReport) -> str:
         counts = {s: sum(r.status == s for r in results) for s in STATUSES}
         divergent = sorted({r.implementation for r in results
                             if r.expected == "divergent" and r.kind != "sensitivity" and r.status == "pass"})
-        rows.append([f"`{case}`", *(counts[s] for s in STATUSES), ", ".join(divergent)])
+        rows.append([f"`{case}`" if is_safe_id(case) else md_text(case), *(counts[s] for s in STATUSES),
+                     ", ".join(divergent)])
     versions = ", ".join(f"{k} {report.environment.get(k, '?')}" for k in ("paddle", "torch", "numpy"))
     table = tabulate(rows, headers=["case", *STATUSES, "expected divergent"],
                      tablefmt="github")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from .report import write_atomic
+from .report import md_code, md_text, write_atomic
+from .spec.limits import is_safe_id
 from .runner import Result
 from .sweep import Example, SweepOutcome
 
@@ -102,7 +103,7 @@ def failure_lines(outcome: SweepOutcome) -> list[str]:
 def markdown(outcome: SweepOutcome) -> str:
     env = outcome.environment
     lines = [f"# Sweep: {outcome.case.id}", "", headline(outcome) + ".", "",
-             f"Case file: `{outcome.case.path}`. Seed {outcome.seed}, at most {outcome.max_examples} variants"
+             f"Case file: {md_code(outcome.case.path)}. Seed {outcome.seed}, at most {outcome.max_examples} variants"
              + (f", {outcome.max_seconds:g} s" if outcome.max_seconds is not None else "") + ". "
              + "Environment: " + ", ".join(f"{k} {env[k]}" for k in ("python", "numpy", "paddle", "torch")
                                            if k in env) + ".", "",
@@ -118,10 +119,11 @@ def markdown(outcome: SweepOutcome) -> str:
         lines += [f"{k} = {_value(v)}" for k, v in ce.values.items()]
         lines += ["```", ""]
         for r in ce.failing:
-            lines.append(f"- `{r.test_id}` ({r.status}, expected {r.expected}, observed {r.observed}): {r.message}")
+            lines.append(f"- `{r.test_id}` ({r.status}, expected {r.expected}, observed {r.observed}): "
+                         f"{md_text(r.message)}")
         lines.append("")
     if outcome.error:
-        lines += ["## Error", "", outcome.error, ""]
+        lines += ["## Error", "", md_text(outcome.error), ""]
     if outcome.unavailable:
         lines += ["## Not swept", "", *(f"- {m}" for m in sorted(outcome.unavailable)), ""]
     keys = [a.key for a in outcome.axes]
@@ -135,6 +137,8 @@ def markdown(outcome: SweepOutcome) -> str:
 
 def write_sweep_reports(outcome: SweepOutcome, out_dir: str | Path) -> list[Path]:
     out_dir = Path(out_dir)
+    if not is_safe_id(outcome.case.id):  # the loader checks ids; a path is never built from unchecked text
+        raise ValueError(f"{outcome.case.id!r} is not a case id that can name a file")
     stem = f"sweep-{outcome.case.id}"
     # Render both before writing either, so a rendering bug leaves the previous pair untouched.
     files = {out_dir / f"{stem}.json": json.dumps(to_json(outcome), indent=2, allow_nan=False) + "\n",

@@ -24,6 +24,7 @@ import importlib
 import multiprocessing
 import os
 import signal
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -115,7 +116,28 @@ def _drive_together(module, case: Case, routes):
                 yield ("step", route, step)
 
 
+# How often a worker checks that the harness still runs; its exit follows the harness's death by at most this.
+PARENT_POLL_SECONDS = 0.5
+
+
+def _exit_with_parent() -> None:
+    """End this worker when the harness dies, even mid-computation (SIGKILL leaves no chance to send the
+    request that stops it, and an idle worker's pipe read only notices between requests). A daemon thread
+    polls the parent pid: once the harness is gone the worker is re-parented and getppid() changes. Not
+    prctl(PR_SET_PDEATHSIG): that fires when the *thread* that started the worker ends, and the runner starts
+    workers from short-lived threads."""
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="equivalence-parent-watch", daemon=True).start()
+
+
 def _serve(module_name: str, conn) -> None:
+    _exit_with_parent()
     from .console import send_output_to_log
     send_output_to_log()  # a framework's warnings and log lines go to the run's log, not the terminal
     try:

@@ -243,7 +243,7 @@ def test_cli_no_counterexample_exits_0(threshold_only, tmp_path, capsys):
     (["sweep", "nope"], "no case 'nope'; known: plain, tiny"),
     (["sweep", "plain"], "plain has no [sweep] table"),
     (["sweep", "broken"], "broken.toml: sweep.ranges.optimizer.lr: low 1 is not below high 0.1"),
-    (["sweep", "tiny", "--examples", "0"], "--examples 0: need at least 1"),
+    (["sweep", "tiny", "--examples", "0"], "--examples: 0 is not an integer in 1..10000"),
     (["sweep", "tiny", "--seed", "x"], "invalid int value"),
 ])
 def test_cli_usage_errors_exit_2(threshold_only, tmp_path, capsys, argv, message):

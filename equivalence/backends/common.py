@@ -293,7 +293,11 @@ def _closure(case: Case, layers, params, x, y, base: str, optimizer, fw):
     the data loss (with the loss penalty on that route), backward; returns the loss."""
     def closure():
         fw.zero_grad(optimizer)
-        loss = fw.loss(case, _forward(case, layers, fw.tensor(x, case.dtype), {}, fw), y)
+        if case.model.layers:
+            out = layers.forward(fw.tensor(x, case.dtype if x.dtype.kind == "f" else "int64"), None)
+        else:
+            out = _forward(case, layers, fw.tensor(x, case.dtype), {}, fw)
+        loss = fw.loss(case, out, y)
         if case.loss_weight != 1:
             loss = loss * fw.tensor(np.asarray(case.loss_weight), case.dtype)
         if base == "loss_penalty" and (penalty := _penalty(case, params, fw)) is not None:
@@ -321,17 +325,24 @@ def _stream_training(case: Case, route: str, fw):
     scaler = fw.scaling.create(case) if case.loss_scaling is not None else None
     ema = fw.ema.create(case, route, layers, params) if route in EMA_ROUTES else None
     batches = data.batches(case)
+    network = layers if case.model.layers else None
+    canonical = fw.canonical if network is None else network.canonical  # the layer-list layouts
     lifecycle = case.gradients
     if lifecycle is not None:
         for n in lifecycle.frozen_set(params):
             fw.freeze(params[n])
-    yield {n: fw.canonical(n, p) for n, p in params.items()}
+    yield {n: canonical(n, p) for n, p in params.items()}
     for step_index in range(1, case.steps + 1):
         step = {}
         x, y = batches[data.batch_for_step(case, step_index)]
         detached = lifecycle.unused_at(step_index, params) if lifecycle is not None else set()
         with fw.autocast(case):
-            out = _forward(case, layers, fw.tensor(x, case.dtype), step, fw, detached)
+            if network is None:
+                out = _forward(case, layers, fw.tensor(x, case.dtype), step, fw, detached)
+            else:
+                if step_index == 1 and case.model.init == "framework_default":
+                    network.record_initialisation(step)
+                out = network.forward(fw.tensor(x, case.dtype if x.dtype.kind == "f" else "int64"), step)
             loss = fw.loss(case, out, y)
         if case.loss_weight != 1:  # a tensor of the case dtype: a Python float may become a float32 attribute
             loss = loss * fw.tensor(np.asarray(case.loss_weight), case.dtype)
@@ -345,22 +356,22 @@ def _stream_training(case: Case, route: str, fw):
         if case.lr_multipliers or case.optimizer.hyper.get("lr_ratio"):  # per-parameter learning rates
             for n, p in params.items():
                 put(step, "param_lr", n, fw.param_lr(optimizer, p))
-        before = {n: fw.canonical(n, p) for n, p in params.items()}
+        before = {n: canonical(n, p) for n, p in params.items()}
         for n, p in params.items():
             # inf/NaN never compare equal, so a skipped step records the skip; a parameter without a gradient
             # (frozen, or cleared to None and unused) records none
             if not skipped and p.grad is not None:
-                put(step, "grad", n, fw.canonical(n, p.grad))
+                put(step, "grad", n, canonical(n, p.grad))
         if base == "loss_penalty" and (penalty := _penalty(case, params, fw)) is not None:
             fw.backward(penalty)  # gradients accumulate onto the data-loss gradients
             for n, p in params.items():
-                put(step, "grad_regularized", n, fw.canonical(n, p.grad))
+                put(step, "grad_regularized", n, canonical(n, p.grad))
         if clip == "clip_function":  # the user's clip, between backward and step (clip_argument: in step)
             clipped = {n: p for n, p in params.items() if n not in case.clip.excluded(params)}
             for n, norm in fw.clip_gradients(case.clip, clipped).items():
                 put(step, "grad_norm", n, fw.canonical(n, norm))
             for n, p in params.items():
-                put(step, "grad_clipped", n, fw.canonical(n, p.grad))
+                put(step, "grad_clipped", n, canonical(n, p.grad))
         reset = lifecycle.reset if lifecycle is not None else None
         if REGISTRY[case.optimizer.name].closure:  # L-BFGS re-evaluates the loss on this batch itself
             fw.step(optimizer, _closure(case, layers, params, x, y, base, optimizer, fw), reset=reset)
@@ -371,14 +382,16 @@ def _stream_training(case: Case, route: str, fw):
         for key, value in fw.hyper(optimizer).items():
             put(step, f"hyper.{key}", SCALAR, value)
         for n, p in params.items():
-            after = fw.canonical(n, p)
+            after = canonical(n, p)
             for key, value in fw.state(optimizer, p).items():
-                put(step, f"state.{key}", n, fw.canonical(n, value))
+                put(step, f"state.{key}", n, canonical(n, value))
             put(step, "update", n, after - before[n])
             put(step, "param", n, after)
         if ema is not None:
             for n, value in fw.ema.update(ema, step_index, params).items():
-                put(step, "ema", n, fw.canonical(n, value))
+                put(step, "ema", n, canonical(n, value))
+        if network is not None:
+            network.record(step, last=step_index == case.steps)
         if scheduler is not None:
             # after the optimizer step, as both frameworks document; with the case's explicit epoch, if any
             fw.schedules.step(scheduler, loss, case.schedule.explicit_epoch(step_index))

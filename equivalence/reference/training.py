@@ -10,6 +10,8 @@ from ..spec import Case
 from .clipping import check_activity, clip_gradients
 from .ema import Ema
 from .model import backward, forward, loss_and_grad
+from .network import Network, framework_default_start, record_initialisation
+from .network import loss_and_grad as network_loss
 from .optimizers import ReferenceOptimizer, coefficient_attribute
 from .optimizers.base import ratio_for
 from .scaling import LossScaler
@@ -46,9 +48,10 @@ def stream_training(case: Case, dtype: str, recorded=None):
     ``recorded`` (masks to replay) needs ``recorded.steps[t - 1]`` only once step t is asked for, so it
     may be a window that the caller fills one step at a time."""
     np_dtype = np.dtype(dtype)
-    params = {k: v.astype(np_dtype) for k, v in data.initial_params(case).items()}
-    batch_list = [(x.astype(np_dtype), None if y is None else (y if y.dtype.kind == "i" else y.astype(np_dtype)))
-                  for x, y in data.batches(case)]
+    framework_default = case.model.init == "framework_default"
+    start = framework_default_start(case) if framework_default else data.initial_params(case)
+    params = {k: v.astype(np_dtype) for k, v in start.items()}
+    batch_list = [(_cast(x, np_dtype), None if y is None else _cast(y, np_dtype)) for x, y in data.batches(case)]
     coefficients = case.coefficients()
     optimizer = ReferenceOptimizer(case, np_dtype)
     lr = optimizer.lr
@@ -60,15 +63,23 @@ def stream_training(case: Case, dtype: str, recorded=None):
     schedule = Schedule(case) if case.schedule is not None else None
     scaler = LossScaler(case.loss_scaling) if case.loss_scaling is not None else None
     ema = Ema(case.ema, params) if case.ema is not None else None
+    network = Network(case, np_dtype, recorded, rng) if case.model.layers else None
     for step_index in range(1, case.steps + 1):
         step = {}
         x, y = batch_list[data.batch_for_step(case, step_index)]
-        masks = _masks(case, recorded, step_index, x.shape[0], rng)
-        out, cache = forward(case, params, x, masks, np_dtype)
-        loss, grad_out = loss_and_grad(case, out, y)
+        if network is None:
+            masks = _masks(case, recorded, step_index, x.shape[0], rng)
+            out, cache = forward(case, params, x, masks, np_dtype)
+            loss, grad_out = loss_and_grad(case, out, y)
+        else:
+            if framework_default and step_index == 1:
+                record_initialisation(case, params, step)
+            out, cache = network.forward(params, x, step_index)
+            masks = network.masks
+            loss, grad_out = network_loss(case, out, y)
         if case.loss_weight != 1:  # in the case dtype, as the frameworks multiply by a tensor of it
             loss, grad_out = loss * np_dtype.type(case.loss_weight), grad_out * np_dtype.type(case.loss_weight)
-        grads = backward(case, params, cache, grad_out)
+        grads = backward(case, params, cache, grad_out) if network is None else network.backward(params, cache, grad_out)
         lifecycle = case.gradients
         skipped_params: set[str] = set()
         if lifecycle is not None:
@@ -103,7 +114,8 @@ def stream_training(case: Case, dtype: str, recorded=None):
             final = {name: -g for name, g in final.items()}
         stepped = None
         if optimizer.info.closure:  # L-BFGS: one step of all parameters, re-evaluating the loss on this batch
-            stepped = optimizer.closure_step(list(params), params, _closure(case, x, y, masks, np_dtype, coefficients))
+            stepped = optimizer.closure_step(list(params), params, _closure(case, x, y, masks, np_dtype, coefficients,
+                                                                                   network, step_index))
         for name, w in params.items():
             # a parameter without a gradient (frozen, or unused with gradients reset to None) is skipped by the
             # optimizer, weight decay included
@@ -123,6 +135,10 @@ def stream_training(case: Case, dtype: str, recorded=None):
         if ema is not None:
             for name, value in ema.update(step_index, params).items():
                 put(step, "ema", name, value)
+        if network is not None:
+            network.record(step)
+            if step_index == case.steps:
+                network.evaluate(params, step)
         if schedule is not None and not schedule.shifted:
             schedule.step(loss)
         if case.clip is not None and step_index == case.steps:
@@ -130,14 +146,20 @@ def stream_training(case: Case, dtype: str, recorded=None):
         yield step
 
 
-def _closure(case: Case, x, y, masks, dtype, coefficients):
-    """The closure an L-BFGS step calls: loss and gradients (with any loss penalty) at given parameters."""
+def _closure(case: Case, x, y, masks, dtype, coefficients, network=None, step_index: int = 0):
+    """The closure an L-BFGS step calls: loss and gradients (with any loss penalty) at given parameters. A
+    layer-list model's forward runs in training mode, so each evaluation updates batch-norm running statistics,
+    as each closure call does in the frameworks."""
     def evaluate(params):
-        out, cache = forward(case, params, x, masks, dtype)
-        loss, grad_out = loss_and_grad(case, out, y)
+        if network is None:
+            out, cache = forward(case, params, x, masks, dtype)
+            loss, grad_out = loss_and_grad(case, out, y)
+        else:
+            out, cache = network.forward(params, x, step_index)
+            loss, grad_out = network_loss(case, out, y)
         if case.loss_weight != 1:
             loss, grad_out = loss * dtype.type(case.loss_weight), grad_out * dtype.type(case.loss_weight)
-        grads = backward(case, params, cache, grad_out)
+        grads = backward(case, params, cache, grad_out) if network is None else network.backward(params, cache, grad_out)
         for name, w in params.items():
             grads[name] = grads[name] + regularization_grad(case, name, w, coefficients)
             if case.regularization is not None:
@@ -178,6 +200,10 @@ def _regularize_and_clip(case: Case, params, grads, coefficients, step, engaged_
         put(step, "grad_clipped", name, value)
     engaged_steps.append(clipped.engaged)
     return regularized, final
+
+
+def _cast(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    return array if array.dtype.kind == "i" else array.astype(dtype)  # labels and token ids stay integers
 
 
 def _masks(case: Case, recorded: Trajectory | None, step: int, rows: int, rng) -> dict[str, np.ndarray]:

@@ -42,3 +42,4 @@ from .expectations import (
     ToleranceSpec)
 from .case import (
     AUTOCAST_DTYPES, DTYPES, KINDS, Case, case_from_dict, discover, load_case, read_raw, validate, validate_sweep, variant)
+from .unique import load_unique_case, mark_duplicates

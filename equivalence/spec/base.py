@@ -8,6 +8,8 @@ import types
 import typing
 from pathlib import Path
 
+from .limits import MAX_INT, MAX_LIST_ITEMS
+
 if typing.TYPE_CHECKING:  # for annotations only: case.py imports this module
     from .case import Case
 
@@ -21,6 +23,12 @@ class SpecError(ValueError):
         if accepted:
             text += f"; accepted: {accepted}"
         super().__init__(text)
+
+
+def _short(value, width: int = 80) -> str:
+    """A value for an error message: its repr, cut (a list of a million rows is not quoted whole)."""
+    text = repr(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def _doc(text: str, accepted: tuple | None = None, **extra) -> dict:
@@ -93,7 +101,9 @@ def _convert(tp, value, file, key):
         return _build(tp, value, file, key)
     if origin is tuple:
         if not isinstance(value, list):
-            raise SpecError(file, key, f"expected a list, got {type(value).__name__} {value!r}")
+            raise SpecError(file, key, f"expected a list, got {type(value).__name__} {_short(value)}")
+        if len(value) > MAX_LIST_ITEMS:
+            raise SpecError(file, key, f"{len(value)} items is over the limit", f"at most {MAX_LIST_ITEMS} items")
         item_tp = typing.get_args(tp)[0]
         return tuple(_convert(item_tp, v, file, f"{key}[{i}]") for i, v in enumerate(value))
     if origin is dict:
@@ -103,17 +113,19 @@ def _convert(tp, value, file, key):
         return {k: _convert(item_tp, v, file, _join(key, k)) for k, v in value.items()}
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SpecError(file, key, f"expected a number, got {type(value).__name__} {value!r}")
+            raise SpecError(file, key, f"expected a number, got {type(value).__name__} {_short(value)}")
         if not math.isfinite(value):
             raise SpecError(file, key, f"{value!r} is not finite", "a finite number")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise SpecError(file, key, f"expected an integer, got {type(value).__name__} {value!r}")
+            raise SpecError(file, key, f"expected an integer, got {type(value).__name__} {_short(value)}")
+        if abs(value) > MAX_INT:
+            raise SpecError(file, key, f"{value} is over the limit", f"an integer between -{MAX_INT} and {MAX_INT}")
         return value
     if tp in (bool, str):
         if not isinstance(value, tp):
-            raise SpecError(file, key, f"expected a {_type_name(tp)}, got {type(value).__name__} {value!r}")
+            raise SpecError(file, key, f"expected a {_type_name(tp)}, got {type(value).__name__} {_short(value)}")
         return value
     raise TypeError(f"spec field type {tp!r} has no converter")  # a bug in this module, not in a case
 

@@ -20,3 +20,11 @@ class DataSpec:
         DISTRIBUTIONS))
     inputs: tuple[tuple[float, ...], ...] | None = field(default=None, metadata=_doc(
         "Literal inputs, shape [batch_size * batches, sizes[0]]; replaces the drawn ones."))
+    shape: tuple[int, ...] = field(default=(), metadata=_doc(
+        "Per-sample input shape for a layer-list model: [features], [C, L], [C, H, W] (NCHW images) or [L] "
+        "(token ids, with `tokens`). Default [sizes[0]] for the MLP shorthand."))
+    tokens: int | None = field(default=None, metadata=_doc(
+        "Integer token ids in [0, tokens) instead of floats (an embedding's input)."))
+    pad_id: int | None = field(default=None, metadata=_doc(
+        "Token inputs: each sample ends in 1..L/2 copies of this id (padding), drawn per sample; the other "
+        "tokens are never this id."))

@@ -16,7 +16,8 @@ PERTURBATIONS = ("lr", "no-regularization", "ignore-overrides", "dropout-p", "dr
                  "loss-scale-growth", "loss-scale-backoff", "loss-scale-interval", "ema-decay", "decay-exclude-ignored", "lr-ratio-ignored",
                  "history-size", "line-search-dropped", "maximize-ignored", "decay-coupled",
                  "loss-input-scale", "loss-target-scale", "loss-option", "autocast-flavour",
-                 "gradient-reset-swapped", "frozen-ignored", "clip-exclude-ignored")
+                 "gradient-reset-swapped", "frozen-ignored", "clip-exclude-ignored", "layer-epsilon",
+                 "layer-momentum", "gelu-approximation", "pool-divisor", "leaky-slope", "init-other-framework")
 SWEEP_SCALES = ("linear", "log")
 DIVERGENCE_KINDS = ("precision", "formula", "unexplained")
 

@@ -64,3 +64,6 @@ class ReferenceFlavour:
         "place); bfloat16: it rounds where torch.autocast(dtype=bfloat16) rounds: each Linear's inputs and "
         "output, the activation's output, and in the backward pass the gradient reaching the model output and "
         "each product and sum (equivalence/reference/model.py).", AUTOCAST_FLAVOURS))
+    initializer: str | None = field(default=None, metadata=_doc(
+        "model.init = framework_default: whose documented initialisers the reference draws its own start from "
+        "(default: follows); the init-other-framework perturbation sets the other.", FLAVOURS))

@@ -21,7 +21,7 @@ from ... import data
 from ...record import SCALAR, Trajectory
 from ...spec import GROUP_ROUTES, VARIANT_ROUTES, Case, ClipSpec, split_route
 from .. import common
-from . import dropout_family, ema, losses, normalization, optimizers, scaling, schedules
+from . import dropout_family, ema, losses, network, normalization, optimizers, scaling, schedules
 from ..common import NotApplicable, optimizer_decay
 
 NAME = "paddle"
@@ -33,6 +33,9 @@ def versions() -> dict[str, str]:
 
 
 def run(case: Case, route: str) -> Trajectory:
+    if route == "pair":  # a user's own model (equivalence/pair); ``case`` is its PairRequest
+        from . import pair
+        return pair.run(case)
     return common.run(case, route, sys.modules[__name__])
 
 
@@ -136,6 +139,22 @@ def _build(case: Case, route: str):
             options.update(regularizer=regularizers.get(name), learning_rate=multipliers[name])
         return paddle.ParamAttr(**options) if options else None
 
+    if case.model.layers:
+        layers = network.build(case, attr, sys.modules[__name__])
+        if case.model.init == "seeded":
+            layers.load(init)
+        params = layers.params
+    else:
+        layers, params = _mlp(case, init, attr)
+    parameters = (_group_dicts(case, base, params, regularizers, multipliers) if base in GROUP_ROUTES
+                  else list(params.values()))
+    grad_clip = _grad_clip(case.clip) if clip == "clip_argument" else None
+    names = {p.name: n for n, p in params.items()}
+    return layers, params, optimizers.create(case, parameters, weight_decay, grad_clip, names=names,
+                                             learning_rate=schedules.learning_rate(case), variant=variant)
+
+
+def _mlp(case: Case, init: dict, attr):
     layers = []
     for i, (fan_in, fan_out) in enumerate(zip(case.model.sizes[:-1], case.model.sizes[1:])):
         bias_attr = attr(f"linear{i}.bias") if case.model.bias else False
@@ -149,12 +168,7 @@ def _build(case: Case, route: str):
         params[f"linear{i}.weight"] = layer.weight
         if case.model.bias:
             params[f"linear{i}.bias"] = layer.bias
-    parameters = (_group_dicts(case, base, params, regularizers, multipliers) if base in GROUP_ROUTES
-                  else list(params.values()))
-    grad_clip = _grad_clip(case.clip) if clip == "clip_argument" else None
-    names = {p.name: n for n, p in params.items()}
-    return layers, params, optimizers.create(case, parameters, weight_decay, grad_clip, names=names,
-                                             learning_rate=schedules.learning_rate(case), variant=variant)
+    return layers, params
 
 
 def fresh_optimizer(case: Case, params: dict, scheduler=None):
@@ -176,6 +190,14 @@ hyper = optimizers.hyper
 
 def tensor(array: np.ndarray, dtype: str):
     return paddle.to_tensor(array.astype(dtype))
+
+
+def array(value) -> np.ndarray:
+    return np.array(value.numpy() if hasattr(value, "numpy") else value, copy=True)
+
+
+no_grad = paddle.no_grad
+set_parameter = network.set_parameter
 
 
 def canonical(name: str, value) -> np.ndarray:
@@ -235,7 +257,7 @@ def loss(case: Case, out, y):
         return paddle.mean(out)
     if case.loss == "mse":
         return F.mse_loss(out, paddle.to_tensor(y.astype(case.dtype)))
-    return F.cross_entropy(out, paddle.to_tensor(y))
+    return F.cross_entropy(out, paddle.to_tensor(y), axis=case.model.class_axis)
 
 
 def penalty(kind: str, form: str, w, c: float):

@@ -18,7 +18,7 @@ from ...record import SCALAR, Trajectory
 from ...spec import VARIANT_ROUTES, Case, ClipSpec, split_route
 from .. import common
 from ..common import DEVICE, NotApplicable, optimizer_decay
-from . import dropout_family, ema, losses, normalization, optimizers, scaling, schedules
+from . import dropout_family, ema, losses, network, normalization, optimizers, scaling, schedules
 
 NAME = "torch"
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -29,6 +29,9 @@ def versions() -> dict[str, str]:
 
 
 def run(case: Case, route: str) -> Trajectory:
+    if route == "pair":  # a user's own model (equivalence/pair); ``case`` is its PairRequest
+        from . import pair
+        return pair.run(case)
     return common.run(case, route, sys.modules[__name__])
 
 
@@ -89,6 +92,13 @@ def build(case: Case, route: str):
                             "Torch clips only with torch.nn.utils.clip_grad_norm_ / clip_grad_value_ before step()")
     init = data.initial_params(case)
     dtype = _DTYPES[case.dtype]
+    if case.model.layers:
+        layers = network.build(case, dtype, DEVICE, sys.modules[__name__])
+        if case.model.init == "seeded":
+            layers.load(init)
+        params = layers.params
+        names = {p: n for n, p in params.items()}
+        return layers, params, optimizers.create(case, _param_groups(case, params, route), names=names, variant=variant)
     layers, params = [], {}
     for i, (fan_in, fan_out) in enumerate(zip(case.model.sizes[:-1], case.model.sizes[1:])):
         layer = torch.nn.Linear(fan_in, fan_out, bias=case.model.bias, dtype=dtype, device=DEVICE)
@@ -121,6 +131,14 @@ canonical = to_canonical
 
 def tensor(array: np.ndarray, dtype: str):
     return torch.from_numpy(array.astype(dtype)).to(DEVICE)
+
+
+def array(value) -> np.ndarray:
+    return value.detach().cpu().numpy().copy() if isinstance(value, torch.Tensor) else np.array(value, copy=True)
+
+
+no_grad = torch.no_grad
+set_parameter = network.set_parameter
 
 
 def backward(value) -> None:
@@ -161,6 +179,9 @@ def loss(case: Case, out, y):
         return out.mean()
     if case.loss == "mse":
         return F.mse_loss(out, torch.from_numpy(y.astype(case.dtype)).to(out.device))
+    axis = case.model.class_axis % out.ndim
+    if axis != 1:  # Torch's class axis is 1
+        out = out.movedim(axis, 1)
     return F.cross_entropy(out, torch.from_numpy(y).to(out.device))
 
 
