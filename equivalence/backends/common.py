@@ -243,6 +243,13 @@ def run(case: Case, route: str, fw) -> Trajectory:
     return collect(stream(case, route, fw))
 
 
+def whole(result):
+    """The stream of a route whose result is one object, not a record per step (a user's model pair, which
+    writes its steps to files): it ends at once, returning the result, which the worker passes on whole."""
+    return result
+    yield  # makes this a generator
+
+
 def stream(case: Case, route: str, fw):
     """The run as a stream (initial parameters, then one step at a time): a training run yields each step
     as soon as it is recorded, so neither the worker nor the harness ever holds the whole run. A probe is
