@@ -8,7 +8,7 @@ with no worker processes, it
 2. loads the cases with ``equivalence.runner.load_all`` (files that fail to load, ``SpecError``s, are
    skipped: the suite runs nothing for them either);
 3. for every case and every (backend, route) the suite would run (``equivalence.plan.implementations``,
-   the same enumeration ``Runner._run_backend`` uses), calls the backend's ``run(case, route)`` directly,
+   the same enumeration ``Runner._run_case`` uses), calls the backend's ``run(case, route)`` directly,
    catching ``NotApplicable`` (a route the framework cannot express costs what it costs, as in the suite).
 
 It then prints one JSON object on stdout, whose ``wall_s`` is the time from the first line of this

@@ -72,7 +72,10 @@ def _parser() -> argparse.ArgumentParser:
     def with_execution(p):
         p.add_argument("--in-process", action="store_true",
                        help="run the frameworks in this process (debugging; no crash isolation)")
-        p.add_argument("--timeout", type=SECONDS, default=300.0, help="seconds per framework run (default 300)")
+        p.add_argument("--timeout", type=SECONDS, default=300.0,
+                       help="seconds a framework worker may take for one step of a run (default 300)")
+        p.add_argument("--stall-timeout", type=SECONDS, default=10.0,
+                       help="seconds a worker may send nothing and use no CPU before it counts as wedged (default 10)")
         return p
 
     run = with_execution(with_cases(sub.add_parser("run", help="run cases and write reports")))
@@ -231,7 +234,8 @@ def cmd_run(args) -> int:
     log = start_log(Path(args.out) / f"{args.stem}.log")
     progress = Progress(sum(isinstance(i, Case) for i in items))
     try:
-        with Runner(in_process=args.in_process, timeout=args.timeout, progress=progress) as runner:
+        with Runner(in_process=args.in_process, timeout=args.timeout, stall_timeout=args.stall_timeout,
+                    progress=progress) as runner:
             report = runner.run(items)
     finally:
         progress.close()
@@ -286,7 +290,7 @@ def cmd_show(args) -> int:
         known = ", ".join(sorted(i.id for i in items if isinstance(i, Case)))
         print(f"error: no case {args.case_id!r}; known: {known}", file=sys.stderr)
         return 2
-    with Runner(in_process=args.in_process, timeout=args.timeout) as runner:
+    with Runner(in_process=args.in_process, timeout=args.timeout, stall_timeout=args.stall_timeout) as runner:
         report = runner.run(chosen)
     from .show import render
     print(render(chosen[0], report, steps=args.step, quantities=args.quantity, failing=args.failing,
@@ -406,7 +410,7 @@ def cmd_sweep(args) -> int:
                   flush=True)
 
     ok = not broken or bool(args.case_ids)
-    with Runner(in_process=args.in_process, timeout=args.timeout) as runner:
+    with Runner(in_process=args.in_process, timeout=args.timeout, stall_timeout=args.stall_timeout) as runner:
         for case in chosen:
             if args.verbose:
                 print(f"sweep {case.id}", flush=True)

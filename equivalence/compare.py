@@ -1,8 +1,10 @@
-"""Element-wise comparison of two trajectories with dtype-aware tolerances.
+"""Element-wise comparison of two runs, streamed step by step, with dtype-aware tolerances.
 
 An element passes when ``|actual - expected| <= atol + rtol * |expected|`` (the rule of numpy.isclose and
-torch.testing.assert_close). NaN and Inf never pass, not even against themselves. Every element of every
-quantity at every step is compared; nothing is averaged.
+torch.testing.assert_close), or, for float32 cases, within the bound derived from the measured float32
+rounding (tolerance.py: an element bound and the RMS over the tensor, applied only where the table is
+exceeded). NaN and Inf never pass, not even against themselves. Every element of every quantity at every
+step is compared; what is kept per (step, quantity, parameter) is its summary (QuantityError).
 
 The relative error reported is relative to the tensor's scale: max|a - b| / max|b| over each quantity of
 each parameter at each step (``max_rel_error``), because the element-wise |a - b| / |b| of an element near
@@ -18,34 +20,14 @@ import numpy as np
 
 from .record import Trajectory, quantity_rank
 from .spec import Case, Tolerance
+from .tolerance import DEFAULT_TOLERANCES, HYPER_TOLERANCE, Bound, TableRule, tolerance_for
 
-# Defaults per dtype. float64: the frameworks and NumPy sum in different orders, which costs a few ulps
-# per op (~1e-16 relative), far below 1e-10. float32: a few ulps (6e-8) per op across a short training
-# run stays below 1e-5 relative; atol covers elements that cancel to ~0 (an update of a tiny gradient).
-# A lr perturbation of 1e-3 is 100x above either rtol, which the sensitivity check verifies per case.
-DEFAULT_TOLERANCES: dict[str, Tolerance] = {
-    "float64": Tolerance(rtol=1e-10, atol=1e-12),
-    "float32": Tolerance(rtol=1e-5, atol=1e-6),
-}
+__all__ = ["DEFAULT_TOLERANCES", "HYPER_TOLERANCE", "Accumulator", "Comparison", "Mismatch", "QuantityError",
+           "compare", "compare_arrays", "tolerance_for"]
 
-
-# Hyper-parameters are configuration read back from the optimizer, not computed: Python floats, or tensors
-# of the parameter dtype (Paddle Rprop's etas), so they agree to float32 rounding in any case dtype, and a
-# float32 case still tells eps 1e-6 from 1e-10. Every differing default differs by far more than 1e-7.
-HYPER_TOLERANCE = Tolerance(rtol=1e-7, atol=0.0)
-
-
-def tolerance_for(case: Case, quantity: str) -> Tolerance:
-    spec = case.tolerance
-    if quantity in spec.quantities:
-        return spec.quantities[quantity]
-    if quantity.startswith("hyper."):
-        return HYPER_TOLERANCE
-    if case.dropout is not None and (sampled := case.dropout.sampling_tolerance(quantity)) is not None:
-        return sampled  # keep_ratio / batch_agreement: the binomial spread of the draw
-    if spec.rtol is not None:
-        return Tolerance(rtol=spec.rtol, atol=spec.atol)
-    return DEFAULT_TOLERANCES[case.dtype]
+# Entries smaller than this are batched into one vectorised pass (a tiny case has thousands of small
+# arrays); a larger one is compared on its own, without a concatenated copy.
+BATCH_ELEMENTS = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -87,8 +69,12 @@ class QuantityError:
     size: int
     tolerance: Tolerance
     # max of |a - b| / (atol + rtol*|b|), the error in units of the allowed error: an element mismatches when
-    # its ratio exceeds 1 (NaN/Inf elements: inf). What the report's plots show.
+    # its ratio exceeds 1 (NaN/Inf elements: inf). Under a derived bound (see tolerance.py), the larger of
+    # the element ratio against the widened bound and the RMS error over its limit. What the plots show.
     max_tolerance_ratio: float = 0.0
+    rms_error: float = 0.0
+    allowed_rms: float | None = None  # set where a derived bound's RMS rule applied (some element beyond the table)
+    rule: str = "table"
 
 
 REL_ERROR_NAME = "max rel error to scale (max|a-b| / max|b| per quantity)"
@@ -106,10 +92,11 @@ class Comparison:
     only_in_expected: tuple[str, ...] = ()
     details: list[QuantityError] = field(default_factory=list)
     structural: str = ""  # a difference of structure (step count, shapes, names), besides values
+    rms_failures: int = 0  # entries whose elements all pass but whose RMS error exceeds a derived limit
 
     @property
     def equal(self) -> bool:
-        return self.mismatches == 0 and not self.structural
+        return self.mismatches == 0 and self.rms_failures == 0 and not self.structural
 
     def summary(self) -> str:
         if self.equal:
@@ -121,6 +108,9 @@ class Comparison:
         if self.mismatches:
             parts.append(f"{self.mismatches} of {self.compared} elements differ; max abs error "
                          f"{self.max_abs_error:.3g}, {REL_ERROR_NAME} {self.max_rel_error:.3g}")
+        elif self.rms_failures:
+            parts.append(f"{self.rms_failures} (step, quantity, parameter) entries over their RMS limit; max abs "
+                         f"error {self.max_abs_error:.3g}, {REL_ERROR_NAME} {self.max_rel_error:.3g}")
         if self.first is not None:
             parts.append(f"first divergence at {self.first.describe()}")
         return "; ".join(parts)
@@ -151,68 +141,158 @@ def _nonfinite_problem(a: float, e: float) -> str:
 
 
 def compare(actual: Trajectory, expected: Trajectory, case: Case,
-            quantities: set[str] | None = None) -> Comparison:
-    """Compare every shared quantity at every step. ``quantities`` limits the comparison."""
-    result = Comparison()
-    q_actual, q_expected = actual.quantities(), expected.quantities()
-    shared = q_actual & q_expected
-    if quantities is not None:
-        shared &= quantities
-    result.quantities = tuple(sorted(shared, key=quantity_rank))
-    result.only_in_actual = tuple(sorted(q_actual - q_expected, key=quantity_rank))
-    result.only_in_expected = tuple(sorted(q_expected - q_actual, key=quantity_rank))
-    problems = []
-    entries = []  # (step, quantity, parameter, actual, expected, tolerance), in the order a step computes them
-    if len(actual.steps) != len(expected.steps):
-        problems.append(f"{len(actual.steps)} steps recorded vs {len(expected.steps)} expected")
-    if not shared:
-        problems.append("no quantity in common")
-    if actual.initial and expected.initial and (quantities is None or "param" in quantities):
-        # Step 0: the starting parameters, so a layout or conversion bug shows before any arithmetic.
-        if set(actual.initial) != set(expected.initial):
-            problems.append(f"initial params: names {sorted(actual.initial)} vs {sorted(expected.initial)}")
-        for name in sorted(set(actual.initial) & set(expected.initial)):
-            a, e = actual.initial[name], expected.initial[name]
-            if a.shape != e.shape:
-                problems.append(f"step 0 param of {name}: shape {list(a.shape)} vs expected {list(e.shape)}")
-                continue
-            entries.append((0, "param", name, a, e, tolerance_for(case, "param")))
+            quantities: set[str] | None = None, rule=None) -> Comparison:
+    """Compare every shared quantity at every step. ``quantities`` limits the comparison; ``rule`` gives
+    each entry's bound (default: the table, or the case's hand-set tolerance)."""
+    acc = Accumulator(case, quantities, rule)
+    acc.initial(actual.initial, expected.initial)
     for index, (step_a, step_e) in enumerate(zip(actual.steps, expected.steps), start=1):
-        for quantity in result.quantities:
-            names_a, names_e = step_a.get(quantity, {}), step_e.get(quantity, {})
+        acc.step(index, step_a, step_e)
+    for step in actual.steps[len(expected.steps):]:
+        acc.seen("actual", step)
+    for step in expected.steps[len(actual.steps):]:
+        acc.seen("expected", step)
+    return acc.finish(len(actual.steps), len(expected.steps))
+
+
+class Accumulator:
+    """One comparison fed step by step, in step order: ``initial`` (the step-0 parameters), ``step`` for
+    each step both runs recorded, ``seen`` for a step only one run has, then ``finish``. It keeps the
+    per-entry summaries (QuantityError), the counts and the first divergence, never the arrays: small
+    entries wait for a batched pass, but at most BATCH_ELEMENTS elements of them."""
+
+    def __init__(self, case: Case, quantities: set[str] | None = None, rule=None, exclude: set[str] | None = None,
+                 select=None):
+        # quantities: the only ones compared (None: all); exclude: never compared; select(quantity) -> bool:
+        # a predicate over the quantities a run turns out to record (the case's [compare] selection)
+        self.case, self.only, self.exclude, self.select = case, quantities, exclude or set(), select
+        self.rule = rule or TableRule(case)
+        self.result = Comparison()
+        self.q_actual: set[str] = set()
+        self.q_expected: set[str] = set()
+        self._problems: list[tuple] = []  # (sort key, text), ordered at finish as a whole-run pass would
+        self._absent: list[tuple] = []  # (step, quantity, names_a, names_e): a problem if the quantity is shared
+        self._pending: list[tuple] = []
+        self._pending_size = 0
+
+    def initial(self, actual: dict, expected: dict) -> None:
+        if not (actual and expected and self._compares("param")):
+            return
+        # Step 0: the starting parameters, so a layout or conversion bug shows before any arithmetic.
+        if set(actual) != set(expected):
+            self._problem((1,), f"initial params: names {sorted(actual)} vs {sorted(expected)}")
+        for name in sorted(set(actual) & set(expected)):
+            a, e = actual[name], expected[name]
+            if a.shape != e.shape:
+                self._problem((1,), f"step 0 param of {name}: shape {list(a.shape)} vs expected {list(e.shape)}")
+                continue
+            self._add((0, "param", name, a, e, self.rule.bound(0, "param", name)))
+
+    def seen(self, side: str, step: dict) -> None:
+        (self.q_actual if side == "actual" else self.q_expected).update(step)
+
+    def step(self, index: int, step_a: dict, step_e: dict) -> None:
+        self.q_actual.update(step_a)
+        self.q_expected.update(step_e)
+        for quantity in set(step_a) ^ set(step_e):
+            self._absent.append((index, quantity, sorted(step_a.get(quantity, {})), sorted(step_e.get(quantity, {}))))
+        shared = {q for q in set(step_a) & set(step_e) if self._compares(q)}
+        for quantity in sorted(shared, key=quantity_rank):
+            names_a, names_e = step_a[quantity], step_e[quantity]
+            key = (2, index, quantity_rank(quantity))
             if set(names_a) != set(names_e):
-                problems.append(f"step {index} {quantity}: names {sorted(names_a)} vs {sorted(names_e)}")
-            tol = tolerance_for(case, quantity)
+                self._problem(key, f"step {index} {quantity}: names {sorted(names_a)} vs {sorted(names_e)}")
             for name in sorted(set(names_a) & set(names_e)):
                 a, e = names_a[name], names_e[name]
                 if a.shape != e.shape:
-                    problems.append(f"step {index} {quantity} of {name}: shape {list(a.shape)} "
-                                    f"vs expected {list(e.shape)}")
+                    self._problem(key, f"step {index} {quantity} of {name}: shape {list(a.shape)} "
+                                       f"vs expected {list(e.shape)}")
                     continue
-                entries.append((index, quantity, name, a, e, tol))
-    _accumulate(result, entries)
-    result.structural = "; ".join(dict.fromkeys(problems))
-    return result
+                self._add((index, quantity, name, a, e, self.rule.bound(index, quantity, name)))
+
+    def finish(self, steps_actual: int, steps_expected: int) -> Comparison:
+        self._flush()
+        result = self.result
+        shared = {q for q in self.q_actual & self.q_expected if self._compares(q)}
+        result.quantities = tuple(sorted(shared, key=quantity_rank))
+        result.only_in_actual = tuple(sorted(self.q_actual - self.q_expected, key=quantity_rank))
+        result.only_in_expected = tuple(sorted(self.q_expected - self.q_actual, key=quantity_rank))
+        if steps_actual != steps_expected:
+            self._problem((0, 0), f"{steps_actual} steps recorded vs {steps_expected} expected")
+        if not shared:
+            self._problem((0, 1), "no quantity in common")
+        for index, quantity, names_a, names_e in self._absent:
+            if quantity in shared:
+                self._problem((2, index, quantity_rank(quantity)), f"step {index} {quantity}: names {names_a} vs {names_e}")
+        ordered = [text for _, _, text in sorted(self._problems, key=lambda p: (p[0], p[1]))]
+        result.structural = "; ".join(dict.fromkeys(ordered))
+        return result
+
+    def _compares(self, quantity: str) -> bool:
+        return (quantity not in self.exclude and (self.only is None or quantity in self.only)
+                and (self.select is None or self.select(quantity)))
+
+    def flushed_details(self) -> list[QuantityError]:
+        """Every entry compared so far, pending ones included (for a pair whose errors others read)."""
+        self._flush()
+        return self.result.details
+
+    def _problem(self, key: tuple, text: str) -> None:
+        self._problems.append((key, len(self._problems), text))
+
+    def _add(self, entry: tuple) -> None:
+        size = entry[3].size
+        if size >= BATCH_ELEMENTS:
+            self._flush()
+            if not _accumulate_large(self.result, entry):
+                _accumulate(self.result, [entry])
+            return
+        self._pending.append(entry)
+        self._pending_size += size
+        if self._pending_size >= BATCH_ELEMENTS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            _accumulate(self.result, self._pending)
+        self._pending, self._pending_size = [], 0
+
+
+def _flat(arrays) -> np.ndarray:
+    """One float64 vector of the entries' values (a view-free copy only where there are several)."""
+    if len(arrays) == 1:
+        return np.asarray(arrays[0], dtype=np.float64).reshape(-1)
+    return np.concatenate([np.asarray(x, dtype=np.float64).reshape(-1) for x in arrays])
 
 
 def _accumulate(result: Comparison, entries: list) -> None:
-    """Compare every entry element-wise in one vectorised pass over all of them (a run has thousands of small
-    arrays), then reduce per entry. The first mismatch is the first bad element in entry order."""
-    if not entries:
-        return
+    """Compare the entries element-wise in one vectorised pass, then reduce per entry. An entry with an
+    element outside the table and a derived bound is settled on its own (``_derived``). The first mismatch
+    is the first bad element (or RMS failure) in entry order."""
     sizes = np.array([a.size for _, _, _, a, _, _ in entries])
-    actual = np.concatenate([np.asarray(a, dtype=np.float64).reshape(-1) for _, _, _, a, _, _ in entries])
-    expected = np.concatenate([np.asarray(e, dtype=np.float64).reshape(-1) for _, _, _, _, e, _ in entries])
-    atol = np.repeat([t.atol for *_, t in entries], sizes)
-    rtol = np.repeat([t.rtol for *_, t in entries], sizes)
-    bad, abs_err, _ = compare_arrays(actual, expected, Tolerance(rtol=rtol, atol=atol))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(abs_err == 0, 0.0, abs_err / (atol + rtol * np.abs(expected)))
-    ratio = np.where(np.isnan(ratio), np.inf, ratio)
+    actual = _flat([a for _, _, _, a, _, _ in entries])
+    expected = _flat([e for _, _, _, _, e, _ in entries])
+    one = len(entries) == 1
+    atol = entries[0][5].tolerance.atol if one else np.repeat([b.tolerance.atol for *_, b in entries], sizes)
+    rtol = entries[0][5].tolerance.rtol if one else np.repeat([b.tolerance.rtol for *_, b in entries], sizes)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        abs_err = np.abs(actual - expected)
+        abs_expected = np.abs(expected)
+        table = abs_expected * rtol
+        table += atol
+        finite = np.isfinite(abs_err)  # NaN or Inf on either side makes the difference non-finite
+        bad = ~(abs_err <= table)
+        ratio = abs_err / table
+        ratio[abs_err == 0] = 0.0
+    if not finite.all():
+        abs_err[~finite] = np.inf
+        ratio[~finite] = np.inf
+        bad |= ~finite
+    ratio[np.isnan(ratio)] = np.inf
     ends = np.cumsum(sizes)
     starts = ends - sizes
     nonempty = sizes > 0
-    magnitude = np.where(np.isfinite(expected), np.abs(expected), 0.0)
+    magnitude = np.where(np.isfinite(abs_expected), abs_expected, 0.0)
     per_entry = {}
     for key, values, reduce in (("count", bad.astype(np.int64), np.add), ("abs", abs_err, np.maximum),
                                 ("scale", magnitude, np.maximum), ("ratio", ratio, np.maximum)):
@@ -224,24 +304,135 @@ def _accumulate(result: Comparison, entries: list) -> None:
         scale = per_entry["scale"]
         per_entry["rel"] = np.where(scale > 0, per_entry["abs"] / np.where(scale > 0, scale, 1.0),
                                     np.where(per_entry["abs"] == 0, 0.0, np.inf))
-    for k, (step, quantity, name, a, _, tol) in enumerate(entries):
-        detail = QuantityError(step, quantity, name, float(per_entry["abs"][k]), float(per_entry["rel"][k]),
-                               int(per_entry["count"][k]), int(a.size), tol, float(per_entry["ratio"][k]))
-        result.details.append(detail)
+    with np.errstate(invalid="ignore", over="ignore"):
+        if one:
+            rms_all = np.array([np.sqrt(np.dot(abs_err, abs_err) / max(abs_err.size, 1))])
+        else:
+            sumsq = np.zeros(len(entries))
+            if nonempty.any():
+                sumsq[nonempty] = np.add.reduceat(abs_err * abs_err, starts[nonempty])
+            rms_all = np.sqrt(sumsq / np.maximum(sizes, 1))
+    first = None  # (entry, flat index within the entry, problem) of the first divergence in this batch
+    for k, (step, quantity, name, a, e, bound) in enumerate(entries):
+        count, ratio_k = int(per_entry["count"][k]), float(per_entry["ratio"][k])
+        rms, allowed, rms_failed, element_bad = float(rms_all[k]), None, False, None
+        lo, hi = int(starts[k]), int(ends[k])
+        if count and bound.derived:
+            count, ratio_k, rms, allowed, element_bad = _derived(
+                bound, abs_err[lo:hi], expected[lo:hi], table[lo:hi], finite[lo:hi], rms)
+            rms_failed = count == 0 and rms > allowed
+        elif count:
+            element_bad = bad[lo:hi]
+        result.details.append(QuantityError(step, quantity, name, float(per_entry["abs"][k]), float(per_entry["rel"][k]),
+                                            count, int(a.size), bound.tolerance, ratio_k, rms, allowed, bound.rule))
+        result.mismatches += count
+        result.rms_failures += int(rms_failed)
+        if first is None and result.first is None and (count or rms_failed):
+            if count:
+                local = int(np.argmax(element_bad))
+                first = (k, local, "")
+            else:
+                local = int(np.argmax(abs_err[lo:hi]))
+                first = (k, local, f"RMS error {rms:.3g} over the tensor > allowed {allowed:.3g} "
+                                   f"({bound.rule} bound; every element within its bound)")
     result.compared += int(sizes.sum())
-    result.mismatches += int(per_entry["count"].sum())
     result.max_abs_error = max(result.max_abs_error, float(per_entry["abs"].max(initial=0.0)))
     result.max_rel_error = max(result.max_rel_error, float(per_entry["rel"].max(initial=0.0)))
-    if result.first is None and bad.any():
-        flat = int(np.argmax(bad))
-        k = int(np.searchsorted(ends, flat, side="right"))
-        step, quantity, name, a, e, tol = entries[k]
-        local = flat - int(starts[k])
+    if first is not None:
+        k, local, problem = first
+        step, quantity, name, a, e, bound = entries[k]
+        flat = int(starts[k]) + local
         idx = tuple(int(i) for i in np.unravel_index(local, a.shape)) if a.shape else ()
         av, ev = float(actual[flat]), float(expected[flat])
-        problem = _nonfinite_problem(av, ev) or (
-            f"abs error {abs(av - ev):.3g} > atol {tol.atol:g} + rtol {tol.rtol:g} * |expected|")
+        tol = bound.tolerance
+        problem = problem or _nonfinite_problem(av, ev) or (
+            f"abs error {abs(av - ev):.3g} > atol {tol.atol:g} + rtol {tol.rtol:g} * |expected|"
+            + _widened(bound, ev))
         result.first = Mismatch(step, quantity, name, idx, av, ev, problem)
+
+
+def _widened(bound: Bound, expected: float) -> str:
+    """The derived element bound, in a first divergence's problem, where it is wider than the table."""
+    table = bound.tolerance.atol + bound.tolerance.rtol * abs(expected)
+    return f" and > {bound.element_floor:.3g} ({bound.rule} bound)" if bound.element_floor > table else ""
+
+
+def _accumulate_large(result: Comparison, entry: tuple) -> bool:
+    """One large entry in as few passes over memory as the verdict allows (at 1M parameters a step has
+    dozens of them); False, leaving it to ``_accumulate``, when some value is not finite."""
+    step, quantity, name, a, e, bound = entry
+    tol = bound.tolerance
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        err = np.subtract(a, e, dtype=np.float64).reshape(-1)
+        np.abs(err, out=err)
+        sumsq = float(np.dot(err, err))
+        if not np.isfinite(sumsq):
+            return False
+        expected = np.asarray(e, dtype=np.float64).reshape(-1)
+        table = np.abs(expected)
+        scale = float(table.max(initial=0.0))  # finite here: the squared error sum was
+        scratch = np.empty_like(err)
+        table *= tol.rtol
+        table += tol.atol
+        count = int(np.count_nonzero(np.greater(err, table, out=scratch.view(bool)[:err.size])))
+        rms, allowed = float(np.sqrt(sumsq / err.size)), None
+        if count and bound.derived:
+            count, ratio, rms, allowed, bad = _derived(bound, err, expected, table, None, rms)
+        else:
+            if bound.scale is not None:  # the rounding check's scale follows every step, within the table too
+                bound.scale.observe(bound.key, float(np.sqrt(np.dot(expected, expected) / max(expected.size, 1))))
+            np.divide(err, table, out=scratch)
+            ratio = float(np.fmax.reduce(scratch)) if err.size else 0.0
+            bad = np.greater(err, table) if count else None
+        ratio = 0.0 if np.isnan(ratio) else ratio
+        max_abs = float(err.max(initial=0.0))
+        max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else np.inf)
+    rms_failed = allowed is not None and count == 0 and rms > allowed
+    result.details.append(QuantityError(step, quantity, name, max_abs, 0.0 if np.isnan(max_rel) else max_rel, count,
+                                        int(a.size), tol, ratio, rms, allowed, bound.rule))
+    result.compared += int(a.size)
+    result.mismatches += count
+    result.rms_failures += int(rms_failed)
+    result.max_abs_error = max(result.max_abs_error, max_abs)
+    result.max_rel_error = max(result.max_rel_error, 0.0 if np.isnan(max_rel) else max_rel)
+    if result.first is None and (count or rms_failed):
+        local = int(np.argmax(bad)) if count else int(np.argmax(err))
+        idx = tuple(int(i) for i in np.unravel_index(local, a.shape)) if a.shape else ()
+        av, ev = float(np.asarray(a).reshape(-1)[local]), float(expected[local])
+        if count:
+            problem = (f"abs error {abs(av - ev):.3g} > atol {tol.atol:g} + rtol {tol.rtol:g} * |expected|"
+                       + _widened(bound, ev))
+        else:
+            problem = (f"RMS error {rms:.3g} over the tensor > allowed {allowed:.3g} ({bound.rule} bound; "
+                       f"every element within its bound)")
+        result.first = Mismatch(step, quantity, name, idx, av, ev, problem)
+    return True
+
+
+def _derived(bound: Bound, abs_err, expected, table, finite, rms: float):
+    """An entry with some element outside the table, under a derived bound: (elements beyond the widened
+    element bound, tolerance ratio, RMS error, allowed RMS, mask of the bad elements). ``finite`` is None
+    when every value is finite."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        widened = np.maximum(table, bound.element_floor)
+        bad = np.greater(abs_err, widened)
+        if finite is not None:
+            bad |= ~finite
+        count = int(np.count_nonzero(bad))
+        if bound.rms_relative is not None:
+            scale = float(np.sqrt(np.dot(expected, expected) / max(expected.size, 1)))
+            allowed = bound.rms_relative * (bound.scale.observe(bound.key, scale) if bound.scale is not None else scale)
+        else:
+            allowed = bound.rms_limit
+        allowed = max(allowed, 0.0)
+        if np.isfinite(bound.element_floor):
+            np.divide(abs_err, widened, out=widened)
+            element_ratio = float(np.fmax.reduce(widened)) if widened.size else 0.0
+        else:
+            element_ratio = 0.0
+        rms_ratio = rms / allowed if allowed > 0 else (np.inf if rms > 0 else 0.0)
+    ratio = max(0.0 if np.isnan(element_ratio) else element_ratio, rms_ratio)
+    return count, ratio, rms, allowed, bad
 
 
 def _json_float(x: float):

@@ -13,7 +13,7 @@ case under each alternative the flavour has for it (``{}`` where it does not app
 entry here, plus whatever the reference needs to compute it.
 
 Only what the search needs is asked of the caller (see ``explain``): the implementation's trajectory
-through a callable (today the trajectory the run kept; a streaming runner may re-run the worker), and a
+through a callable (the runner re-runs it in its worker: the streamed runs are not kept), and a
 ``compare_fn(actual, flavoured_case) -> bool`` saying whether the reference of that case reproduces it.
 """
 

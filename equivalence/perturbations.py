@@ -78,9 +78,14 @@ def carries_state(quantity: str) -> bool:
 
 def detected(comparison) -> bool:
     """Whether a perturbed reference differs from the reference on a quantity that carries the training state
-    (or in structure: step count, names, shapes)."""
-    return bool(comparison.structural) or any(d.mismatches and carries_state(d.quantity)
-                                              for d in comparison.details)
+    (or in structure: step count, names, shapes): an element outside its bound, or, under a derived float32
+    bound (tolerance.py), the RMS error over a tensor above its limit."""
+    return bool(comparison.structural) or any(_over(d) and carries_state(d.quantity) for d in comparison.details)
+
+
+def _over(detail) -> bool:
+    rms_limit = getattr(detail, "allowed_rms", None)
+    return bool(detail.mismatches) or (rms_limit is not None and detail.rms_error > rms_limit)
 
 
 # Where each perturbation applies, for the error above; a new perturbation adds its clause.

@@ -1,6 +1,8 @@
 """The canonical record of a run: every quantity at every step, in one layout for every implementation.
 
-``Trajectory.steps[t][quantity][name]`` is a NumPy array for step t+1. Scalar quantities (loss, lr,
+``Trajectory.steps[t][quantity][name]`` is a NumPy array for step t+1 (float32 where the run computed it in
+float32, else float64). A run produces it as a stream: the initial parameters, then one step dict at a
+time, so a comparison can consume and drop each step (``Trajectory.stream``, ``collect``). Scalar quantities (loss, lr,
 keep_ratio) use the name ``SCALAR``. Parameter-shaped quantities use the canonical parameter names and
 layout of ``equivalence.data`` (Linear weight [in, out]). Optimizer state uses neutral names under
 ``state.``: ``state.velocity`` is Paddle's ``velocity`` accumulator and Torch's ``momentum_buffer``. State
@@ -133,6 +135,23 @@ class Trajectory:
     def quantities(self) -> set[str]:
         return {q for step in self.steps for q in step}
 
+    def stream(self):
+        """The trajectory as a run streams it: the initial parameters, then one step at a time."""
+        yield self.initial
+        yield from self.steps
+
+
+def collect(stream) -> Trajectory:
+    """A whole Trajectory from a stream (initial parameters first, then the steps): for tests and tools
+    that want every step at once. The runner compares streams step by step instead."""
+    stream = iter(stream)
+    trajectory = Trajectory(initial=next(stream))
+    trajectory.steps.extend(stream)
+    return trajectory
+
 
 def put(step: dict, quantity: str, name: str, value) -> None:
-    step.setdefault(quantity, {})[name] = np.array(value, dtype=np.float64, copy=True)
+    """Record a copy of ``value``: float32 stays float32 (half the bytes to send and keep, and the float64
+    comparison of a float32 value is exact), everything else becomes float64."""
+    dtype = np.float32 if getattr(value, "dtype", None) == np.float32 else np.float64
+    step.setdefault(quantity, {})[name] = np.array(value, dtype=dtype, copy=True)

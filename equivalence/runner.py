@@ -1,12 +1,13 @@
-"""Run cases: framework runs in their workers, references here, then one Result per Check."""
+"""Run cases: framework runs in their workers, references here, compared step by step as the runs stream
+in (streaming.py), then one Result per Check."""
 
 from __future__ import annotations
 
 import datetime
 import platform
 import sys
-import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from .perturbations import BOOKKEEPING, detected
 from .plan import PERTURBED, REFERENCE, Check, for_versions, implementations, perturb, plan, uses_random_masks
 from .record import Trajectory
 from .spec import Case, SpecError, discover, load_case, mark_duplicates
+from .streaming import CaseStreams
 from .workers import InProcessBackend, Outcome, WorkerBackend
 from .pair.spec import PairCase, load_any
 
@@ -29,6 +31,12 @@ SCHEMA_VERSION = 2  # 2: explanation of every divergent result; the not-applicab
 # run for another reason (skipped: the framework is missing, or outside the case's version range); neither fails.
 STATUSES = ("pass", "fail", "error", "skipped", "not-applicable")
 NOT_FAILING = ("pass", "skipped", "not-applicable")
+# Records a case may hold before its framework runs are read in lockstep (a tiny case runs freely: a worker
+# that waits for the other costs a round trip per message).
+HOLD_FREELY = 64 << 20
+# Elements a divergent check may have compared for its explanation to be searched: the search re-runs the
+# implementation whole (kept in memory) and the reference under up to explain.MAX_RUNS flavours.
+EXPLAIN_ELEMENTS = 4_000_000
 
 
 @dataclass
@@ -92,14 +100,23 @@ class RunReport:
 
 @dataclass
 class CaseRun:
-    """Everything computed for one case; kept so `show` can print per-step detail."""
+    """One case: its checks, and the streams that compared them (per-step summaries, never whole runs)."""
     case: Case
     checks: list[Check]
-    outcomes: dict[str, Outcome] = field(default_factory=dict)
-    references: dict[str, Trajectory] = field(default_factory=dict)
-    reference_error: str = ""
+    streams: CaseStreams | None = None
     explained: dict = field(default_factory=dict)  # implementation -> flavour set reproducing it (explain.py)
     flavoured: dict = field(default_factory=dict)  # repr(flavoured case) -> its reference, shared by the checks
+    # rerun(name) -> the run's whole Trajectory (None when it does not run): the streams keep no trajectory, so
+    # an explanation re-runs the implementation in its worker; set by the Runner, whose workers are alive.
+    rerun: Callable[[str], Trajectory | None] | None = None
+
+    @property
+    def outcomes(self) -> dict[str, Outcome]:
+        return self.streams.outcomes if self.streams is not None else {}
+
+    @property
+    def reference_error(self) -> str:
+        return self.streams.reference_error if self.streams is not None else ""
 
 
 def load_all(paths) -> list[Case | SpecError]:
@@ -121,12 +138,13 @@ class Runner:
     """Owns one worker per backend for its lifetime, so each framework is imported once per run."""
 
     def __init__(self, backends: dict[str, str] | None = None, in_process: bool = False, timeout: float = 300.0,
-                 progress=None):
-        # progress(backend, cases_done): called from each backend's thread after each case (console.Progress).
+                 stall_timeout: float = 10.0, progress=None):
+        # progress(backend, cases_done): called for each backend after each case (console.Progress).
         self.progress = progress
         self.backend_modules = dict(BACKENDS if backends is None else backends)
         factory = InProcessBackend if in_process else WorkerBackend
-        self.backends = {name: factory(name, module, timeout=timeout) for name, module in self.backend_modules.items()}
+        self.backends = {name: factory(name, module, timeout=timeout, stall_timeout=stall_timeout)
+                         for name, module in self.backend_modules.items()}
 
     def close(self) -> None:
         for backend in self.backends.values():
@@ -165,18 +183,21 @@ class Runner:
                 case_runs.append(CaseRun(item, plan(item, names)))
             except SpecError as exc:
                 errors.append(_spec_error_result(exc, item))
-        threads = [threading.Thread(target=self._run_backend, args=(name, case_runs), daemon=True) for name in names]
-        for t in threads:
-            t.start()
-        for cr in case_runs:  # references overlap with the framework workers
-            self._run_references(cr)
-        for t in threads:
-            t.join()
+        if case_runs:
+            for backend in self.backends.values():
+                backend.launch()  # both frameworks import in parallel while the first case is set up
         results = errors[:]
         results += run_pairs([i for i in items if isinstance(i, PairCase)], self.backends)
-        installed = self.installed_versions()
-        for cr in case_runs:
+        for done, cr in enumerate(case_runs, start=1):
+            self._run_case(cr, names)
+            if self.progress is not None:
+                for name in names:
+                    self.progress(name, done)
+            installed = self.installed_versions()
+            cr.rerun = lambda name, case=cr.case: self._rerun(case, name)
             results += [evaluate(cr, check, installed) for check in cr.checks]
+            cr.streams, cr.rerun = None, None  # the results hold what is kept: per-step summaries, no records
+            cr.flavoured.clear()
         return RunReport(results, self.environment())
 
     def installed_versions(self) -> dict[str, str]:
@@ -199,34 +220,69 @@ class Runner:
         missed = versions.misses({name: case.requires[name]}, backend.info.versions)
         return f"{missed[0]} (the case's requires.{name})" if missed else ""
 
-    def _run_backend(self, name: str, case_runs: list[CaseRun]) -> None:
-        backend = self.backends[name]
-        for done, cr in enumerate(case_runs, start=1):
-            outside = self._outside_range(name, cr.case)
-            for b, route, impl in implementations(cr.case, [name]):
-                if outside:
-                    cr.outcomes[impl] = Outcome("skipped", message=outside)
-                    continue
-                try:
-                    cr.outcomes[impl] = backend.run(cr.case, route)
-                except Exception as exc:  # a harness bug must still leave a result
-                    cr.outcomes[impl] = Outcome("error", message=f"harness: {type(exc).__name__}: {exc}",
-                                                detail=traceback.format_exc())
-            if self.progress is not None:
-                self.progress(name, done)
+    def _rerun(self, case: Case, name: str) -> Trajectory | None:
+        """One run of the case, whole: a reference computed here, a framework route in its worker again."""
+        if name == REFERENCE:
+            return reference.run(case)
+        if name == f"{REFERENCE}/{case.dtype}":
+            return reference.run(case, dtype=case.dtype)
+        if name.startswith(PERTURBED):
+            return reference.run(perturb(case, name[len(PERTURBED):]))
+        for backend, route, impl in implementations(case, list(self.backends)):
+            if impl == name:
+                outcome = self.backends[backend].run(case, route)
+                return outcome.trajectory if outcome.status == "ok" else None
+        return None
 
-    def _run_references(self, cr: CaseRun) -> None:
+    def _run_case(self, cr: CaseRun, names: list[str]) -> None:
+        """Both frameworks' runs of the case at once, each event fed to the case's streams as it arrives: events
+        are read from whichever worker has one, except that once the case holds HOLD_FREELY bytes a worker a
+        step ahead of the other waits (its pipe holds it back), so the harness holds at most that or a step
+        or two of each run, whatever the number of steps."""
         case = cr.case
-        try:
-            cr.references[REFERENCE] = reference.run(case)
-            for check in cr.checks:
-                if check.kind == "rounding":
-                    cr.references[check.implementation] = reference.run(case, dtype=case.dtype)
-                elif check.kind == "sensitivity":
-                    name = check.implementation[len(PERTURBED):]
-                    cr.references[check.implementation] = reference.run(perturb(case, name))
-        except Exception as exc:
-            cr.reference_error = f"reference failed: {type(exc).__name__}: {exc}"
+        cr.streams = streams = CaseStreams(case, cr.checks)
+        interleave = not uses_random_masks(case)
+        events, impl_of = {}, {}
+        for name in names:
+            runs = implementations(case, [name])
+            outside = self._outside_range(name, case)
+            if outside:
+                for _, _, impl in runs:
+                    streams.feed("end", impl, Outcome("skipped", message=outside))
+                continue
+            if runs:
+                impl_of[name] = {route: impl for _, route, impl in runs}
+                events[name] = self.backends[name].events(case, [route for _, route, _ in runs], interleave)
+        started: set[str] = set()
+
+        def ahead(name: str) -> bool:
+            """Once the case holds HOLD_FREELY bytes, a framework waits while it is a step ahead of the other."""
+            if streams.held_bytes() < HOLD_FREELY:
+                return False
+            mine = [streams.streams[i].produced for i in impl_of[name].values() if not streams.streams[i].ended]
+            others = [streams.streams[i].produced for other in events if other != name
+                      for i in impl_of[other].values() if not streams.streams[i].ended]
+            return bool(mine and others) and min(mine) > min(others) + 1
+
+        while events:
+            candidates = [name for name in events if not ahead(name)] or list(events)
+            ready = [name for name in candidates if name not in started or self.backends[name].ready()]
+            for name in ready or candidates[:1]:  # none ready: wait for the one that may go on
+                started.add(name)
+                try:
+                    kind, route, payload = next(events[name])
+                except StopIteration:
+                    del events[name]
+                    continue
+                except Exception as exc:  # a harness bug must still leave a result
+                    del events[name]
+                    for impl in impl_of[name].values():
+                        if impl not in streams.outcomes:
+                            streams.feed("end", impl, Outcome("error", message=f"harness: {type(exc).__name__}: {exc}",
+                                                              detail=traceback.format_exc()))
+                    continue
+                streams.feed(kind, impl_of[name][route], payload)
+        streams.finish()
 
 
 def run_pairs(pairs: list[PairCase], backends: dict) -> list[Result]:
@@ -240,13 +296,14 @@ def _spec_error_result(error: SpecError, case: Case | None = None) -> Result:
                   file=error.file, tags=case.tags if case else ())
 
 
-def _trajectory(cr: CaseRun, name: str) -> tuple[Trajectory | None, Outcome | None]:
-    if name in cr.references:
-        return cr.references[name], None
+def _problem(cr: CaseRun, name: str) -> Outcome | None:
+    """Why a run has nothing to compare (a framework run that failed, was skipped or did not run)."""
+    if name == REFERENCE or name.startswith((f"{REFERENCE}/", PERTURBED)):
+        return None
     outcome = cr.outcomes.get(name)
     if outcome is None:
-        return None, Outcome("error", message=f"{name} did not run")
-    return (outcome.trajectory, None) if outcome.status == "ok" else (None, outcome)
+        return Outcome("error", message=f"{name} did not run")
+    return None if outcome.status == "ok" else outcome
 
 
 def evaluate(cr: CaseRun, check: Check, installed: dict[str, str] | None = None) -> Result:
@@ -257,40 +314,25 @@ def evaluate(cr: CaseRun, check: Check, installed: dict[str, str] | None = None)
                 reason=check.reason, references=check.references)
     if cr.reference_error and (check.compared_with == REFERENCE or check.backend is None):
         return Result(observed="error", status="error", message=cr.reference_error, **base)
-    actual, problem = _trajectory(cr, check.implementation)
-    expected, other_problem = (None, None)
-    if actual is not None:
-        expected, other_problem = _trajectory(cr, check.compared_with)
-    problem = problem or other_problem
+    problem = _problem(cr, check.implementation)
+    side = check.implementation
+    if problem is None:
+        problem, side = _problem(cr, check.compared_with), check.compared_with
     if problem is not None:
-        side = check.implementation if actual is None else check.compared_with
         observed = {"not-applicable": "not-applicable", "skipped": "skipped"}.get(problem.status, "error")
         status = observed  # error, skipped or not-applicable: the check did not compare
         prefix = "" if side == check.implementation else f"{side}: "
         return Result(observed=observed, status=status, message=prefix + problem.message, **base)
-
-    quantities = None
-    if case.model is not None and case.model.init == "framework_default":
-        quantities = {"init_z"}  # each framework trains from its own start: only the starts' distributions compare
-    elif uses_random_masks(case):
-        if check.kind == "direct":
-            if case.kind != "dropout":
-                return Result(observed="not-applicable", status="not-applicable",
-                              message="random dropout masks differ between frameworks; each is compared with the "
-                                      "reference replaying its own mask", **base)
-            # eval_output is the only mask-free quantity, unless p = 0 or 1 leaves the frameworks no draw
-            quantities = None if case.dropout.p in (0.0, 1.0) else {"eval_output"}
-        elif check.compared_with == REFERENCE and check.backend is not None:
-            expected = reference.run(case, recorded=actual)
-            quantities = actual.quantities() - {"dropout_mask"}  # replayed, equal by construction
-    comparison = compare(actual, expected, case, _selected(case, quantities, actual, expected))
+    reason = cr.streams.not_applicable.get((check.implementation, check.compared_with))
+    if reason:
+        return Result(observed="not-applicable", status="not-applicable", message=reason, **base)
+    comparison = cr.streams.comparison(check)
+    if comparison is None:
+        return Result(observed="error", status="error", message="harness: the check was never compared", **base)
     observed = "equal" if comparison.equal else "divergent"
     if check.kind == "sensitivity" and observed == "divergent" and not detected(comparison):
         observed = "equal"  # seen on the lr or a hyper-parameter only: no verdict on the training state can fail
-    explanation = None
-    if observed == "divergent":  # the kept trajectories; a streaming runner passes a re-run instead
-        explanation = explain.for_check(case, check, lambda name: _trajectory(cr, name)[0],
-                                        _reproduces(cr), cr.explained)
+    explanation = _explanation(cr, check, comparison) if observed == "divergent" else None
     status, message = _verdict(check, comparison, observed, explanation)
     message += margin_note(case, comparison)
     if observed != check.expected and version_note:
@@ -300,6 +342,37 @@ def evaluate(cr: CaseRun, check: Check, installed: dict[str, str] | None = None)
                   max_rel_error=comparison.max_rel_error, mismatches=comparison.mismatches,
                   compared=comparison.compared, first_divergence=comparison.first, explanation=explanation,
                   comparison=comparison, **base)
+
+
+class RerunFailed(Exception):
+    pass
+
+
+def _explanation(cr: CaseRun, check: Check, comparison: Comparison) -> explain.Explanation:
+    """explain.for_check with the implementations re-run whole (the streams kept none of them), for a check
+    that compared at most EXPLAIN_ELEMENTS elements; above that it is not searched."""
+    if check.kind in ("sensitivity", "rounding"):  # explained by what the check is, without a trajectory
+        return explain.for_check(cr.case, check, _no_source, _reproduces(cr), cr.explained)
+    if comparison.compared > EXPLAIN_ELEMENTS:
+        return explain.Explanation("unexplained", (), f"Not searched at this size: the check compared "
+                                   f"{comparison.compared:,} elements, and a flavour search re-runs the "
+                                   f"implementation whole (searched up to {EXPLAIN_ELEMENTS:,}).")
+    if cr.rerun is None:
+        return explain.Explanation("unexplained", (), "Not searched: the runs are no longer available.")
+
+    def source(name: str) -> Trajectory:
+        trajectory = cr.rerun(name)
+        if trajectory is None:
+            raise RerunFailed(f"{name} did not run again to be searched")
+        return trajectory
+    try:
+        return explain.for_check(cr.case, check, source, _reproduces(cr), cr.explained)
+    except RerunFailed as exc:
+        return explain.Explanation("unexplained", (), f"Not searched: {exc}.")
+
+
+def _no_source(name: str) -> Trajectory:
+    raise RerunFailed(f"{name} is not needed to explain this check")
 
 
 # Flavoured references kept per case, in recorded elements: each implementation's search runs the same ones.

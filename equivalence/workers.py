@@ -1,9 +1,20 @@
-"""One long-lived worker process per framework.
+"""One long-lived worker process per framework, streaming each run one step at a time.
 
 A framework kernel can kill the interpreter (heap corruption has been seen). Each backend therefore runs
 in its own process, started with ``spawn`` (no state inherited from the harness), importing its framework
-once and serving (case, route) requests over a pipe. When the process dies mid-request, the request
-becomes an ``error`` outcome naming the signal, and the next request starts a fresh worker.
+once and serving requests over a pipe. A request is one case and the routes to run; the worker sends, per
+route, its initial parameters, then each step's records as soon as the step is done, then how it ended.
+Routes of a case without random masks run interleaved, one step of each in turn, so the harness receives
+every implementation's step t together and can compare and drop it (memory bounded by the model, not by
+the number of steps). A case with random dropout masks runs its routes one after the other, since they
+share the framework's random generator.
+
+Failure is detected in seconds, not after the whole timeout:
+- a dead worker (a crash) closes its pipe: the route it was running becomes an ``error`` naming the signal;
+- a wedged worker (a deadlock after a heap corruption: no message and no CPU time for ``stall_timeout``
+  seconds) is killed and reported so; a slow but healthy run keeps using CPU and is never cut short;
+- ``timeout`` bounds the wait for any one message (a step), as a last resort against a busy loop.
+A fresh worker then resumes the other routes of the request, skipping the steps already received.
 ``InProcessBackend`` has the same interface without the process, for debugging with pdb.
 """
 
@@ -18,14 +29,16 @@ import time
 import traceback
 from dataclasses import dataclass, field
 
-from .record import Trajectory
+from .record import Trajectory, collect
 from .spec import Case
+
+POLL_S = 0.25  # how often a waiting harness looks at the worker's liveness
 
 
 @dataclass
 class Outcome:
-    """What one (case, route) run produced: ``ok`` with a trajectory, ``not-applicable``, ``error`` or
-    ``skipped`` (framework unavailable), each with a message."""
+    """How one (case, route) run ended: ``ok`` (with its trajectory where one was collected),
+    ``not-applicable``, ``error`` or ``skipped`` (framework unavailable), each with a message."""
 
     status: str
     trajectory: Trajectory | None = None
@@ -46,14 +59,64 @@ def _load(module_name: str):
     return importlib.import_module(module_name)
 
 
-def _execute(module, case: Case, route: str) -> Outcome:
+def _open(module, case: Case, route: str):
+    stream = getattr(module, "stream", None)
+    return iter(stream(case, route)) if stream is not None else module.run(case, route).stream()
+
+
+def _failure(exc: BaseException) -> Outcome:
     from .backends.common import NotApplicable
-    try:
-        return Outcome("ok", trajectory=module.run(case, route))
-    except NotApplicable as exc:
+    if isinstance(exc, NotApplicable):
         return Outcome("not-applicable", message=str(exc))
-    except Exception as exc:  # a framework refusing the input is a result, not a harness failure
-        return Outcome("error", message=f"{type(exc).__name__}: {exc}".strip(), detail=traceback.format_exc())
+    # a framework refusing the input is a result, not a harness failure
+    return Outcome("error", message=f"{type(exc).__name__}: {exc}".strip(), detail=traceback.format_exc())
+
+
+def drive(module, case: Case, routes: list[tuple[str, int]], interleave: bool):
+    """The messages of one request: ("enter", route) before each piece of framework work (so a crash is
+    pinned on its route), ("initial", route, params), ("step", route, records), ("end", route, Outcome).
+    ``routes`` holds (route, items already delivered, the initial parameters counting as one): a resumed
+    route reruns them silently."""
+    if not interleave:
+        for route, skip in routes:
+            yield from _drive_together(module, case, [(route, skip)])
+        return
+    yield from _drive_together(module, case, routes)
+
+
+def _drive_together(module, case: Case, routes):
+    live = {}  # route -> [stream, steps produced]
+    for route, skip in routes:
+        yield ("enter", route)
+        try:
+            stream = _open(module, case, route)
+            initial = next(stream)
+        except StopIteration as stop:  # a route with one whole result instead of steps (backends' common.whole)
+            yield ("end", route, Outcome("ok", trajectory=stop.value))
+            continue
+        except Exception as exc:
+            yield ("end", route, _failure(exc))
+            continue
+        if skip < 1:
+            yield ("initial", route, initial)
+        live[route] = [stream, 0, skip]
+    while live:
+        for route in list(live):
+            stream, produced, skip = live[route]
+            yield ("enter", route)
+            try:
+                step = next(stream)
+            except StopIteration:
+                del live[route]
+                yield ("end", route, Outcome("ok"))
+                continue
+            except Exception as exc:
+                del live[route]
+                yield ("end", route, _failure(exc))
+                continue
+            live[route][1] = produced + 1
+            if produced + 1 >= skip:
+                yield ("step", route, step)
 
 
 # How often a worker checks that the harness still runs; its exit follows the harness's death by at most this.
@@ -97,7 +160,9 @@ def _serve(module_name: str, conn) -> None:
             conn.close()
             # Nothing to flush; a framework's interpreter teardown costs up to a second for nothing.
             os._exit(0)
-        conn.send(_execute(module, *request))
+        for message in drive(module, *request):
+            conn.send(message)
+        conn.send(("done",))
 
 
 def _signal_name(exitcode: int | None) -> str:
@@ -111,18 +176,36 @@ def _signal_name(exitcode: int | None) -> str:
     return f"exit code {exitcode}"
 
 
-class WorkerBackend:
-    """A backend in its own process; restarted after a crash or a timeout."""
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process from /proc (None where there is no /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
-    def __init__(self, name: str, module_name: str, timeout: float = 300.0, start_timeout: float = 300.0):
+
+class WorkerGone(Exception):
+    """The worker died, wedged or went silent; the message says which."""
+
+
+class WorkerBackend:
+    """A backend in its own process; restarted after a crash, a wedge or a timeout."""
+
+    def __init__(self, name: str, module_name: str, timeout: float = 300.0, start_timeout: float = 300.0,
+                 stall_timeout: float = 10.0):
         self.name, self.module_name = name, module_name
-        self.timeout, self.start_timeout = timeout, start_timeout
+        self.timeout, self.start_timeout, self.stall_timeout = timeout, start_timeout, stall_timeout
         self._proc = None
         self._conn = None
         self.info: BackendInfo | None = None
         self.restarts = 0
 
-    def start(self) -> BackendInfo:
+    def launch(self) -> None:
+        """Start the worker process without waiting for its framework import (``start`` waits)."""
+        if self._proc is not None or (self.info is not None and not self.info.available):
+            return
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
         self._proc = ctx.Process(target=_serve, args=(self.module_name, child), daemon=True,
@@ -130,18 +213,16 @@ class WorkerBackend:
         self._proc.start()
         child.close()
         self._conn = parent
-        if not parent.poll(self.start_timeout):
-            self._kill()
-            self.info = BackendInfo(self.name, False, reason=f"{self.name} worker did not start in "
-                                                             f"{self.start_timeout:g} s", broken=True)
-            return self.info
+
+    def start(self) -> BackendInfo:
+        if self._proc is None:
+            self.launch()
         try:
-            kind, payload = parent.recv()
-        except EOFError:
-            self._proc.join(5)
-            reason = f"{self.name} worker died while importing {self.name} ({_signal_name(self._proc.exitcode)})"
+            kind, payload = self._receive(self.start_timeout, stall=False)
+        except WorkerGone as gone:
             self._kill()
-            self.info = BackendInfo(self.name, False, reason=reason, broken=True)
+            self.info = BackendInfo(self.name, False, reason=f"{self.name} worker failed while importing "
+                                                             f"{self.name}: {gone}", broken=True)
             return self.info
         if kind == "unavailable":
             self._kill()
@@ -150,25 +231,81 @@ class WorkerBackend:
             self.info = BackendInfo(self.name, True, versions=payload)
         return self.info
 
+    def _receive(self, limit: float, stall: bool = True):
+        """The next message, waiting at most ``limit`` s in all and (``stall``) ``stall_timeout`` s without
+        the worker using any CPU. Not while it imports its framework: reading the libraries from a busy disk
+        can keep it off the CPU for seconds."""
+        start = last_change = time.monotonic()
+        last_cpu = cpu_seconds(self._proc.pid)
+        while True:
+            if self._conn.poll(POLL_S):
+                try:
+                    return self._conn.recv()
+                except (EOFError, OSError):
+                    self._proc.join(5)
+                    raise WorkerGone(f"crashed with {_signal_name(self._proc.exitcode)}") from None
+            now = time.monotonic()
+            cpu = cpu_seconds(self._proc.pid)
+            if cpu != last_cpu:
+                last_cpu, last_change = cpu, now
+            if not self._proc.is_alive() and not self._conn.poll(0):
+                self._proc.join(5)
+                raise WorkerGone(f"crashed with {_signal_name(self._proc.exitcode)}")
+            if stall and cpu is not None and now - last_change > self.stall_timeout:
+                raise WorkerGone(f"was wedged: no message and no CPU time for {self.stall_timeout:g} s; killed")
+            if now - start > limit:
+                raise WorkerGone(f"gave no answer in {limit:g} s; killed")
+
+    def events(self, case: Case, routes: list[str], interleave: bool = True):
+        """Run the routes of a case and yield ("initial" | "step" | "end", route, payload) as they come.
+        A crash or wedge ends the route it hit with an ``error`` and a fresh worker resumes the others."""
+        delivered = dict.fromkeys(routes, 0)  # items received: the initial parameters, then each step
+        ended: set[str] = set()
+        while len(ended) < len(routes):
+            if self.info is None or (self.info.available and self._proc is None):
+                if self.info is not None:
+                    self.restarts += 1
+                self.start()
+            if not self.info.available:
+                outcome = Outcome("error" if self.info.broken else "skipped", message=self.info.reason)
+                for route in routes:
+                    if route not in ended:
+                        ended.add(route)
+                        yield ("end", route, outcome)
+                return
+            pending = [(r, delivered[r]) for r in routes if r not in ended]
+            self._conn.send((case, pending, interleave))
+            current = pending[0][0]
+            try:
+                while True:
+                    message = self._receive(self.timeout)
+                    kind = message[0]
+                    if kind == "done":
+                        break
+                    if kind == "enter":
+                        current = message[1]
+                        continue
+                    route = message[1]
+                    if kind in ("initial", "step"):
+                        delivered[route] += 1
+                    else:
+                        ended.add(route)
+                    yield message
+            except WorkerGone as gone:
+                self._kill()
+                if current in ended:  # between routes: nothing of theirs was lost
+                    continue
+                ended.add(current)
+                yield ("end", current, Outcome("error", message=f"{self.name} worker {gone} while running this "
+                                                                f"(case, route); the worker was restarted for the rest"))
+
+    def ready(self) -> bool:
+        """A message (or the end of a dead worker) is waiting: reading it will not block."""
+        return self._conn is None or self._conn.poll(0)
+
     def run(self, case: Case, route: str) -> Outcome:
-        if self.info is None or (self.info.available and self._proc is None):
-            if self.info is not None:
-                self.restarts += 1
-            self.start()
-        if not self.info.available:
-            return Outcome("error" if self.info.broken else "skipped", message=self.info.reason)
-        self._conn.send((case, route))
-        if not self._conn.poll(self.timeout):
-            self._kill()
-            return Outcome("error", message=f"{self.name} worker gave no answer in {self.timeout:g} s; restarted")
-        try:
-            return self._conn.recv()
-        except EOFError:
-            self._proc.join(5)
-            cause = _signal_name(self._proc.exitcode)
-            self._kill()
-            return Outcome("error", message=f"{self.name} worker crashed with {cause} while running this "
-                                            f"(case, route); the worker was restarted for the rest")
+        """One route, collected whole (tests and tools; the runner streams ``events``)."""
+        return collect_outcome(self.events(case, [route]))
 
     def _kill(self) -> None:
         if self._proc is not None and self._proc.pid is not None:
@@ -189,6 +326,21 @@ class WorkerBackend:
         self._kill()
 
 
+def collect_outcome(events) -> Outcome:
+    """The Outcome of a single-route event stream, with the trajectory collected when it ran."""
+    initial, steps, outcome = None, [], Outcome("error", message="no result")
+    for kind, _, payload in events:
+        if kind == "initial":
+            initial = payload
+        elif kind == "step":
+            steps.append(payload)
+        else:
+            outcome = payload
+    if outcome.status == "ok" and outcome.trajectory is None:  # a whole result came with the outcome
+        outcome.trajectory = Trajectory(initial=initial or {}, steps=steps)
+    return outcome
+
+
 class InProcessBackend:
     """The same interface in this process: no crash isolation, but pdb and profilers see everything."""
 
@@ -207,12 +359,29 @@ class InProcessBackend:
                                                              f"{type(exc).__name__}: {exc}")
         return self.info
 
-    def run(self, case: Case, route: str) -> Outcome:
+    def launch(self) -> None:
+        pass
+
+    def events(self, case: Case, routes: list[str], interleave: bool = True):
         if self.info is None:
             self.start()
         if not self.info.available:
-            return Outcome("skipped", message=self.info.reason)
-        return _execute(self._module, case, route)
+            for route in routes:
+                yield ("end", route, Outcome("skipped", message=self.info.reason))
+            return
+        for message in drive(self._module, case, [(r, 0) for r in routes], interleave):
+            if message[0] != "enter":
+                yield message
+
+    def ready(self) -> bool:
+        return True
+
+    def run(self, case: Case, route: str) -> Outcome:
+        return collect_outcome(self.events(case, [route]))
 
     def close(self) -> None:
         pass
+
+
+__all__ = ["BackendInfo", "InProcessBackend", "Outcome", "WorkerBackend", "collect", "collect_outcome",
+           "cpu_seconds", "drive"]

@@ -236,3 +236,35 @@ def test_report_schema_knows_the_explanation(tmp_path):
     doc = json.loads(json.dumps(report.to_json(run(momentum_case(tmp_path)))))
     assert any(r["explanation"] for r in doc["results"])
     assert not errors("report", doc), errors("report", doc)
+
+
+def test_explanation_reruns_each_divergent_implementation_once(tmp_path, monkeypatch):
+    """The streams keep no trajectory: the explanation re-runs an implementation in its worker, once per
+    implementation that a divergent check names (fake32 equals the reference but diverges from fakeema, so the
+    direct check needs it too; its direct and reference checks share one search)."""
+    from equivalence import runner as runner_module
+    reruns = []
+    original = runner_module.Runner._rerun
+
+    def counting(self, case, name):
+        reruns.append(name)
+        return original(self, case, name)
+    monkeypatch.setattr(runner_module.Runner, "_rerun", counting)
+    doc = tiny(dtype="float64", steps=3, optimizer={"name": "momentum", "lr": 0.1, "momentum": 0.9},
+               routes=["optimizer"], reference={"attributes": "float32"})
+    results = by_id(run(load(tmp_path, doc)).results)
+    assert results["tiny[fake32/optimizer]"].observed == "equal"
+    assert results["tiny[fakeema/optimizer]"].explanation.flavours == ("momentum=ema",)
+    assert sorted(reruns) == ["fake32/optimizer", "fakeema/optimizer"], reruns
+
+
+def test_above_the_size_limit_a_divergence_is_not_searched(tmp_path, monkeypatch):
+    from equivalence import runner as runner_module
+    monkeypatch.setattr(runner_module, "EXPLAIN_ELEMENTS", 10)
+    monkeypatch.setattr(runner_module.Runner, "_rerun", lambda *a: pytest.fail("re-ran a run above the limit"))
+    results = by_id(run(momentum_case(tmp_path)).results)
+    unsearched = results["tiny[fakeema/optimizer]"].explanation
+    assert unsearched.kind == "unexplained" and unsearched.flavours == (), unsearched
+    assert "Not searched at this size" in unsearched.text and "up to 10" in unsearched.text, unsearched.text
+    sensitivity = results["tiny[perturbed/lr]"].explanation  # needs no trajectory: still explained
+    assert sensitivity.kind == "formula", sensitivity

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -138,3 +139,57 @@ def test_harness_process_never_imports_a_framework(tmp_path):
     imported, versions = done.stdout.strip().splitlines()[-2:]
     assert imported == "[]", f"framework modules in the harness process: {imported}"
     assert "not started" not in versions, f"the frameworks did not run: {versions}"
+
+
+# ------------------------------------------------------------------------ liveness: seconds, not minutes
+
+def test_wedged_worker_is_detected_in_seconds(case):
+    """A worker that blocks without using CPU (a deadlock) is killed after stall_timeout, not after the
+    whole timeout, and a fresh worker runs the next route."""
+    worker = WorkerBackend("fake", CRASHY, timeout=TIMEOUT, start_timeout=TIMEOUT, stall_timeout=3.0)
+    try:
+        worker.start()
+        started = time.monotonic()
+        hung = worker.run(case, "hang")
+        waited = time.monotonic() - started
+        assert hung.status == "error" and "wedged" in hung.message, f"{hung.status}: {hung.message}"
+        assert waited < 30, f"a wedged worker took {waited:.1f} s to detect (stall_timeout 3 s, timeout {TIMEOUT} s)"
+        after = worker.run(case, "optimizer")
+        assert after.status == "ok" and worker.restarts == 1, f"{after.status} {after.message}; restarts {worker.restarts}"
+    finally:
+        worker.close()
+
+
+def test_slow_healthy_run_is_not_cut_short(case):
+    """A run computing for twice the stall timeout without sending anything keeps using CPU: it finishes."""
+    from tests.fake_backends import crashy
+
+    worker = WorkerBackend("fake", CRASHY, timeout=TIMEOUT, start_timeout=TIMEOUT, stall_timeout=crashy.BUSY_S / 2)
+    try:
+        outcome = worker.run(case, "busy")
+        assert outcome.status == "ok", f"a busy run was cut short: {outcome.status}: {outcome.message}"
+        assert worker.restarts == 0, f"restarts={worker.restarts}"
+    finally:
+        worker.close()
+
+
+def test_crash_midway_keeps_other_routes_and_resumes_them(tmp_path):
+    """Routes of a case run interleaved: a crash at step 3 of one route errors that route only; a fresh
+    worker resumes the other route from where it was, and its trajectory is complete and in order."""
+    case = load(tmp_path, tiny(model={"sizes": [2, 2], "bias": True}, steps=6))
+    worker = WorkerBackend("fake", CRASHY, timeout=TIMEOUT, start_timeout=TIMEOUT)
+    try:
+        events = list(worker.events(case, ["optimizer", "crash_midway"]))
+    finally:
+        worker.close()
+    ends = {route: payload for kind, route, payload in events if kind == "end"}
+    assert ends["crash_midway"].status == "error" and "SIGSEGV" in ends["crash_midway"].message, ends
+    assert ends["optimizer"].status == "ok", ends
+    steps = [payload for kind, route, payload in events if kind == "step" and route == "optimizer"]
+    initials = [kind for kind, route, _ in events if kind == "initial" and route == "optimizer"]
+    from equivalence import reference
+    expected = reference.run(case)
+    assert len(initials) == 1 and len(steps) == case.steps, f"{len(initials)} initials, {len(steps)} steps"
+    for t, (got, want) in enumerate(zip(steps, expected.steps), start=1):
+        assert (got["param"]["linear0.weight"] == want["param"]["linear0.weight"]).all(), f"step {t} out of order"
+    assert worker.restarts == 1, f"restarts={worker.restarts}"

@@ -4,7 +4,9 @@
 - ``ROUTE_LABELS``: neutral route -> the framework's own word for it (``per_parameter`` is Paddle's
   ``param_attr`` and Torch's ``param_group``), the second part of the ids;
 - ``versions()``: the framework's version strings, for the report;
-- ``run(case, route) -> Trajectory`` in the canonical layout, or ``NotApplicable`` with the reason.
+- ``run(case, route) -> Trajectory`` in the canonical layout, or ``NotApplicable`` with the reason;
+- optionally ``stream(case, route)``: the same run as a generator (initial parameters, then one step's
+  records at a time), which the workers forward step by step; without it a worker streams ``run``'s result.
 
 Backends are imported by name inside a worker process, so a missing or crashing framework never takes
 the harness down with it.

@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from .. import data
-from ..record import SCALAR, Trajectory, put
+from ..record import SCALAR, Trajectory, collect, put
 from ..reference.optimizers import REGISTRY
 from ..spec import (ALPHA_VARIANTS, EMA_ROUTES, PER_PARAMETER_ROUTES, PORT_ROUTE, Case, ClipSpec, Coefficients,
                     DropoutSpec, split_route)
@@ -240,15 +240,35 @@ def port(case: Case, framework: str) -> tuple[Case, str]:
 
 
 def run(case: Case, route: str, fw) -> Trajectory:
+    return collect(stream(case, route, fw))
+
+
+def whole(result):
+    """The stream of a route whose result is one object, not a record per step (a user's model pair, which
+    writes its steps to files): it ends at once, returning the result, which the worker passes on whole."""
+    return result
+    yield  # makes this a generator
+
+
+def stream(case: Case, route: str, fw):
+    """The run as a stream (initial parameters, then one step at a time): a training run yields each step
+    as soon as it is recorded, so neither the worker nor the harness ever holds the whole run. A probe is
+    small and runs at once. NotApplicable (or a framework's refusal) comes at the first ``next``. The port
+    route runs the case as a user's natural port writes it (``port``)."""
     if route == PORT_ROUTE:
         case, route = port(case, fw.NAME)
+    if case.kind == "training":
+        return _stream_training(case, route, fw)
+    return _probe_stream(case, route, fw)
+
+
+def _probe_stream(case: Case, route: str, fw):
     if case.kind == "dropout":
-        return _run_dropout_probe(case, route, fw)
-    if case.kind == "normalization":
-        return _run_normalization_probe(case, route, fw)
-    if case.kind == "loss":
-        return _run_loss_probe(case, route, fw)
-    return _run_training(case, route, fw)
+        yield from _run_dropout_probe(case, route, fw).stream()
+    elif case.kind == "normalization":
+        yield from _run_normalization_probe(case, route, fw).stream()
+    else:
+        yield from _run_loss_probe(case, route, fw).stream()
 
 
 def _forward(case: Case, layers, x, step, fw, detached: set[str] = frozenset()):
@@ -304,7 +324,7 @@ def _scaled_backward(case: Case, step_index: int, step: dict, scaler, loss, opti
     return skipped
 
 
-def _run_training(case: Case, route: str, fw) -> Trajectory:
+def _stream_training(case: Case, route: str, fw):
     base, clip = split_route(route)
     fw.seed(case.data.seed)
     layers, params, optimizer = fw.build(case, route)
@@ -314,13 +334,13 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
     batches = data.batches(case)
     network = layers if case.model.layers else None
     canonical = fw.canonical if network is None else network.canonical  # the layer-list layouts
-    traj = Trajectory(initial={n: canonical(n, p) for n, p in params.items()})
     lifecycle = case.gradients
     if lifecycle is not None:
         for n in lifecycle.frozen_set(params):
             fw.freeze(params[n])
+    yield {n: canonical(n, p) for n, p in params.items()}
     for step_index in range(1, case.steps + 1):
-        step = traj.new_step()
+        step = {}
         x, y = batches[data.batch_for_step(case, step_index)]
         detached = lifecycle.unused_at(step_index, params) if lifecycle is not None else set()
         with fw.autocast(case):
@@ -385,7 +405,7 @@ def _run_training(case: Case, route: str, fw) -> Trajectory:
             # A second scheduler taking over, or optimizer and scheduler rebuilt from their state.
             optimizer, scheduler = fw.schedules.after_step(
                 case, step_index, optimizer, scheduler, lambda *given: fw.fresh_optimizer(case, params, *given))
-    return traj
+        yield step
 
 
 def _run_dropout_probe(case: Case, route: str, fw) -> Trajectory:

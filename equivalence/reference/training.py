@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import data
-from ..record import SCALAR, Trajectory, put
+from ..record import SCALAR, Trajectory, collect, put
 from ..spec import Case
 from .clipping import check_activity, clip_gradients
 from .ema import Ema
@@ -40,6 +40,13 @@ def regularization_grad(case: Case, name: str, w, coefficients) -> np.ndarray:
 
 
 def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Trajectory:
+    return collect(stream_training(case, dtype, recorded))
+
+
+def stream_training(case: Case, dtype: str, recorded=None):
+    """The training run as a stream: the initial parameters, then each step's records as it is computed.
+    ``recorded`` (masks to replay) needs ``recorded.steps[t - 1]`` only once step t is asked for, so it
+    may be a window that the caller fills one step at a time."""
     np_dtype = np.dtype(dtype)
     framework_default = case.model.init == "framework_default"
     start = framework_default_start(case) if framework_default else data.initial_params(case)
@@ -52,13 +59,13 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
     ratios = case.optimizer.hyper.get("lr_ratio") or {}  # AdamW's lr_ratio, applied inside its update
     engaged_steps = []
     rng = np.random.default_rng([case.data.seed, 3])
-    traj = Trajectory(initial={k: v.astype(np.float64) for k, v in params.items()})
+    yield {k: v.astype(np.float64) for k, v in params.items()}
     schedule = Schedule(case) if case.schedule is not None else None
     scaler = LossScaler(case.loss_scaling) if case.loss_scaling is not None else None
     ema = Ema(case.ema, params) if case.ema is not None else None
     network = Network(case, np_dtype, recorded, rng) if case.model.layers else None
     for step_index in range(1, case.steps + 1):
-        step = traj.new_step()
+        step = {}
         x, y = batch_list[data.batch_for_step(case, step_index)]
         if network is None:
             masks = _masks(case, recorded, step_index, x.shape[0], rng)
@@ -134,9 +141,9 @@ def run_training(case: Case, dtype: str, recorded: Trajectory | None) -> Traject
                 network.evaluate(params, step)
         if schedule is not None and not schedule.shifted:
             schedule.step(loss)
-    if case.clip is not None:
-        check_activity(case, engaged_steps)
-    return traj
+        if case.clip is not None and step_index == case.steps:
+            check_activity(case, engaged_steps)  # before the last step is out, so a bad claim fails the run
+        yield step
 
 
 def _closure(case: Case, x, y, masks, dtype, coefficients, network=None, step_index: int = 0):

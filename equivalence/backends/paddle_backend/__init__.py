@@ -39,6 +39,14 @@ def run(case: Case, route: str) -> Trajectory:
     return common.run(case, route, sys.modules[__name__])
 
 
+def stream(case: Case, route: str):
+    """The run one step at a time (initial parameters first); see common.stream. A user's model pair writes
+    its steps to files and returns one result, passed on whole."""
+    if route == "pair":
+        return common.whole(run(case, route))
+    return common.stream(case, route, sys.modules[__name__])
+
+
 @contextlib.contextmanager
 def _default_dtype(dtype: str):
     previous = paddle.get_default_dtype()

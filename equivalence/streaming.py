@@ -1,0 +1,323 @@
+"""One case compared step by step as its runs produce their records.
+
+Every run of a case is a stream (initial parameters, then one step at a time): the float64 reference,
+the case-dtype reference, each perturbed reference (computed here, each once per case), and each framework
+implementation (from the workers, interleaved per step). A check is a pair of streams with an
+``Accumulator``; as soon as both sides of a pair hold step t, the pair compares it, and a step is dropped
+once every open pair that reads it has passed it. References never run ahead of the slowest framework
+pair, so the harness holds a step or two of each stream, whatever the number of steps, and keeps only the
+per-entry error summaries the reports need.
+
+For float32 cases, the rounding check (float32 reference against float64) is compared first at each step;
+its per-entry RMS and worst-element errors are the measured rounding (``RoundingErrors``) that sets the
+derived bounds of ``tolerance.py`` for every other pair at that step. An implementation whose random dropout masks the
+reference must replay gets its own float64 reference, fed its masks one step at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from . import reference
+from .compare import Accumulator, Comparison
+from .plan import PERTURBED, REFERENCE, Check, perturb, uses_random_masks
+from .spec import Case
+from .tolerance import DerivedRule, RoundingErrors, RoundingRule, TableRule, uses_derived_rule
+from .workers import Outcome
+
+REPLAY = "replay/"
+PARALLEL_ELEMENTS = 1 << 18  # parameters from which a case's comparisons and references use two threads
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _pool() -> ThreadPoolExecutor:
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max_workers=2, thread_name_prefix="equivalence-compare"))
+    return _POOL[0]
+  # the float64 reference replaying an implementation's masks: REPLAY + implementation id
+
+
+class _Window:
+    """``recorded.steps[t - 1]`` for a replaying reference: the implementation's step t, set just before
+    the reference is asked for it."""
+
+    def __init__(self):
+        self.steps: dict[int, dict] = {}
+
+
+class Stream:
+    """Items 0 (initial parameters), 1, 2, ... of one run, of which only those still needed are kept."""
+
+    def __init__(self, name: str, generator=None, source: str | None = None):
+        self.name, self.generator, self.source = name, generator, source
+        self.window = _Window() if source is not None else None
+        self.buffer: dict[int, dict] = {}
+        self.produced = -1  # index of the last item produced
+        self.ended = False
+
+    @property
+    def generated(self) -> bool:
+        return self.generator is not None
+
+    @property
+    def steps(self) -> int:
+        return max(self.produced, 0)
+
+    def add(self, item: dict) -> None:
+        self.produced += 1
+        self.buffer[self.produced] = item
+
+
+class Pair:
+    def __init__(self, check: Check, actual: str, expected: str, accumulator: Accumulator):
+        self.check, self.actual, self.expected, self.accumulator = check, actual, expected, accumulator
+        self.next = 0  # the next item to compare (0: the initial parameters)
+        self.closed = False
+
+
+class CaseStreams:
+    """The streams and pairs of one case; ``feed`` takes the workers' events, ``finish`` drains the rest."""
+
+    def __init__(self, case: Case, checks: list[Check]):
+        self.case = case
+        self.random_masks = uses_random_masks(case)
+        self.derived = uses_derived_rule(case, self.random_masks)
+        self.rounding = RoundingErrors()
+        self.rounding_name = f"{REFERENCE}/{case.dtype}" if case.dtype != "float64" else None
+        self.streams: dict[str, Stream] = {}
+        self.outcomes: dict[str, Outcome] = {}
+        self.pairs: list[Pair] = []
+        self.not_applicable: dict[tuple[str, str], str] = {}
+        self.reference_error = ""
+        self._rounding_read = 0  # details of the rounding check already recorded into self.rounding
+        self._is_large = False
+        try:
+            self.streams[REFERENCE] = Stream(REFERENCE, reference.stream(case))
+            if self.rounding_name:
+                self.streams[self.rounding_name] = Stream(self.rounding_name, reference.stream(case, dtype=case.dtype))
+            for check in checks:
+                if check.kind == "sensitivity":
+                    variant = perturb(case, check.implementation[len(PERTURBED):])
+                    self.streams[check.implementation] = Stream(check.implementation, reference.stream(variant))
+        except Exception as exc:
+            self._fail_references(exc)
+        for check in checks:
+            self._pair(check)
+
+    def _rule(self, check: Check):
+        if check.kind == "rounding":
+            return RoundingRule(self.case)
+        if not self.derived:
+            return TableRule(self.case)
+        return DerivedRule(self.case, self.rounding, sides=2 if check.kind == "direct" else 1)
+
+    def _pair(self, check: Check) -> None:
+        quantities, exclude, expected = None, None, check.compared_with
+        if self.case.model is not None and self.case.model.init == "framework_default":
+            quantities = {"init_z"}  # each framework trains from its own start: only the starts' distributions compare
+        elif self.random_masks:
+            if check.kind == "direct":
+                if self.case.kind != "dropout":
+                    self.not_applicable[(check.implementation, check.compared_with)] = (
+                        "random dropout masks differ between frameworks; each is compared with the reference "
+                        "replaying its own mask")
+                    return
+                # eval_output is the only mask-free quantity, unless p = 0 or 1 leaves the frameworks no draw
+                quantities = None if self.case.dropout.p in (0.0, 1.0) else {"eval_output"}
+            elif check.compared_with == REFERENCE and check.backend is not None:
+                expected = REPLAY + check.implementation
+                exclude = {"dropout_mask"}  # replayed, equal by construction
+                if expected not in self.streams:
+                    stream = Stream(expected, None, source=check.implementation)
+                    stream.generator = reference.stream(self.case, recorded=stream.window)
+                    self.streams[expected] = stream
+        for name in (check.implementation, expected):
+            self.streams.setdefault(name, Stream(name))
+        select = self.case.compare.selects if self.case.compare.restricts else None  # [compare], every pair
+        accumulator = Accumulator(self.case, quantities, self._rule(check), exclude=exclude, select=select)
+        self.pairs.append(Pair(check, check.implementation, expected, accumulator))
+
+    # ------------------------------------------------------------------------------------------ events
+    def feed(self, kind: str, name: str, payload) -> None:
+        """An event of a framework run: ("initial", params), ("step", records) or ("end", Outcome)."""
+        stream = self.streams.setdefault(name, Stream(name))
+        if kind in ("initial", "step"):
+            stream.add(payload)
+        else:
+            self.outcomes[name] = payload
+            stream.ended = True
+            if payload.status != "ok":
+                stream.buffer.clear()
+        self._advance()
+
+    def finish(self) -> None:
+        """Every framework run has ended: run the references to their end and close every pair."""
+        for stream in self.streams.values():
+            if not stream.generated:
+                stream.ended = True
+        self._advance()
+
+    # ------------------------------------------------------------------------------------------ internals
+    def _fail_references(self, exc: Exception) -> None:
+        self.reference_error = f"reference failed: {type(exc).__name__}: {exc}"
+        for stream in self.streams.values():
+            if stream.generated:
+                stream.ended = True
+                stream.buffer.clear()
+
+    def _pull(self, stream: Stream) -> bool:
+        """The next item of a reference stream; False when it cannot come (ended, or a replay whose
+        implementation has not produced the step yet)."""
+        if stream.ended or self.reference_error:
+            return False
+        index = stream.produced + 1
+        if stream.source is not None:
+            source = self.streams[stream.source]
+            needed = max(index, 1)  # the probes compute everything at the first item, from step 1's mask
+            if needed not in source.buffer:
+                if source.ended:
+                    stream.ended = True
+                return False
+            stream.window.steps = {needed - 1: source.buffer[needed]}
+        try:
+            item = next(stream.generator)
+        except StopIteration:
+            stream.ended = True
+            return False
+        except Exception as exc:
+            self._fail_references(exc)
+            return False
+        stream.add(item)
+        return True
+
+    def _reach(self, stream: Stream, t: int) -> None:
+        while stream.generated and stream.produced < t and self._pull(stream):
+            pass
+
+    def _frontier(self) -> float:
+        """The step up to which pairs of two references may run: the furthest open pair that reads a
+        framework run (so the references are at most as far ahead as the framework runs themselves)."""
+        open_framework = [p.next for p in self.pairs if not p.closed and not (
+            self.streams[p.actual].generated and self.streams[p.expected].generated)]
+        return max(open_framework, default=math.inf)
+
+    def _rounding_pair(self) -> Pair | None:
+        if not self.derived:
+            return None
+        return next((p for p in self.pairs if p.check.kind == "rounding"), None)
+
+    def _advance(self) -> None:
+        progress = True
+        rounding = self._rounding_pair()
+        while progress:
+            progress = False
+            frontier = self._frontier()
+            candidates, targets = [], {}
+            for pair in self.pairs:
+                if pair.closed:
+                    continue
+                t = pair.next
+                actual, expected = self.streams[pair.actual], self.streams[pair.expected]
+                if actual.generated and expected.generated and t > frontier:
+                    continue
+                if rounding is not None and pair is not rounding and not rounding.closed and rounding.next <= t:
+                    continue  # its derived bounds at step t are not measured yet
+                for side in (actual, expected):
+                    if side.generated and side.source is None and side.produced < t:
+                        targets[side.name] = max(targets.get(side.name, -1), t)
+                candidates.append(pair)
+            self._reach_all(targets)
+            ready = []
+            for pair in candidates:
+                t = pair.next
+                actual, expected = self.streams[pair.actual], self.streams[pair.expected]
+                self._reach(actual, t)  # a replaying reference, fed by its implementation
+                self._reach(expected, t)
+                if t in actual.buffer and t in expected.buffer:
+                    ready.append(pair)
+                elif (actual.ended and t not in actual.buffer) or (expected.ended and t not in expected.buffer):
+                    pair.closed = True
+                    progress = True
+            if rounding in ready:  # first: its errors are the bounds of the others at this step
+                ready.remove(rounding)
+                self._compare(rounding, rounding.next)
+                rounding.next += 1
+                progress = True
+            self._parallel([lambda pair=pair: self._compare(pair, pair.next) for pair in ready])
+            for pair in ready:
+                pair.next += 1
+                progress = True
+            self._drop()
+
+    def _large(self) -> bool:
+        """A model big enough that comparing and stepping references on both cores pays for the threads."""
+        initial = self.streams[REFERENCE].buffer.get(0) if REFERENCE in self.streams else None
+        if initial is not None:
+            self._is_large = sum(v.size for v in initial.values()) >= PARALLEL_ELEMENTS
+        return self._is_large
+
+    def _parallel(self, tasks: list) -> None:
+        """Run independent tasks (NumPy releases the GIL on large arrays): on two threads for a large model,
+        in order otherwise. A task's exception is raised here, as if it had run in order."""
+        if len(tasks) < 2 or not self._large():
+            for task in tasks:
+                task()
+            return
+        for future in [_pool().submit(task) for task in tasks]:
+            future.result()
+
+    def _reach_all(self, targets: dict[str, int]) -> None:
+        """Every reference stream in ``targets`` up to its index; independent streams advance in parallel."""
+        self._parallel([lambda name=name, t=t: self._reach(self.streams[name], t) for name, t in targets.items()])
+
+    def _compare(self, pair: Pair, t: int) -> None:
+        a, e = self.streams[pair.actual].buffer[t], self.streams[pair.expected].buffer[t]
+        if t == 0:
+            pair.accumulator.initial(a, e)
+        else:
+            pair.accumulator.step(t, a, e)
+        if pair is self._rounding_pair():
+            self._record_rounding(pair.accumulator)
+
+    def _record_rounding(self, accumulator: Accumulator) -> None:
+        """The rounding check's per-entry errors are the measured float32 rounding: each (RMS, worst element)
+        becomes the scale of the derived bounds at that step (non-finite ones are not a scale)."""
+        details = accumulator.flushed_details()
+        for d in details[self._rounding_read:]:
+            if np.isfinite(d.rms_error) and np.isfinite(d.max_abs_error):
+                self.rounding.record(d.step, d.quantity, d.name, d.rms_error, d.max_abs_error)
+        self._rounding_read = len(details)
+
+    def _drop(self) -> None:
+        """Forget every item that no open pair (and no replaying reference) still needs."""
+        needs: dict[str, int] = {}
+        for pair in self.pairs:
+            if not pair.closed:
+                for name in (pair.actual, pair.expected):
+                    needs[name] = min(needs.get(name, pair.next), pair.next)
+        for stream in self.streams.values():
+            if stream.source is not None and not stream.ended:
+                needs[stream.source] = min(needs.get(stream.source, math.inf), max(stream.produced + 1, 1))
+        for stream in self.streams.values():
+            keep_from = needs.get(stream.name, math.inf)
+            for t in [t for t in stream.buffer if t < keep_from]:
+                del stream.buffer[t]
+
+    # ------------------------------------------------------------------------------------------ results
+    def comparison(self, check: Check) -> Comparison | None:
+        for pair in self.pairs:
+            if (pair.check.implementation, pair.check.compared_with) == (check.implementation, check.compared_with):
+                return pair.accumulator.finish(self.streams[pair.actual].steps, self.streams[pair.expected].steps)
+        return None
+
+    def held_bytes(self) -> int:
+        """Bytes of the records currently held."""
+        total = 0
+        for stream in self.streams.values():
+            for item in stream.buffer.values():
+                for value in item.values():
+                    total += value.nbytes if isinstance(value, np.ndarray) else sum(v.nbytes for v in value.values())
+        return total
