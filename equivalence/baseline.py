@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 FORMAT = "equivalence-baseline"
+# Every status a check can end in; runner.py reports these (not-applicable: a route a framework cannot express).
 STATUSES = ("pass", "fail", "error", "skipped", "not-applicable")
 RAN = ("equal", "divergent")  # observed verdicts of a check that compared two runs
 # Environment keys that are not framework versions; "time", "executable" and "platform" are dropped.

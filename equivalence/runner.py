@@ -15,6 +15,7 @@ import numpy as np
 
 from . import explain, reference, versions
 from .backends import BACKENDS
+from .baseline import STATUSES  # one list for reports and baselines (baseline.py stays framework-free)
 from .backends.common import DEVICE
 from .compare import Comparison, Mismatch, compare
 from .margins import margin_note
@@ -29,7 +30,6 @@ from .pair.spec import PairCase, load_any
 SCHEMA_VERSION = 2  # 2: explanation of every divergent result; the not-applicable status
 # A framework that cannot express a route (not-applicable) is its own status, apart from a check that did not
 # run for another reason (skipped: the framework is missing, or outside the case's version range); neither fails.
-STATUSES = ("pass", "fail", "error", "skipped", "not-applicable")
 NOT_FAILING = ("pass", "skipped", "not-applicable")
 # Records a case may hold before its framework runs are read in lockstep (a tiny case runs freely: a worker
 # that waits for the other costs a round trip per message).
