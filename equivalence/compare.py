@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .chunked_errors import entry_errors
 from .record import Trajectory, quantity_rank
 from .spec import Case, Tolerance
 from .tolerance import DEFAULT_TOLERANCES, HYPER_TOLERANCE, Bound, TableRule, tolerance_for
@@ -93,6 +94,7 @@ class Comparison:
     details: list[QuantityError] = field(default_factory=list)
     structural: str = ""  # a difference of structure (step count, shapes, names), besides values
     rms_failures: int = 0  # entries whose elements all pass but whose RMS error exceeds a derived limit
+    stopped_at: int | None = None  # compared up to this step only (a sensitivity check stopped once detected)
 
     @property
     def equal(self) -> bool:
@@ -113,6 +115,9 @@ class Comparison:
                          f"error {self.max_abs_error:.3g}, {REL_ERROR_NAME} {self.max_rel_error:.3g}")
         if self.first is not None:
             parts.append(f"first divergence at {self.first.describe()}")
+        if self.stopped_at is not None:
+            parts.append(f"compared up to step {self.stopped_at}, where it was detected (a large model's "
+                         f"sensitivity check stops there)")
         return "; ".join(parts)
 
 
@@ -174,6 +179,7 @@ class Accumulator:
         self._absent: list[tuple] = []  # (step, quantity, names_a, names_e): a problem if the quantity is shared
         self._pending: list[tuple] = []
         self._pending_size = 0
+        self._same: dict[tuple, tuple] = {}  # this step's large entries by the identity of their arrays
 
     def initial(self, actual: dict, expected: dict) -> None:
         if not (actual and expected and self._compares("param")):
@@ -192,6 +198,7 @@ class Accumulator:
         (self.q_actual if side == "actual" else self.q_expected).update(step)
 
     def step(self, index: int, step_a: dict, step_e: dict) -> None:
+        self._same = {}
         self.q_actual.update(step_a)
         self.q_expected.update(step_e)
         for quantity in set(step_a) ^ set(step_e):
@@ -244,7 +251,7 @@ class Accumulator:
         size = entry[3].size
         if size >= BATCH_ELEMENTS:
             self._flush()
-            if not _accumulate_large(self.result, entry):
+            if not _accumulate_large(self.result, entry, self._same):
                 _accumulate(self.result, [entry])
             return
         self._pending.append(entry)
@@ -357,48 +364,56 @@ def _widened(bound: Bound, expected: float) -> str:
     return f" and > {bound.element_floor:.3g} ({bound.rule} bound)" if bound.element_floor > table else ""
 
 
-def _accumulate_large(result: Comparison, entry: tuple) -> bool:
-    """One large entry in as few passes over memory as the verdict allows (at 1M parameters a step has
-    dozens of them); False, leaving it to ``_accumulate``, when some value is not finite."""
+def _accumulate_large(result: Comparison, entry: tuple, same: dict | None = None) -> bool:
+    """One large entry in one chunked pass (chunked_errors.py; at 1M parameters a step has dozens of them);
+    False, leaving it to ``_accumulate``, when some value is not finite. ``same`` holds the errors of the
+    step's entries by array identity: a run that records one array under two quantities (the gradient as
+    ``grad`` and, without a penalty, as ``grad_regularized``) has it compared once."""
     step, quantity, name, a, e, bound = entry
     tol = bound.tolerance
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        err = np.subtract(a, e, dtype=np.float64).reshape(-1)
-        np.abs(err, out=err)
-        sumsq = float(np.dot(err, err))
-        if not np.isfinite(sumsq):
-            return False
-        expected = np.asarray(e, dtype=np.float64).reshape(-1)
-        table = np.abs(expected)
-        scale = float(table.max(initial=0.0))  # finite here: the squared error sum was
-        scratch = np.empty_like(err)
-        table *= tol.rtol
-        table += tol.atol
-        count = int(np.count_nonzero(np.greater(err, table, out=scratch.view(bool)[:err.size])))
-        rms, allowed = float(np.sqrt(sumsq / err.size)), None
-        if count and bound.derived:
-            count, ratio, rms, allowed, bad = _derived(bound, err, expected, table, None, rms)
+    derived = bound.derived
+    floor = bound.element_floor if derived and np.isfinite(bound.element_floor) else None
+    values_rms = bound.scale is not None or (derived and bound.rms_relative is not None)
+    key = (id(a), id(e), tol.atol, tol.rtol, floor, values_rms)
+    if same is not None and key in same:
+        errors = same[key][2]
+    else:
+        errors = entry_errors(a, e, tol.atol, tol.rtol, floor, expected_rms=values_rms)
+        if same is not None:
+            same[key] = (a, e, errors)  # the arrays are held so that their ids stay theirs for the step
+    if not errors.finite:
+        return False
+    rms, allowed = errors.rms, None
+    count, ratio, first = errors.table_count, errors.table_ratio, errors.table_first
+    if count and derived:
+        if bound.rms_relative is not None:
+            scale = errors.expected_rms
+            allowed = bound.rms_relative * (bound.scale.observe(bound.key, scale) if bound.scale is not None else scale)
         else:
-            if bound.scale is not None:  # the rounding check's scale follows every step, within the table too
-                bound.scale.observe(bound.key, float(np.sqrt(np.dot(expected, expected) / max(expected.size, 1))))
-            np.divide(err, table, out=scratch)
-            ratio = float(np.fmax.reduce(scratch)) if err.size else 0.0
-            bad = np.greater(err, table) if count else None
-        ratio = 0.0 if np.isnan(ratio) else ratio
-        max_abs = float(err.max(initial=0.0))
-        max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else np.inf)
+            allowed = bound.rms_limit
+        allowed = max(allowed, 0.0)
+        # an infinite floor (the rounding check): every element passes, the RMS decides
+        count, element_ratio, first = (errors.wide_count, errors.wide_ratio, errors.wide_first) if floor is not None \
+            else (0, 0.0, -1)
+        rms_ratio = rms / allowed if allowed > 0 else (np.inf if rms > 0 else 0.0)
+        ratio = max(element_ratio, rms_ratio)
+    elif bound.scale is not None:  # the rounding check's scale follows every step, within the table too
+        bound.scale.observe(bound.key, errors.expected_rms)
+    max_abs = errors.max_abs
+    max_rel = max_abs / errors.max_expected if errors.max_expected > 0 else (0.0 if max_abs == 0 else np.inf)
     rms_failed = allowed is not None and count == 0 and rms > allowed
-    result.details.append(QuantityError(step, quantity, name, max_abs, 0.0 if np.isnan(max_rel) else max_rel, count,
-                                        int(a.size), tol, ratio, rms, allowed, bound.rule))
+    result.details.append(QuantityError(step, quantity, name, max_abs, max_rel, count, int(a.size), tol, ratio, rms,
+                                        allowed, bound.rule))
     result.compared += int(a.size)
     result.mismatches += count
     result.rms_failures += int(rms_failed)
     result.max_abs_error = max(result.max_abs_error, max_abs)
-    result.max_rel_error = max(result.max_rel_error, 0.0 if np.isnan(max_rel) else max_rel)
+    result.max_rel_error = max(result.max_rel_error, max_rel)
     if result.first is None and (count or rms_failed):
-        local = int(np.argmax(bad)) if count else int(np.argmax(err))
+        flat_a, flat_e = np.asarray(a).reshape(-1), np.asarray(e).reshape(-1)
+        local = first if count else int(np.argmax(np.abs(np.subtract(flat_a, flat_e, dtype=np.float64))))
         idx = tuple(int(i) for i in np.unravel_index(local, a.shape)) if a.shape else ()
-        av, ev = float(np.asarray(a).reshape(-1)[local]), float(expected[local])
+        av, ev = float(flat_a[local]), float(flat_e[local])
         if count:
             problem = (f"abs error {abs(av - ev):.3g} > atol {tol.atol:g} + rtol {tol.rtol:g} * |expected|"
                        + _widened(bound, ev))

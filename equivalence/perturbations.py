@@ -80,10 +80,11 @@ def detected(comparison) -> bool:
     """Whether a perturbed reference differs from the reference on a quantity that carries the training state
     (or in structure: step count, names, shapes): an element outside its bound, or, under a derived float32
     bound (tolerance.py), the RMS error over a tensor above its limit."""
-    return bool(comparison.structural) or any(_over(d) and carries_state(d.quantity) for d in comparison.details)
+    return bool(comparison.structural) or any(over(d) and carries_state(d.quantity) for d in comparison.details)
 
 
-def _over(detail) -> bool:
+def over(detail) -> bool:
+    """An entry beyond its bound: an element outside it, or the RMS error over its limit."""
     rms_limit = getattr(detail, "allowed_rms", None)
     return bool(detail.mismatches) or (rms_limit is not None and detail.rms_error > rms_limit)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from . import explain, reference, versions
 from .backends import BACKENDS
@@ -170,6 +171,10 @@ class Runner:
         return env
 
     def run(self, items: list[Case | SpecError]) -> RunReport:
+        with threadpool_limits(limits=1, user_api="blas"):  # see pyproject.toml: BLAS threads spin on shared cores
+            return self._run(items)
+
+    def _run(self, items: list[Case | SpecError]) -> RunReport:
         names = list(self.backends)
         errors: list[Result] = []
         case_runs: list[CaseRun] = []

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import reference
 from .compare import Accumulator, Comparison
+from .perturbations import carries_state, over
 from .plan import PERTURBED, REFERENCE, Check, perturb, uses_random_masks
 from .spec import Case
 from .tolerance import DerivedRule, RoundingErrors, RoundingRule, TableRule, uses_derived_rule
@@ -30,6 +31,10 @@ from .workers import Outcome
 
 REPLAY = "replay/"
 PARALLEL_ELEMENTS = 1 << 18  # parameters from which a case's comparisons and references use two threads
+# Parameters from which a sensitivity check stops at the first step where it is detected: it has shown that
+# the tolerance can fail, and at 1M parameters its perturbed reference and comparison would cost a fifth
+# of the run for every later step. Smaller cases compare it to the end (its per-step errors are plotted).
+SENSITIVITY_STOP_ELEMENTS = 1 << 18
 _POOL: list[ThreadPoolExecutor] = []
 
 
@@ -76,6 +81,7 @@ class Pair:
         self.check, self.actual, self.expected, self.accumulator = check, actual, expected, accumulator
         self.next = 0  # the next item to compare (0: the initial parameters)
         self.closed = False
+        self.stopped_at: int | None = None  # a sensitivity check stopped once detected (SENSITIVITY_STOP_ELEMENTS)
 
 
 class CaseStreams:
@@ -281,6 +287,15 @@ class CaseStreams:
             pair.accumulator.step(t, a, e)
         if pair is self._rounding_pair():
             self._record_rounding(pair.accumulator)
+        elif t > 0 and pair.check.kind == "sensitivity" and self._large_model(a):
+            details = pair.accumulator.flushed_details()
+            if any(over(d) and carries_state(d.quantity) for d in details if d.step == t):
+                pair.closed, pair.stopped_at = True, t
+
+    @staticmethod
+    def _large_model(step: dict) -> bool:
+        params = step.get("param", {})
+        return sum(getattr(v, "size", 0) for v in params.values()) >= SENSITIVITY_STOP_ELEMENTS
 
     def _record_rounding(self, accumulator: Accumulator) -> None:
         """The rounding check's per-entry errors are the measured float32 rounding: each (RMS, worst element)
@@ -310,6 +325,10 @@ class CaseStreams:
     def comparison(self, check: Check) -> Comparison | None:
         for pair in self.pairs:
             if (pair.check.implementation, pair.check.compared_with) == (check.implementation, check.compared_with):
+                if pair.stopped_at is not None:
+                    comparison = pair.accumulator.finish(pair.stopped_at, pair.stopped_at)
+                    comparison.stopped_at = pair.stopped_at
+                    return comparison
                 return pair.accumulator.finish(self.streams[pair.actual].steps, self.streams[pair.expected].steps)
         return None
 

@@ -126,7 +126,10 @@ def stream_training(case: Case, dtype: str, recorded=None):
                 new = w if skipped or no_gradient else optimizer.step(name, w, final[name], param_lr[name])
             if not skipped and not no_gradient:  # an overflowed gradient is inf/NaN, never equal: the skip is recorded
                 put(step, "grad", name, grads[name])
-                put(step, "grad_regularized", name, regularized[name])
+                if regularized[name] is grads[name]:
+                    step.setdefault("grad_regularized", {})[name] = step["grad"][name]
+                else:
+                    put(step, "grad_regularized", name, regularized[name])
             for key, value in optimizer.states.get(name, {}).items():
                 put(step, f"state.{key}", name, value)
             put(step, "update", name, new - w)
@@ -178,6 +181,10 @@ def _penalty_value(case: Case, w, c):
     return value
 
 
+def _no_decay(case: Case, c) -> bool:
+    return not (c.l1 or c.l2) or bool(case.optimizer.hyper.get("decoupled_weight_decay"))
+
+
 def _regularize_and_clip(case: Case, params, grads, coefficients, step, engaged_steps):
     """(regularized gradients, gradients the optimizer applies). Without a clip both are g + decay. With
     one, the order is the case's flavour: clip_then_decay clips g and adds the decay to the clipped
@@ -185,7 +192,9 @@ def _regularize_and_clip(case: Case, params, grads, coefficients, step, engaged_
     penalty, whose gradient is already in .grad when the clip runs)."""
     decay = {name: regularization_grad(case, name, w, coefficients) for name, w in params.items()}
     if case.clip is None:
-        regularized = {name: grads[name] + decay[name] for name in params}
+        # without a penalty the regularized gradient *is* the gradient: one array, recorded and compared once
+        regularized = {name: grads[name] if _no_decay(case, coefficients[name]) else grads[name] + decay[name]
+                       for name in params}
         return regularized, regularized
     if case.reference.clip_order == "decay_then_clip":
         regularized = {name: grads[name] + decay[name] for name in params}

@@ -1,0 +1,106 @@
+"""The error summary of one large entry, computed in cache-sized chunks.
+
+A 1M-parameter model records half a dozen million-element arrays per step and implementation, and the
+harness compares five pairs of them per step. Done as whole-array NumPy expressions, each of the dozen
+operations of a comparison (difference, absolute values, bounds, ratios, counts, maxima) streams megabytes
+through memory; done on chunks of ``CHUNK`` elements, the intermediates stay in the CPU cache and only the
+two inputs are read from memory, once. The result is exactly what the whole-array expressions give: the
+same element rule (``|a - e| <= atol + rtol*|e|``), the same maxima, and sums that differ only in their
+summation order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CHUNK = 1 << 15  # float64 elements per chunk: 256 KiB per intermediate, a few of them fit in L2
+
+
+@dataclass
+class EntryErrors:
+    """Summary of |actual - expected| over one entry (float64 arithmetic throughout).
+
+    ``table_*``: against the table; ``wide_*``: against max(table, element_floor), where a floor was given.
+    A ``*_first`` index is the flat index of the first element beyond that bound (-1: none)."""
+
+    size: int
+    finite: bool
+    sum_squares: float
+    max_abs: float
+    max_expected: float  # max|expected|: the scale of the relative error
+    expected_sum_squares: float  # sum(expected**2), where asked for (0.0 otherwise)
+    table_count: int
+    table_ratio: float  # max of |a - e| / (atol + rtol*|e|), 0 where |a - e| = 0
+    table_first: int
+    wide_count: int = 0
+    wide_ratio: float = 0.0
+    wide_first: int = -1
+
+    @property
+    def rms(self) -> float:
+        return float(np.sqrt(self.sum_squares / self.size)) if self.size else 0.0
+
+    @property
+    def expected_rms(self) -> float:
+        return float(np.sqrt(self.expected_sum_squares / self.size)) if self.size else 0.0
+
+
+def entry_errors(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: float,
+                 element_floor: float | None = None, expected_rms: bool = False) -> EntryErrors:
+    """Errors of ``actual`` against ``expected`` (same shape, any float dtypes). ``element_floor``: also
+    count and rate the elements against max(table, floor). With a non-finite value anywhere, ``finite`` is
+    False and the other fields are not meaningful (the caller compares such an entry element by element)."""
+    a = np.asarray(actual).reshape(-1)
+    e = np.asarray(expected).reshape(-1)
+    size = a.size
+    n = min(CHUNK, size) or 1
+    err = np.empty(n)
+    bound = np.empty(n)
+    scratch = np.empty(n)
+    flags = np.empty(n, dtype=bool)
+    wide = element_floor is not None
+    floor = float(element_floor) if wide else 0.0
+    sum_sq = e_sum_sq = 0.0
+    max_abs = max_e = t_ratio = w_ratio = 0.0
+    t_count = w_count = 0
+    t_first = w_first = -1
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        for start in range(0, size, CHUNK):
+            stop = min(start + CHUNK, size)
+            m = stop - start
+            d, b, s, f = err[:m], bound[:m], scratch[:m], flags[:m]
+            ev = e[start:stop]
+            np.subtract(a[start:stop], ev, out=d, dtype=np.float64)
+            np.abs(d, out=d)
+            sum_sq += float(np.dot(d, d))
+            np.abs(ev, out=b, dtype=np.float64)
+            max_e = max(max_e, float(b.max()))
+            if expected_rms:
+                e_sum_sq += float(np.dot(b, b))
+            max_abs = max(max_abs, float(d.max()))
+            b *= rtol
+            b += atol
+            t_count, t_ratio, t_first = _against(d, b, s, f, start, t_count, t_ratio, t_first)
+            if wide:
+                np.maximum(b, floor, out=b)
+                w_count, w_ratio, w_first = _against(d, b, s, f, start, w_count, w_ratio, w_first)
+    finite = bool(np.isfinite(sum_sq) and np.isfinite(max_e))
+    return EntryErrors(size, finite, sum_sq, max_abs, max_e, e_sum_sq, t_count, t_ratio, t_first,
+                       w_count, w_ratio, w_first)
+
+
+def _against(err, bound, scratch, flags, start, count, ratio, first):
+    """Fold one chunk's elements against ``bound`` into (count beyond it, max ratio, first index beyond)."""
+    np.divide(err, bound, out=scratch)  # 0 / 0 (a match under a zero bound) is NaN, which fmax skips
+    chunk_ratio = float(np.fmax.reduce(scratch))
+    ratio = max(ratio, chunk_ratio)
+    # An element beyond its bound has a quotient that rounds to at least 1: below 1, the chunk has none.
+    if chunk_ratio >= 1.0:
+        np.greater(err, bound, out=flags)
+        beyond = int(np.count_nonzero(flags))
+        if beyond and first < 0:
+            first = start + int(np.argmax(flags))
+        count += beyond
+    return count, ratio, first
