@@ -62,6 +62,8 @@ def entry_errors(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: fl
     flags = np.empty(n, dtype=bool)
     wide = element_floor is not None
     floor = float(element_floor) if wide else 0.0
+    inverse_floor = 1.0 / floor if floor > 0 else np.inf
+    widened = np.empty(n) if wide else None
     sum_sq = e_sum_sq = 0.0
     max_abs = max_e = t_ratio = w_ratio = 0.0
     t_count = w_count = 0
@@ -71,36 +73,44 @@ def entry_errors(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: fl
             stop = min(start + CHUNK, size)
             m = stop - start
             d, b, s, f = err[:m], bound[:m], scratch[:m], flags[:m]
+            w = widened[:m] if wide else None
             ev = e[start:stop]
-            np.subtract(a[start:stop], ev, out=d, dtype=np.float64)
+            d[...] = a[start:stop]  # a cast then a float64 subtraction beats a mixed-dtype ufunc's buffering
+            np.subtract(d, ev, out=d)
             np.abs(d, out=d)
             sum_sq += float(np.dot(d, d))
-            np.abs(ev, out=b, dtype=np.float64)
+            b[...] = ev
+            np.abs(b, out=b)
             max_e = max(max_e, float(b.max()))
             if expected_rms:
                 e_sum_sq += float(np.dot(b, b))
             max_abs = max(max_abs, float(d.max()))
             b *= rtol
             b += atol
-            t_count, t_ratio, t_first = _against(d, b, s, f, start, t_count, t_ratio, t_first)
+            np.divide(d, b, out=s)  # 0 / 0 (a match under a zero bound) is NaN, which fmax skips
+            chunk_ratio = float(np.fmax.reduce(s))
+            t_ratio = max(t_ratio, chunk_ratio)
+            # An element beyond its bound has a quotient that rounds to at least 1: below 1, the chunk has none.
+            beyond = chunk_ratio >= 1.0
+            if beyond:
+                t_count, t_first = _beyond(d, b, f, start, t_count, t_first)
             if wide:
-                np.maximum(b, floor, out=b)
-                w_count, w_ratio, w_first = _against(d, b, s, f, start, w_count, w_ratio, w_first)
+                # err / max(table, floor) = min(err / table, err / floor): no second division
+                np.multiply(d, inverse_floor, out=w)
+                np.minimum(s, w, out=s)
+                w_ratio = max(w_ratio, float(np.fmax.reduce(s)))
+                if beyond:
+                    np.maximum(b, floor, out=b)
+                    w_count, w_first = _beyond(d, b, f, start, w_count, w_first)
     finite = bool(np.isfinite(sum_sq) and np.isfinite(max_e))
     return EntryErrors(size, finite, sum_sq, max_abs, max_e, e_sum_sq, t_count, t_ratio, t_first,
                        w_count, w_ratio, w_first)
 
 
-def _against(err, bound, scratch, flags, start, count, ratio, first):
-    """Fold one chunk's elements against ``bound`` into (count beyond it, max ratio, first index beyond)."""
-    np.divide(err, bound, out=scratch)  # 0 / 0 (a match under a zero bound) is NaN, which fmax skips
-    chunk_ratio = float(np.fmax.reduce(scratch))
-    ratio = max(ratio, chunk_ratio)
-    # An element beyond its bound has a quotient that rounds to at least 1: below 1, the chunk has none.
-    if chunk_ratio >= 1.0:
-        np.greater(err, bound, out=flags)
-        beyond = int(np.count_nonzero(flags))
-        if beyond and first < 0:
-            first = start + int(np.argmax(flags))
-        count += beyond
-    return count, ratio, first
+def _beyond(err, bound, flags, start, count, first):
+    """Fold one chunk's elements beyond ``bound`` into (count, first flat index)."""
+    np.greater(err, bound, out=flags)
+    found = int(np.count_nonzero(flags))
+    if found and first < 0:
+        first = start + int(np.argmax(flags))
+    return count + found, first

@@ -14,6 +14,7 @@ the pass rule stays element-wise.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -180,6 +181,7 @@ class Accumulator:
         self._pending: list[tuple] = []
         self._pending_size = 0
         self._same: dict[tuple, tuple] = {}  # this step's large entries by the identity of their arrays
+        self._prefetched: int | None = None  # the step whose large entries ``prefetch`` started
 
     def initial(self, actual: dict, expected: dict) -> None:
         if not (actual and expected and self._compares("param")):
@@ -197,8 +199,27 @@ class Accumulator:
     def seen(self, side: str, step: dict) -> None:
         (self.q_actual if side == "actual" else self.q_expected).update(step)
 
+    def prefetch(self, index: int, step_a: dict, step_e: dict, executor) -> None:
+        """Start the chunked kernels of step ``index``'s large entries on ``executor``'s threads; ``step`` with
+        the same records then folds their results in order. Several pairs prefetched before any is stepped have
+        all their entries in flight at once. The entries' bounds must be known (for a derived rule: after the
+        rounding check's step)."""
+        self._same, self._prefetched = {}, index
+        for quantity in set(step_a) & set(step_e):
+            if not self._compares(quantity):
+                continue
+            names_a, names_e = step_a[quantity], step_e[quantity]
+            for name in set(names_a) & set(names_e):
+                a, e = names_a[name], names_e[name]
+                if a.shape == e.shape and a.size >= BATCH_ELEMENTS:
+                    key, args = _kernel_call(a, e, self.rule.bound(index, quantity, name))
+                    if key not in self._same:
+                        self._same[key] = (a, e, executor.submit(entry_errors, *args))
+
     def step(self, index: int, step_a: dict, step_e: dict) -> None:
-        self._same = {}
+        if self._prefetched != index:
+            self._same = {}
+        self._prefetched = None
         self.q_actual.update(step_a)
         self.q_expected.update(step_e)
         for quantity in set(step_a) ^ set(step_e):
@@ -372,13 +393,14 @@ def _accumulate_large(result: Comparison, entry: tuple, same: dict | None = None
     step, quantity, name, a, e, bound = entry
     tol = bound.tolerance
     derived = bound.derived
-    floor = bound.element_floor if derived and np.isfinite(bound.element_floor) else None
-    values_rms = bound.scale is not None or (derived and bound.rms_relative is not None)
-    key = (id(a), id(e), tol.atol, tol.rtol, floor, values_rms)
+    key, args = _kernel_call(a, e, bound)
+    floor = args[4]
     if same is not None and key in same:
         errors = same[key][2]
+        if isinstance(errors, Future):  # started by Accumulator.prefetch
+            errors = errors.result()
     else:
-        errors = entry_errors(a, e, tol.atol, tol.rtol, floor, expected_rms=values_rms)
+        errors = entry_errors(*args)
         if same is not None:
             same[key] = (a, e, errors)  # the arrays are held so that their ids stay theirs for the step
     if not errors.finite:
@@ -422,6 +444,14 @@ def _accumulate_large(result: Comparison, entry: tuple, same: dict | None = None
                        f"every element within its bound)")
         result.first = Mismatch(step, quantity, name, idx, av, ev, problem)
     return True
+
+
+def _kernel_call(a, e, bound: Bound) -> tuple[tuple, tuple]:
+    """(key by array identity, arguments of entry_errors) of one large entry under its bound."""
+    tol = bound.tolerance
+    floor = bound.element_floor if bound.derived and np.isfinite(bound.element_floor) else None
+    values_rms = bound.scale is not None or (bound.derived and bound.rms_relative is not None)
+    return (id(a), id(e), tol.atol, tol.rtol, floor, values_rms), (a, e, tol.atol, tol.rtol, floor, values_rms)
 
 
 def _derived(bound: Bound, abs_err, expected, table, finite, rms: float):

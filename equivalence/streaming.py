@@ -45,6 +45,9 @@ def _pool() -> ThreadPoolExecutor:
   # the float64 reference replaying an implementation's masks: REPLAY + implementation id
 
 
+_END = object()  # what a reference stream computed ahead yields once it has no more items
+
+
 class _Window:
     """``recorded.steps[t - 1]`` for a replaying reference: the implementation's step t, set just before
     the reference is asked for it."""
@@ -62,6 +65,7 @@ class Stream:
         self.buffer: dict[int, dict] = {}
         self.produced = -1  # index of the last item produced
         self.ended = False
+        self.pending = None  # a Future of the next item, computed ahead on a pool thread (large models)
 
     @property
     def generated(self) -> bool:
@@ -179,6 +183,18 @@ class CaseStreams:
         implementation has not produced the step yet)."""
         if stream.ended or self.reference_error:
             return False
+        if stream.pending is not None:
+            future, stream.pending = stream.pending, None
+            try:
+                item = future.result()
+            except Exception as exc:
+                self._fail_references(exc)
+                return False
+            if item is _END:
+                stream.ended = True
+                return False
+            stream.add(item)
+            return True
         index = stream.produced + 1
         if stream.source is not None:
             source = self.streams[stream.source]
@@ -249,14 +265,30 @@ class CaseStreams:
                     progress = True
             if rounding in ready:  # first: its errors are the bounds of the others at this step
                 ready.remove(rounding)
-                self._compare(rounding, rounding.next)
+                self._compare_all([rounding])
                 rounding.next += 1
                 progress = True
-            self._parallel([lambda pair=pair: self._compare(pair, pair.next) for pair in ready])
+            self._compare_all(ready)
             for pair in ready:
                 pair.next += 1
                 progress = True
             self._drop()
+        self._step_references_ahead()
+
+    def _step_references_ahead(self) -> None:
+        """For a large model, start each reference's next step on a pool thread while the harness waits for the
+        framework workers: at most one step beyond the furthest open pair, so memory stays a step or two."""
+        if self.reference_error or not self._large():
+            return
+        open_pairs = [p for p in self.pairs if not p.closed]
+        lead = max((p.next for p in open_pairs), default=None)
+        if lead is None:
+            return
+        read = {name for p in open_pairs for name in (p.actual, p.expected)}
+        for stream in self.streams.values():
+            if (stream.generated and stream.source is None and not stream.ended and stream.pending is None
+                    and stream.name in read and stream.produced < lead + 1):
+                stream.pending = _pool().submit(next, stream.generator, _END)
 
     def _large(self) -> bool:
         """A model big enough that comparing and stepping references on both cores pays for the threads."""
@@ -274,6 +306,18 @@ class CaseStreams:
             return
         for future in [_pool().submit(task) for task in tasks]:
             future.result()
+
+    def _compare_all(self, pairs: list[Pair]) -> None:
+        """Each pair at its next item. For a large model every large entry of every pair starts at once on the
+        pool's threads (Accumulator.prefetch), then each pair folds its results in order here."""
+        if self._large():
+            for pair in pairs:
+                t = pair.next
+                if t > 0:
+                    pair.accumulator.prefetch(t, self.streams[pair.actual].buffer[t],
+                                              self.streams[pair.expected].buffer[t], _pool())
+        for pair in pairs:
+            self._compare(pair, pair.next)
 
     def _reach_all(self, targets: dict[str, int]) -> None:
         """Every reference stream in ``targets`` up to its index; independent streams advance in parallel."""

@@ -23,12 +23,14 @@ from __future__ import annotations
 import importlib
 import multiprocessing
 import os
+import queue
 import signal
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 
+from . import wire
 from .record import Trajectory, collect
 from .spec import Case
 
@@ -156,11 +158,11 @@ def _serve(module_name: str, conn) -> None:
     try:
         module = _load(module_name)
     except Exception as exc:  # ImportError, or a framework failing its own initialisation
-        conn.send(("unavailable", f"{type(exc).__name__}: {exc}"))
+        wire.send(conn, ("unavailable", f"{type(exc).__name__}: {exc}"))
         return
     # Plain strings: torch.__version__ is a TorchVersion, and unpickling one would import torch into the
     # harness process, which must never hold a framework.
-    conn.send(("ready", {name: str(version) for name, version in module.versions().items()}))
+    wire.send(conn, ("ready", {name: str(version) for name, version in module.versions().items()}))
     while True:
         try:
             request = conn.recv()
@@ -171,8 +173,8 @@ def _serve(module_name: str, conn) -> None:
             # Nothing to flush; a framework's interpreter teardown costs up to a second for nothing.
             os._exit(0)
         for message in drive(module, *request):
-            conn.send(message)
-        conn.send(("done",))
+            wire.send(conn, message)
+        wire.send(conn, ("done",))
 
 
 def _signal_name(exitcode: int | None) -> str:
@@ -209,6 +211,7 @@ class WorkerBackend:
         self.timeout, self.start_timeout, self.stall_timeout = timeout, start_timeout, stall_timeout
         self._proc = None
         self._conn = None
+        self._reader: _Reader | None = None
         self.info: BackendInfo | None = None
         self.restarts = 0
 
@@ -250,7 +253,7 @@ class WorkerBackend:
         while True:
             if self._conn.poll(POLL_S):
                 try:
-                    return self._conn.recv()
+                    return wire.recv(self._conn)
                 except (EOFError, OSError):
                     self._proc.join(5)
                     raise WorkerGone(f"crashed with {_signal_name(self._proc.exitcode)}") from None
@@ -286,11 +289,14 @@ class WorkerBackend:
             pending = [(r, delivered[r]) for r in routes if r not in ended]
             self._conn.send((case, pending, interleave))
             current = pending[0][0]
+            reader = _Reader(self)
+            finished = False
             try:
                 while True:
-                    message = self._receive(self.timeout)
+                    message = reader.next()
                     kind = message[0]
                     if kind == "done":
+                        finished = True
                         break
                     if kind == "enter":
                         current = message[1]
@@ -302,15 +308,24 @@ class WorkerBackend:
                         ended.add(route)
                     yield message
             except WorkerGone as gone:
+                finished = True
+                reader.stop()
                 self._kill()
                 if current in ended:  # between routes: nothing of theirs was lost
                     continue
                 ended.add(current)
                 yield ("end", current, Outcome("error", message=f"{self.name} worker {gone} while running this "
                                                                 f"(case, route); the worker was restarted for the rest"))
+            finally:
+                if not finished:  # abandoned mid-request: its unread messages would answer the next request
+                    reader.stop()
+                    self._kill()
 
     def ready(self) -> bool:
         """A message (or the end of a dead worker) is waiting: reading it will not block."""
+        reader = self._reader
+        if reader is not None:
+            return not reader.queue.empty()
         return self._conn is None or self._conn.poll(0)
 
     def run(self, case: Case, route: str) -> Outcome:
@@ -334,6 +349,57 @@ class WorkerBackend:
                 pass
             self._proc.join(10)
         self._kill()
+
+
+# Messages a reader thread holds for the harness: a step or two of each route ahead, so the worker computes
+# its next step while the harness compares the last one, and memory stays bounded (a step at 1M parameters
+# is some 20 MB per route).
+QUEUED_MESSAGES = 4
+
+
+class _Reader:
+    """Reads one request's messages from a worker on a thread, so that the worker never waits for the harness
+    to come back to its pipe (a step's records are megabytes, far more than a pipe holds). The liveness
+    checks of ``_receive`` run on the thread; a WorkerGone is handed over like a message."""
+
+    def __init__(self, backend: "WorkerBackend"):
+        self.backend = backend
+        self.queue: queue.Queue = queue.Queue(maxsize=QUEUED_MESSAGES)
+        self._stopped = threading.Event()
+        backend._reader = self
+        self._thread = threading.Thread(target=self._run, name=f"equivalence-read-{backend.name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                item = self.backend._receive(self.backend.timeout)
+            except WorkerGone as gone:
+                item = gone
+            except Exception as exc:  # a harness bug still reaches the harness
+                item = exc
+            while not self._stopped.is_set():
+                try:
+                    self.queue.put(item, timeout=POLL_S)
+                    break
+                except queue.Full:
+                    continue
+            if not isinstance(item, tuple) or item[0] == "done":
+                return
+
+    def next(self):
+        item = self.queue.get()
+        if isinstance(item, BaseException):
+            self.stop()
+            raise item
+        if item[0] == "done":
+            self.stop()
+        return item
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self.backend._reader is self:
+            self.backend._reader = None
 
 
 def collect_outcome(events) -> Outcome:

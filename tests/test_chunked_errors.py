@@ -1,0 +1,70 @@
+"""The chunked summary of a large entry (equivalence/chunked_errors.py) against the same quantities written as
+whole-array NumPy expressions, across chunk boundaries, with elements beyond the table and beyond a floor."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from equivalence import chunked_errors
+from equivalence.chunked_errors import entry_errors
+
+pytestmark = pytest.mark.harness
+
+
+def _whole(a, e, atol, rtol, floor):
+    err = np.abs(a.astype(np.float64) - e.astype(np.float64))
+    table = atol + rtol * np.abs(e.astype(np.float64))
+    out = {"sum_squares": float(np.sum(err * err)), "max_abs": float(err.max()),
+           "max_expected": float(np.abs(e).max()), "table_count": int(np.sum(err > table)),
+           "table_ratio": float(np.fmax.reduce(err / table)),
+           "table_first": int(np.argmax(err > table)) if np.any(err > table) else -1}
+    if floor is not None:
+        wide = np.maximum(table, floor)
+        out |= {"wide_count": int(np.sum(err > wide)), "wide_ratio": float(np.fmax.reduce(err / wide)),
+                "wide_first": int(np.argmax(err > wide)) if np.any(err > wide) else -1}
+    return out
+
+
+@pytest.mark.parametrize("dtypes", [("float32", "float64"), ("float32", "float32"), ("float64", "float64")])
+@pytest.mark.parametrize("floor", [None, 3e-6, 0.0])
+def test_matches_whole_array_expressions(monkeypatch, dtypes, floor):
+    monkeypatch.setattr(chunked_errors, "CHUNK", 1000)  # many chunks, a partial last one
+    rng = np.random.default_rng(1)
+    e = rng.standard_normal(10_537) * 1e-2
+    a = e + rng.standard_normal(e.size) * 1e-7
+    a[[17, 4_000, 10_536]] += [5e-6, -2e-5, 1e-3]  # beyond the table; two of them beyond the floor
+    a[5_000] = e[5_000]  # an exact match
+    a, e = a.astype(dtypes[0]), e.astype(dtypes[1])
+    atol, rtol = 1e-6, 1e-5
+    got = entry_errors(a, e, atol, rtol, floor)
+    want = _whole(a, e, atol, rtol, floor)
+    assert got.finite and got.size == a.size
+    for key, value in want.items():
+        assert getattr(got, key) == pytest.approx(value, rel=1e-12), f"{key}: chunked {getattr(got, key)!r}, whole {value!r}"
+    assert got.table_count >= 3 and got.table_first == 17
+
+
+def test_zero_bound_counts_only_real_differences():
+    """atol = rtol = 0: equal elements match (0 / 0 is not a mismatch), any difference is one."""
+    e = np.arange(5.0)
+    a = e.copy()
+    a[3] += 1e-12
+    got = entry_errors(a, e, 0.0, 0.0)
+    assert (got.table_count, got.table_first, got.table_ratio) == (1, 3, np.inf)
+
+
+def test_non_finite_values_are_flagged_for_the_element_wise_path():
+    e = np.ones(100)
+    a = e.copy()
+    a[50] = np.nan
+    assert not entry_errors(a, e, 1e-6, 1e-5).finite
+    a[50] = 1.0
+    e[7] = np.inf
+    assert not entry_errors(a, e, 1e-6, 1e-5).finite
+
+
+def test_expected_rms_only_when_asked():
+    e = np.full(64, 2.0)
+    assert entry_errors(e, e, 0.0, 0.0, expected_rms=True).expected_rms == pytest.approx(2.0)
+    assert entry_errors(e, e, 0.0, 0.0).expected_sum_squares == 0.0
