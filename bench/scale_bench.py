@@ -1,11 +1,11 @@
 """Scale benchmark: the suite's wall time and peak memory against the raw floor as the model grows.
 
     python bench/scale_bench.py [--params 1e4 1e5 1e6 1e7] [--steps 10 100] [--optimizers adam momentum]
-                                [--skip 1e7x100] [--python EXE] [--out bench/results/scale.json]
+                                [--skip 1e7x100] [--repeat N] [--python EXE] [--out bench/results/scale.json]
 
 For each (parameters, optimizer, steps) it writes one float32 case, Linear(n, n) with a bias (n^2 + n
-parameters, n = sqrt(parameters) rounded), batch 32, MSE loss against seeded targets, and runs, each as a fresh
-process timed from outside:
+parameters, n = sqrt(parameters) rounded), batch 32 with a fresh batch each step, MSE loss against seeded
+targets, and runs, each as a fresh process timed from outside (``--repeat`` times each, alternating):
 (a) the suite, ``python -m equivalence run --cases CASE --out TMP``: both workers, the float64, float32 and
     perturbed references, every comparison, the reports;
 (b) the raw floor, ``bench/scale_floor.py CASE``: both frameworks imported once, the same steps, nothing
@@ -40,9 +40,11 @@ def case_text(params: float, optimizer: str, steps: int) -> tuple[str, str]:
     n = max(2, round(math.sqrt(params)))
     case_id = f"scale-{optimizer}-{n}x{n}-{steps}"
     hyper = 'lr = 0.001' if optimizer == "adam" else 'lr = 0.01\nmomentum = 0.9'
+    # batches = steps: each step trains on a fresh batch, one pass over steps x 32 seeded samples, as a training
+    # script's data loader does (one batch repeated 100 times is memorised; README "Scale" says what that does)
     text = (f'id = "{case_id}"\ndescription = "Linear({n}, {n}), {optimizer}, float32, batch 32, {steps} steps"\n'
             f'tags = ["scale"]\nsteps = {steps}\ndtype = "float32"\nloss = "mse"\n\n[model]\nsizes = [{n}, {n}]\nbias = true\n\n'
-            f'[data]\nseed = 0\nbatch_size = 32\n\n[optimizer]\nname = "{optimizer}"\n{hyper}\n')
+            f'[data]\nseed = 0\nbatch_size = 32\nbatches = {steps}\n\n[optimizer]\nname = "{optimizer}"\n{hyper}\n')
     return case_id, text
 
 
@@ -98,6 +100,16 @@ def measured(cmd: list[str]) -> dict:
             "stderr_tail": stderr[-2000:]}
 
 
+def _median(runs: list[dict]) -> dict:
+    """Median wall and CPU time of the runs, the largest peak RSS, the last run's output; every run kept."""
+    def mid(key):
+        values = sorted(r[key] for r in runs)
+        return values[len(values) // 2] if len(values) % 2 else sum(values[len(values) // 2 - 1:][:2]) / 2
+    return runs[-1] | {"wall_s": mid("wall_s"), "cpu_s": mid("cpu_s"),
+                       "peak_rss_bytes": max(r["peak_rss_bytes"] for r in runs), "runs": [
+                           {k: r[k] for k in ("wall_s", "cpu_s", "peak_rss_bytes", "rc")} for r in runs]}
+
+
 def _write(out: str, samples: list) -> None:
     """The samples so far (rewritten after each configuration, so an interrupted run keeps them)."""
     Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -111,6 +123,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", nargs="+", type=int, default=[10, 100])
     parser.add_argument("--optimizers", nargs="+", default=["adam", "momentum"])
     parser.add_argument("--skip", nargs="*", default=["1e7x100"], help="PARAMSxSTEPS combinations to leave out")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each side, alternating; medians reported")
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "scale.json"))
     args = parser.parse_args(argv)
@@ -125,9 +138,13 @@ def main(argv=None) -> int:
                     case_id, text = case_text(params, optimizer, steps)
                     path = Path(tmp) / f"{case_id}.toml"
                     path.write_text(text, encoding="utf-8")
-                    floor = measured([args.python, str(FLOOR), str(path)])
                     out = Path(tmp) / case_id
-                    suite = measured([args.python, "-m", "equivalence", "run", "--cases", str(path), "--out", str(out)])
+                    floors, suites = [], []
+                    for _ in range(max(1, args.repeat)):
+                        floors.append(measured([args.python, str(FLOOR), str(path)]))
+                        suites.append(measured([args.python, "-m", "equivalence", "run", "--cases", str(path),
+                                                "--out", str(out)]))
+                    floor, suite = _median(floors), _median(suites)
                     counts = "?"
                     report = out / "latest.json"
                     if report.exists():

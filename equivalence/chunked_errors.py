@@ -11,6 +11,8 @@ summation order.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,11 +49,66 @@ class EntryErrors:
         return float(np.sqrt(self.expected_sum_squares / self.size)) if self.size else 0.0
 
 
+@dataclass
+class Table:
+    """The expected side of a comparison, for every pair that compares against the same array."""
+
+    bound: np.ndarray  # atol + rtol*|expected|, flat float64
+    max_expected: float
+    expected_sum_squares: float
+
+
+def table_of(expected: np.ndarray, atol: float, rtol: float) -> Table:
+    e = np.asarray(expected).reshape(-1)
+    bound = np.empty(e.size)
+    max_e = sum_sq = 0.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        for start in range(0, e.size, CHUNK):
+            b = bound[start:start + CHUNK]
+            np.abs(e[start:start + CHUNK], out=b, dtype=np.float64)
+            max_e = max(max_e, float(b.max()))
+            sum_sq += float(np.dot(b, b))
+            b *= rtol
+            b += atol
+    return Table(bound, max_e, sum_sq)
+
+
+class SharedTables:
+    """Tables of the float64 reference's arrays, computed once per (step, array, tolerance) for the several
+    pairs that compare against them (the rounding check and each implementation), whichever thread asks
+    first; the others wait for it. ``forget_before`` drops the tables of the steps no pair reads any more."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._items: dict[tuple, tuple] = {}  # (step, id, atol, rtol) -> (array, Future of its Table)
+
+    def get(self, step: int, expected: np.ndarray, atol: float, rtol: float) -> Table:
+        key = (step, id(expected), atol, rtol)
+        with self._lock:
+            item = self._items.get(key)
+            owner = item is None
+            if owner:
+                item = self._items[key] = (expected, Future())
+        if owner:
+            try:
+                item[1].set_result(table_of(expected, atol, rtol))
+            except BaseException as exc:
+                item[1].set_exception(exc)
+        return item[1].result()
+
+    def forget_before(self, step: int) -> None:
+        with self._lock:
+            for key in [k for k in self._items if k[0] < step]:
+                del self._items[key]
+
+
 def entry_errors(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: float,
-                 element_floor: float | None = None, expected_rms: bool = False) -> EntryErrors:
+                 element_floor: float | None = None, expected_rms: bool = False,
+                 table: Table | None = None) -> EntryErrors:
     """Errors of ``actual`` against ``expected`` (same shape, any float dtypes). ``element_floor``: also
-    count and rate the elements against max(table, floor). With a non-finite value anywhere, ``finite`` is
-    False and the other fields are not meaningful (the caller compares such an entry element by element)."""
+    count and rate the elements against max(table, floor). ``table``: the expected side, precomputed
+    (``table_of`` with the same atol and rtol). With a non-finite value anywhere, ``finite`` is False and the
+    other fields are not meaningful (the caller compares such an entry element by element)."""
     a = np.asarray(actual).reshape(-1)
     e = np.asarray(expected).reshape(-1)
     size = a.size
@@ -60,6 +117,7 @@ def entry_errors(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: fl
     bound = np.empty(n)
     scratch = np.empty(n)
     flags = np.empty(n, dtype=bool)
+    a64, e64 = a.dtype == np.float64, e.dtype == np.float64
     wide = element_floor is not None
     floor = float(element_floor) if wide else 0.0
     inverse_floor = 1.0 / floor if floor > 0 else np.inf
@@ -75,18 +133,27 @@ def entry_errors(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: fl
             d, b, s, f = err[:m], bound[:m], scratch[:m], flags[:m]
             w = widened[:m] if wide else None
             ev = e[start:stop]
-            d[...] = a[start:stop]  # a cast then a float64 subtraction beats a mixed-dtype ufunc's buffering
-            np.subtract(d, ev, out=d)
+            if a64:
+                np.subtract(a[start:stop], ev, out=d)
+            else:
+                d[...] = a[start:stop]  # a cast then a float64 subtraction beats a mixed-dtype ufunc's buffering
+                np.subtract(d, ev, out=d)
             np.abs(d, out=d)
             sum_sq += float(np.dot(d, d))
-            b[...] = ev
-            np.abs(b, out=b)
-            max_e = max(max_e, float(b.max()))
-            if expected_rms:
-                e_sum_sq += float(np.dot(b, b))
             max_abs = max(max_abs, float(d.max()))
-            b *= rtol
-            b += atol
+            if table is not None:
+                b = table.bound[start:stop]  # shared: read, never written
+            else:
+                if e64:
+                    np.abs(ev, out=b)
+                else:
+                    b[...] = ev
+                    np.abs(b, out=b)
+                max_e = max(max_e, float(b.max()))
+                if expected_rms:
+                    e_sum_sq += float(np.dot(b, b))
+                b *= rtol
+                b += atol
             np.divide(d, b, out=s)  # 0 / 0 (a match under a zero bound) is NaN, which fmax skips
             chunk_ratio = float(np.fmax.reduce(s))
             t_ratio = max(t_ratio, chunk_ratio)
@@ -100,8 +167,10 @@ def entry_errors(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: fl
                 np.minimum(s, w, out=s)
                 w_ratio = max(w_ratio, float(np.fmax.reduce(s)))
                 if beyond:
-                    np.maximum(b, floor, out=b)
-                    w_count, w_first = _beyond(d, b, f, start, w_count, w_first)
+                    np.maximum(b, floor, out=w)
+                    w_count, w_first = _beyond(d, w, f, start, w_count, w_first)
+    if table is not None:
+        max_e, e_sum_sq = table.max_expected, table.expected_sum_squares if expected_rms else 0.0
     finite = bool(np.isfinite(sum_sq) and np.isfinite(max_e))
     return EntryErrors(size, finite, sum_sq, max_abs, max_e, e_sum_sq, t_count, t_ratio, t_first,
                        w_count, w_ratio, w_first)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .chunked_errors import entry_errors
+from .chunked_errors import EntryErrors, SharedTables, entry_errors
 from .record import Trajectory, quantity_rank
 from .spec import Case, Tolerance
 from .tolerance import DEFAULT_TOLERANCES, HYPER_TOLERANCE, Bound, TableRule, tolerance_for
@@ -182,6 +182,7 @@ class Accumulator:
         self._pending_size = 0
         self._same: dict[tuple, tuple] = {}  # this step's large entries by the identity of their arrays
         self._prefetched: int | None = None  # the step whose large entries ``prefetch`` started
+        self.tables: SharedTables | None = None  # the expected side shared with other pairs (streaming.py)
 
     def initial(self, actual: dict, expected: dict) -> None:
         if not (actual and expected and self._compares("param")):
@@ -212,9 +213,9 @@ class Accumulator:
             for name in set(names_a) & set(names_e):
                 a, e = names_a[name], names_e[name]
                 if a.shape == e.shape and a.size >= BATCH_ELEMENTS:
-                    key, args = _kernel_call(a, e, self.rule.bound(index, quantity, name))
+                    key, args = _kernel_call(a, e, self.rule.bound(index, quantity, name), self.tables, index)
                     if key not in self._same:
-                        self._same[key] = (a, e, executor.submit(entry_errors, *args))
+                        self._same[key] = (a, e, executor.submit(_errors_of, *args))
 
     def step(self, index: int, step_a: dict, step_e: dict) -> None:
         if self._prefetched != index:
@@ -272,7 +273,7 @@ class Accumulator:
         size = entry[3].size
         if size >= BATCH_ELEMENTS:
             self._flush()
-            if not _accumulate_large(self.result, entry, self._same):
+            if not _accumulate_large(self.result, entry, self._same, self.tables):
                 _accumulate(self.result, [entry])
             return
         self._pending.append(entry)
@@ -385,7 +386,8 @@ def _widened(bound: Bound, expected: float) -> str:
     return f" and > {bound.element_floor:.3g} ({bound.rule} bound)" if bound.element_floor > table else ""
 
 
-def _accumulate_large(result: Comparison, entry: tuple, same: dict | None = None) -> bool:
+def _accumulate_large(result: Comparison, entry: tuple, same: dict | None = None,
+                      tables: SharedTables | None = None) -> bool:
     """One large entry in one chunked pass (chunked_errors.py; at 1M parameters a step has dozens of them);
     False, leaving it to ``_accumulate``, when some value is not finite. ``same`` holds the errors of the
     step's entries by array identity: a run that records one array under two quantities (the gradient as
@@ -393,14 +395,14 @@ def _accumulate_large(result: Comparison, entry: tuple, same: dict | None = None
     step, quantity, name, a, e, bound = entry
     tol = bound.tolerance
     derived = bound.derived
-    key, args = _kernel_call(a, e, bound)
+    key, args = _kernel_call(a, e, bound, tables, step)
     floor = args[4]
     if same is not None and key in same:
         errors = same[key][2]
         if isinstance(errors, Future):  # started by Accumulator.prefetch
             errors = errors.result()
     else:
-        errors = entry_errors(*args)
+        errors = _errors_of(*args)
         if same is not None:
             same[key] = (a, e, errors)  # the arrays are held so that their ids stay theirs for the step
     if not errors.finite:
@@ -446,12 +448,18 @@ def _accumulate_large(result: Comparison, entry: tuple, same: dict | None = None
     return True
 
 
-def _kernel_call(a, e, bound: Bound) -> tuple[tuple, tuple]:
-    """(key by array identity, arguments of entry_errors) of one large entry under its bound."""
+def _kernel_call(a, e, bound: Bound, tables: SharedTables | None, step: int) -> tuple[tuple, tuple]:
+    """(key by array identity, arguments of ``_errors_of``) of one large entry under its bound."""
     tol = bound.tolerance
     floor = bound.element_floor if bound.derived and np.isfinite(bound.element_floor) else None
     values_rms = bound.scale is not None or (bound.derived and bound.rms_relative is not None)
-    return (id(a), id(e), tol.atol, tol.rtol, floor, values_rms), (a, e, tol.atol, tol.rtol, floor, values_rms)
+    return ((id(a), id(e), tol.atol, tol.rtol, floor, values_rms),
+            (a, e, tol.atol, tol.rtol, floor, values_rms, tables, step))
+
+
+def _errors_of(a, e, atol, rtol, floor, values_rms, tables: SharedTables | None, step: int) -> EntryErrors:
+    table = tables.get(step, e, atol, rtol) if tables is not None else None
+    return entry_errors(a, e, atol, rtol, floor, values_rms, table)
 
 
 def _derived(bound: Bound, abs_err, expected, table, finite, rms: float):

@@ -25,7 +25,7 @@ from .plan import PERTURBED, REFERENCE, Check, for_versions, implementations, pe
 from .record import Trajectory
 from .spec import Case, SpecError, discover, load_case, mark_duplicates
 from .streaming import CaseStreams
-from .workers import InProcessBackend, Outcome, WorkerBackend
+from .workers import InProcessBackend, Outcome, WorkerBackend, wait_for_any
 from .pair.spec import PairCase, load_any
 
 SCHEMA_VERSION = 2  # 2: explanation of every divergent result; the not-applicable status
@@ -33,8 +33,10 @@ SCHEMA_VERSION = 2  # 2: explanation of every divergent result; the not-applicab
 # run for another reason (skipped: the framework is missing, or outside the case's version range); neither fails.
 NOT_FAILING = ("pass", "skipped", "not-applicable")
 # Records a case may hold before its framework runs are read in lockstep (a tiny case runs freely: a worker
-# that waits for the other costs a round trip per message).
-HOLD_FREELY = 64 << 20
+# that waits for the other costs a round trip per message). At 1M parameters a step of the float64 reference
+# and of one framework is some 60 MB, so one framework runs about four steps ahead of the other, as while
+# Torch still imports its compiler stack; at 10M parameters the runs go in lockstep.
+HOLD_FREELY = 256 << 20
 # Elements a divergent check may have compared for its explanation to be searched: the search re-runs the
 # implementation whole (kept in memory) and the reference under up to explain.MAX_RUNS flavours.
 EXPLAIN_ELEMENTS = 4_000_000
@@ -272,7 +274,10 @@ class Runner:
         while events:
             candidates = [name for name in events if not ahead(name)] or list(events)
             ready = [name for name in candidates if name not in started or self.backends[name].ready()]
-            for name in ready or candidates[:1]:  # none ready: wait for the one that may go on
+            if not ready:  # wait for whichever may go on to have a message, not for one in particular
+                wait_for_any([self.backends[name] for name in candidates])
+                continue
+            for name in ready:
                 started.add(name)
                 try:
                     kind, route, payload = next(events[name])
@@ -286,7 +291,8 @@ class Runner:
                             streams.feed("end", impl, Outcome("error", message=f"harness: {type(exc).__name__}: {exc}",
                                                               detail=traceback.format_exc()))
                     continue
-                streams.feed(kind, impl_of[name][route], payload)
+                if kind != "sent":
+                    streams.feed(kind, impl_of[name][route], payload)
         streams.finish()
 
 

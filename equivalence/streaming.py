@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import reference
+from .chunked_errors import SharedTables
 from .compare import Accumulator, Comparison
 from .perturbations import carries_state, over
 from .plan import PERTURBED, REFERENCE, Check, perturb, uses_random_masks
@@ -103,6 +104,7 @@ class CaseStreams:
         self.not_applicable: dict[tuple[str, str], str] = {}
         self.reference_error = ""
         self._rounding_read = 0  # details of the rounding check already recorded into self.rounding
+        self.tables = SharedTables()  # the float64 reference's side of every pair against it, once per step
         self._is_large = False
         try:
             self.streams[REFERENCE] = Stream(REFERENCE, reference.stream(case))
@@ -148,6 +150,8 @@ class CaseStreams:
             self.streams.setdefault(name, Stream(name))
         select = self.case.compare.selects if self.case.compare.restricts else None  # [compare], every pair
         accumulator = Accumulator(self.case, quantities, self._rule(check), exclude=exclude, select=select)
+        if expected == REFERENCE:
+            accumulator.tables = self.tables
         self.pairs.append(Pair(check, check.implementation, expected, accumulator))
 
     # ------------------------------------------------------------------------------------------ events
@@ -364,6 +368,8 @@ class CaseStreams:
             keep_from = needs.get(stream.name, math.inf)
             for t in [t for t in stream.buffer if t < keep_from]:
                 del stream.buffer[t]
+            if stream.name == REFERENCE:
+                self.tables.forget_before(min(keep_from, stream.produced + 1))
 
     # ------------------------------------------------------------------------------------------ results
     def comparison(self, check: Check) -> Comparison | None:

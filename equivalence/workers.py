@@ -271,7 +271,9 @@ class WorkerBackend:
 
     def events(self, case: Case, routes: list[str], interleave: bool = True):
         """Run the routes of a case and yield ("initial" | "step" | "end", route, payload) as they come.
-        A crash or wedge ends the route it hit with an ``error`` and a fresh worker resumes the others."""
+        A crash or wedge ends the route it hit with an ``error`` and a fresh worker resumes the others.
+        ("sent", None, None) comes as soon as the request is on its way: the caller may then read other
+        workers until ``ready`` says this one has a message."""
         delivered = dict.fromkeys(routes, 0)  # items received: the initial parameters, then each step
         ended: set[str] = set()
         while len(ended) < len(routes):
@@ -292,6 +294,7 @@ class WorkerBackend:
             reader = _Reader(self)
             finished = False
             try:
+                yield ("sent", None, None)
                 while True:
                     message = reader.next()
                     kind = message[0]
@@ -355,6 +358,14 @@ class WorkerBackend:
 # its next step while the harness compares the last one, and memory stays bounded (a step at 1M parameters
 # is some 20 MB per route).
 QUEUED_MESSAGES = 4
+ARRIVED = threading.Condition()  # notified whenever a reader has queued a message (``wait_for_any``)
+
+
+def wait_for_any(backends, timeout: float = POLL_S) -> None:
+    """Block until one of the backends has a message ready (or ``timeout`` s passed)."""
+    with ARRIVED:
+        if not any(b.ready() for b in backends):
+            ARRIVED.wait(timeout)
 
 
 class _Reader:
@@ -384,6 +395,8 @@ class _Reader:
                     break
                 except queue.Full:
                     continue
+            with ARRIVED:
+                ARRIVED.notify_all()
             if not isinstance(item, tuple) or item[0] == "done":
                 return
 
@@ -406,6 +419,8 @@ def collect_outcome(events) -> Outcome:
     """The Outcome of a single-route event stream, with the trajectory collected when it ran."""
     initial, steps, outcome = None, [], Outcome("error", message="no result")
     for kind, _, payload in events:
+        if kind == "sent":
+            continue
         if kind == "initial":
             initial = payload
         elif kind == "step":
@@ -460,4 +475,4 @@ class InProcessBackend:
 
 
 __all__ = ["BackendInfo", "InProcessBackend", "Outcome", "WorkerBackend", "collect", "collect_outcome",
-           "cpu_seconds", "drive"]
+           "cpu_seconds", "drive", "wait_for_any"]
