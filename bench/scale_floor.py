@@ -3,10 +3,11 @@ frameworks once and trains the same model the same number of steps in each, reco
 
     python bench/scale_floor.py CASE.toml
 
-It reads the case file for its sizes, optimizer, learning rate, momentum, batch size, seed and steps (the
+It reads the case file for its sizes, optimizer, learning rate, momentum, batches, seed and steps (the
 cases bench/scale_bench.py writes: one Linear or an MLP of identity layers, MSE loss against the seeded
 targets, Adam or Momentum, float32), builds the model from the suite's seeded initial parameters, and runs the
-steps in Paddle, then in Torch: forward, backward, optimizer step, nothing read back. It prints one JSON
+steps in Paddle, then in Torch, each step on its batch (a fresh one each step in the scale cases): forward,
+backward, optimizer step, nothing read back. It prints one JSON
 line: wall time from the first line of the script (imports included) and the phases.
 
 Unlike bench/floor.py it does not go through the suite's backend modules, which record every quantity
@@ -33,7 +34,7 @@ from equivalence import data  # noqa: E402
 from equivalence.spec import load_case  # noqa: E402
 
 
-def run_torch(case, params, x, y):
+def run_torch(case, params, batches):
     import torch
     layers = []
     for i, (fan_in, fan_out) in enumerate(zip(case.model.sizes[:-1], case.model.sizes[1:])):
@@ -49,15 +50,16 @@ def run_torch(case, params, x, y):
         optimizer = torch.optim.Adam(model.parameters(), lr=opt.lr)
     else:
         optimizer = torch.optim.SGD(model.parameters(), lr=opt.lr, momentum=opt.hyper.get("momentum", 0.9))
-    inputs, targets = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32))
-    for _ in range(case.steps):
+    tensors = [(torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32))) for x, y in batches]
+    for step in range(1, case.steps + 1):
+        inputs, targets = tensors[data.batch_for_step(case, step)]
         loss = torch.nn.functional.mse_loss(model(inputs), targets)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
 
 
-def run_paddle(case, params, x, y):
+def run_paddle(case, params, batches):
     import paddle
     layers = []
     for i, (fan_in, fan_out) in enumerate(zip(case.model.sizes[:-1], case.model.sizes[1:])):
@@ -73,8 +75,9 @@ def run_paddle(case, params, x, y):
     else:
         optimizer = paddle.optimizer.Momentum(learning_rate=opt.lr, momentum=opt.hyper.get("momentum", 0.9),
                                               parameters=model.parameters())
-    inputs, targets = paddle.to_tensor(x.astype(np.float32)), paddle.to_tensor(y.astype(np.float32))
-    for _ in range(case.steps):
+    tensors = [(paddle.to_tensor(x.astype(np.float32)), paddle.to_tensor(y.astype(np.float32))) for x, y in batches]
+    for step in range(1, case.steps + 1):
+        inputs, targets = tensors[data.batch_for_step(case, step)]
         loss = paddle.nn.functional.mse_loss(model(inputs), targets)
         loss.backward()
         optimizer.step()
@@ -84,11 +87,11 @@ def run_paddle(case, params, x, y):
 def main(argv: list[str]) -> int:
     case = load_case(argv[0])
     params = data.initial_params(case)
-    x, y = data.batches(case)[0]
+    batches = data.batches(case)  # step t trains on batch (t - 1) mod batches, as in the suite
     phases = {}
     for name, runner in (("paddle", run_paddle), ("torch", run_torch)):
         t = time.perf_counter()
-        runner(case, params, x, y)
+        runner(case, params, batches)
         phases[name] = time.perf_counter() - t  # the first call includes the framework's import
     print(json.dumps({"wall_s": time.perf_counter() - T0, "phases_s": phases, "steps": case.steps}))
     return 0

@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from . import explain, reference, versions
 from .backends import BACKENDS
 from .baseline import STATUSES  # one list for reports and baselines (baseline.py stays framework-free)
 from .backends.common import DEVICE
 from .compare import Comparison, Mismatch, compare
+from .harness_process import harness_settings
 from .margins import margin_note
 from .perturbations import BOOKKEEPING, detected
 from .plan import PERTURBED, REFERENCE, Check, for_versions, implementations, perturb, plan, uses_random_masks
@@ -36,7 +36,7 @@ NOT_FAILING = ("pass", "skipped", "not-applicable")
 # that waits for the other costs a round trip per message). At 1M parameters a step of the float64 reference
 # and of one framework is some 60 MB, so one framework runs about four steps ahead of the other, as while
 # Torch still imports its compiler stack; at 10M parameters the runs go in lockstep.
-HOLD_FREELY = 256 << 20
+HOLD_FREELY = 96 << 20
 # Elements a divergent check may have compared for its explanation to be searched: the search re-runs the
 # implementation whole (kept in memory) and the reference under up to explain.MAX_RUNS flavours.
 EXPLAIN_ELEMENTS = 4_000_000
@@ -173,7 +173,7 @@ class Runner:
         return env
 
     def run(self, items: list[Case | SpecError]) -> RunReport:
-        with threadpool_limits(limits=1, user_api="blas"):  # see pyproject.toml: BLAS threads spin on shared cores
+        with harness_settings():
             return self._run(items)
 
     def _run(self, items: list[Case | SpecError]) -> RunReport:

@@ -368,6 +368,9 @@ class CaseStreams:
             keep_from = needs.get(stream.name, math.inf)
             for t in [t for t in stream.buffer if t < keep_from]:
                 del stream.buffer[t]
+            if keep_from == math.inf and stream.generated and not stream.ended and stream.pending is None:
+                stream.ended = True  # no open pair reads it (a stopped sensitivity check): free its state now
+                stream.generator.close()
             if stream.name == REFERENCE:
                 self.tables.forget_before(min(keep_from, stream.produced + 1))
 

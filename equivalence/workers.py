@@ -357,7 +357,7 @@ class WorkerBackend:
 # Messages a reader thread holds for the harness: a step or two of each route ahead, so the worker computes
 # its next step while the harness compares the last one, and memory stays bounded (a step at 1M parameters
 # is some 20 MB per route).
-QUEUED_MESSAGES = 4
+QUEUED_MESSAGES = 2
 ARRIVED = threading.Condition()  # notified whenever a reader has queued a message (``wait_for_any``)
 
 

@@ -68,3 +68,30 @@ def test_expected_rms_only_when_asked():
     e = np.full(64, 2.0)
     assert entry_errors(e, e, 0.0, 0.0, expected_rms=True).expected_rms == pytest.approx(2.0)
     assert entry_errors(e, e, 0.0, 0.0).expected_sum_squares == 0.0
+
+
+def test_shared_table_gives_the_same_errors_and_is_computed_once(monkeypatch):
+    """Several pairs against one float64 reference array share its side of the comparison: the same
+    summary as computing it in the kernel, and one table per (step, array, tolerance), whichever thread asks."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(2)
+    e = rng.standard_normal(50_000)
+    actuals = [(e + rng.standard_normal(e.size) * s).astype(np.float32) for s in (1e-9, 1e-7, 1e-5)]
+    calls = []
+    real = chunked_errors.table_of
+    monkeypatch.setattr(chunked_errors, "table_of", lambda *a: calls.append(1) or real(*a))
+    tables = chunked_errors.SharedTables()
+
+    def shared(a):
+        return entry_errors(a, e, 1e-6, 1e-5, 2e-6, True, table=tables.get(3, e, 1e-6, 1e-5))
+
+    with ThreadPoolExecutor(3) as pool:
+        got = list(pool.map(shared, actuals))
+    assert len(calls) == 1, f"the table was computed {len(calls)} times"
+    for a, g in zip(actuals, got):
+        want = entry_errors(a, e, 1e-6, 1e-5, 2e-6, True)
+        assert g == want, f"shared table {g} vs own {want}"
+    tables.forget_before(4)
+    tables.get(3, e, 1e-6, 1e-5)
+    assert len(calls) == 2, "a forgotten step's table is computed again, not kept"

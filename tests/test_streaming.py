@@ -45,7 +45,9 @@ def _case(steps: int, n: int = N, optimizer=None):
 
 def test_memory_held_does_not_grow_with_steps(tmp_path, monkeypatch):
     """Both frameworks, 160k parameters, Adam: the records held at any moment are the same for 4 and for 16
-    steps: at most the HOLD_FREELY budget plus a few steps of every stream."""
+    steps: at most the HOLD_FREELY budget (lowered here, so that the runs go in lockstep at this size, as
+    they do at 10M parameters with the default budget) plus a few steps of every stream."""
+    monkeypatch.setattr(runner_module, "HOLD_FREELY", 2 << 20)
     peaks = {}
     for steps in (4, 16):
         folder = tmp_path / str(steps)
@@ -53,8 +55,10 @@ def test_memory_held_does_not_grow_with_steps(tmp_path, monkeypatch):
         report, peaks[steps] = _run_recording(monkeypatch, folder)
         assert report.counts()["fail"] == 0 and report.counts()["error"] == 0, [r.message for r in report.results]
     one_step = (N * N + N) * 4 * 8  # float32 parameter-sized quantities of one step, at most 8 of them
-    assert peaks[16] <= peaks[4] * 1.1 + one_step, f"held {peaks[4]} bytes for 4 steps, {peaks[16]} for 16"
-    assert peaks[16] < runner_module.HOLD_FREELY + 16 * one_step, f"held {peaks[16]} bytes: more than a few steps"
+    # One framework may lead the other by two steps (how far it gets depends on which imports first), and the
+    # float64 reference holds what the slower one still needs: a few steps, the same for any step count.
+    assert peaks[16] <= peaks[4] + 3 * one_step, f"held {peaks[4]} bytes for 4 steps, {peaks[16]} for 16"
+    assert peaks[16] < runner_module.HOLD_FREELY + 8 * one_step, f"held {peaks[16]} bytes: more than a few steps"
 
 
 def test_streamed_verdicts_match_whole_trajectories(tmp_path):
@@ -71,3 +75,48 @@ def test_streamed_verdicts_match_whole_trajectories(tmp_path):
     assert (got.mismatches, got.compared) == (whole.mismatches, whole.compared), (got.message, whole.summary())
     assert got.first_divergence == whole.first, (got.first_divergence, whole.first)
     assert streamed[("fake/optimizer", "reference")].observed == "equal", streamed[("fake/optimizer", "reference")].message
+
+
+def _reference_only(case):
+    """A case's reference checks (rounding, sensitivity) streamed without any framework."""
+    from equivalence.plan import plan
+    checks = plan(case, [])
+    streams = CaseStreams(case, checks)
+    streams.finish()
+    return {c.implementation: (c, streams.comparison(c)) for c in checks}
+
+
+def test_large_sensitivity_check_stops_at_its_first_detection(tmp_path, monkeypatch):
+    """From SENSITIVITY_STOP_ELEMENTS parameters a sensitivity check has done its job once detected: it stops
+    there and says so, with no step-count mismatch; below it, it is compared to the end."""
+    from equivalence import streaming
+    case = load_all([write(tmp_path, tiny(id="stop", dtype="float32", steps=6, model={"sizes": [3, 2], "bias": True},
+                                          optimizer={"name": "sgd", "lr": 0.1}), "stop.toml")])[0]
+    full = _reference_only(case)["perturbed/lr"][1]
+    assert full.stopped_at is None and not full.equal, full.summary()
+    monkeypatch.setattr(streaming, "SENSITIVITY_STOP_ELEMENTS", 1)
+    stopped = _reference_only(case)["perturbed/lr"][1]
+    assert stopped.stopped_at == full.first.step, stopped.summary()
+    assert not stopped.structural and not stopped.equal, stopped.summary()
+    assert f"compared up to step {stopped.stopped_at}, where it was detected" in stopped.summary()
+    assert stopped.compared < full.compared
+    rounding = _reference_only(case)["reference/float32"][1]
+    assert rounding.stopped_at is None and rounding.equal, "only sensitivity checks stop early"
+
+
+def test_an_array_recorded_twice_is_compared_once(tmp_path, monkeypatch):
+    """Without a penalty the reference records its gradient as grad and as grad_regularized: one array,
+    compared once per pair (the second entry reuses the first's errors), with both entries reported."""
+    from equivalence import chunked_errors, compare as compare_module
+    case = load_all([write(tmp_path, tiny(id="once", dtype="float32", steps=2, model={"sizes": [300, 300]},
+                                          optimizer={"name": "sgd", "lr": 0.1}), "once.toml")])[0]
+    steps = list(reference.stream(case))
+    assert steps[1]["grad"]["linear0.weight"] is steps[1]["grad_regularized"]["linear0.weight"]
+    calls = []
+    real = chunked_errors.entry_errors
+    monkeypatch.setattr(compare_module, "entry_errors", lambda *a, **k: calls.append(a[0].size) or real(*a, **k))
+    result = compare(collect(reference.stream(case, dtype="float32")), collect(reference.stream(case)), case)
+    large = [d for d in result.details if d.size == 90_000 and d.step == 1]
+    assert {d.quantity for d in large} >= {"grad", "grad_regularized"}, [d.quantity for d in large]
+    # the step-0 parameters, then each step's large entries but one (grad_regularized reuses grad's errors)
+    assert len(calls) == 1 + case.steps * (len(large) - 1), f"{len(calls)} kernel calls for {len(large)} entries a step"

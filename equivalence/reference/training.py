@@ -51,7 +51,7 @@ def stream_training(case: Case, dtype: str, recorded=None):
     framework_default = case.model.init == "framework_default"
     start = framework_default_start(case) if framework_default else data.initial_params(case)
     params = {k: v.astype(np_dtype) for k, v in start.items()}
-    batch_list = [(_cast(x, np_dtype), None if y is None else _cast(y, np_dtype)) for x, y in data.batches(case)]
+    batch_list = data.batches(case)  # cast one batch at a time: a scale case's data is tens of megabytes
     coefficients = case.coefficients()
     optimizer = ReferenceOptimizer(case, np_dtype)
     lr = optimizer.lr
@@ -67,6 +67,7 @@ def stream_training(case: Case, dtype: str, recorded=None):
     for step_index in range(1, case.steps + 1):
         step = {}
         x, y = batch_list[data.batch_for_step(case, step_index)]
+        x, y = _cast(x, np_dtype), None if y is None else _cast(y, np_dtype)
         if network is None:
             masks = _masks(case, recorded, step_index, x.shape[0], rng)
             out, cache = forward(case, params, x, masks, np_dtype)
@@ -190,12 +191,12 @@ def _regularize_and_clip(case: Case, params, grads, coefficients, step, engaged_
     one, the order is the case's flavour: clip_then_decay clips g and adds the decay to the clipped
     gradient (an optimizer's weight_decay in both frameworks); decay_then_clip clips g + decay (a loss
     penalty, whose gradient is already in .grad when the clip runs)."""
-    decay = {name: regularization_grad(case, name, w, coefficients) for name, w in params.items()}
     if case.clip is None:
         # without a penalty the regularized gradient *is* the gradient: one array, recorded and compared once
-        regularized = {name: grads[name] if _no_decay(case, coefficients[name]) else grads[name] + decay[name]
-                       for name in params}
+        regularized = {name: grads[name] if _no_decay(case, coefficients[name])
+                       else grads[name] + regularization_grad(case, name, w, coefficients) for name, w in params.items()}
         return regularized, regularized
+    decay = {name: regularization_grad(case, name, w, coefficients) for name, w in params.items()}
     if case.reference.clip_order == "decay_then_clip":
         regularized = {name: grads[name] + decay[name] for name in params}
         clipped = clip_gradients(case, regularized)

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Arg, Hyper, OptimizerInfo, in_unit_interval, non_negative
+from .base import Arg, Hyper, OptimizerInfo, in_unit_interval, non_negative, prior
 
 
 def adadelta_update(step, w, g, state):
     rho, eps = step.attribute("rho"), step.attribute("epsilon")
     state["step"] = state.get("step", 0) + 1
-    mean_square = rho * state.get("mean_square", 0 * w) + (1 - rho) * g * g
-    dx = np.sqrt(state.get("mean_square_update", 0 * w) + eps) / np.sqrt(mean_square + eps) * g
+    mean_square = rho * prior(state, "mean_square", w) + (1 - rho) * g * g
+    dx = np.sqrt(prior(state, "mean_square_update", w) + eps) / np.sqrt(mean_square + eps) * g
     state["mean_square"] = mean_square
-    state["mean_square_update"] = rho * state.get("mean_square_update", 0 * w) + (1 - rho) * dx * dx
+    state["mean_square_update"] = rho * prior(state, "mean_square_update", w) + (1 - rho) * dx * dx
     return w - step.lr * dx
 
 

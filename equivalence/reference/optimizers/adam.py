@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Arg, Hyper, OptimizerInfo, in_unit_interval, matches, non_negative, ratio_for
+from .base import Arg, Hyper, OptimizerInfo, in_unit_interval, matches, non_negative, prior, ratio_for
 
 
 def adam_moments(step, g, state):
@@ -22,11 +22,11 @@ def adam_moments(step, g, state):
     fill them with beta; the kernel multiplies after use)."""
     b1, b2 = step.value("beta1"), step.value("beta2")
     t = state.get("step", 0) + 1
-    m = b1 * state.get("moment1", 0 * g) + (1 - b1) * g
-    v = b2 * state.get("moment2", 0 * g) + (1 - b2) * g * g
+    m = b1 * prior(state, "moment1", g) + (1 - b1) * g
+    v = b2 * prior(state, "moment2", g) + (1 - b2) * g * g
     state["moment1"], state["moment2"], state["step"] = m, v, t
     if step.flag("amsgrad"):
-        v = np.maximum(state.get("moment2_max", 0 * g), v)
+        v = np.maximum(prior(state, "moment2_max", g), v)
         state["moment2_max"] = v
     state["beta1_power"] = b1 ** (t + 1)
     state["beta2_power"] = b2 ** (t + 1)

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Arg, Hyper, OptimizerInfo, in_unit_interval, non_negative
+from .base import Arg, Hyper, OptimizerInfo, in_unit_interval, non_negative, prior
 
 
 def adamax_update(step, w, g, state):
     b1, b2, eps = step.attribute("beta1"), step.attribute("beta2"), step.attribute("epsilon")
     t = state.get("step", 0) + 1
-    m = b1 * state.get("moment1", 0 * w) + (1 - b1) * g
-    u = state.get("inf_norm", 0 * w)
+    m = b1 * prior(state, "moment1", w) + (1 - b1) * g
+    u = prior(state, "inf_norm", w)
     u = np.maximum(b2 * u + eps, np.abs(g)) if step.follows == "paddle" else np.maximum(b2 * u, np.abs(g) + eps)
     exact_b1 = step.value("beta1")  # the power is scaled by the double beta1 in Paddle, as written in Torch
     state.update(step=t, moment1=m, inf_norm=u, beta1_power=exact_b1 ** (t + 1))

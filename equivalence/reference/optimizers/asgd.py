@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Arg, Hyper, OptimizerInfo, non_negative
+from .base import Arg, Hyper, OptimizerInfo, non_negative, prior
 
 
 def asgd_update(step, w, g, state):
@@ -22,7 +22,7 @@ def asgd_update(step, w, g, state):
     n = int(step.values["batch_num"])
     table = state.get("grad_table", np.zeros((n,) + w.shape, dtype=w.dtype)).copy()
     slot = (t - 1) % n
-    grad_sum = state.get("grad_sum", 0 * w) - table[slot] + g
+    grad_sum = prior(state, "grad_sum", w) - table[slot] + g
     table[slot] = g
     lambd, alpha, t0 = step.value("lambd"), step.values["alpha"], step.values["t0"]
     eta, mu = state.get("eta", step.lr), state.get("mu", step.dtype.type(1))
@@ -30,7 +30,7 @@ def asgd_update(step, w, g, state):
         new = w - step.lr * grad_sum / step.dtype.type(min(t, n))
     else:
         new = w * (1 - lambd * eta) - eta * g
-    average = state.get("average", 0 * w)
+    average = prior(state, "average", w)
     average = average + (new - average) * mu if mu != 1 else new
     state.update(step=t, grad_sum=grad_sum, grad_table=table, average=average,
                  eta=step.dtype.type(step.lr / (1 + lambd * step.lr * t) ** alpha),

@@ -170,3 +170,9 @@ class Step:
 
     def flag(self, key: str) -> bool:
         return bool(self.values[key])
+
+
+def prior(state: dict, key: str, like: np.ndarray):
+    """The optimizer state ``key`` from the previous step, or zeros shaped like ``like`` before the first one
+    (made only then: ``state.get(key, 0 * like)`` would compute the zeros at every step)."""
+    return state[key] if key in state else 0 * like

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Arg, Hyper, OptimizerInfo, in_unit_interval, matches, non_negative
+from .base import Arg, Hyper, OptimizerInfo, in_unit_interval, matches, non_negative, prior
 
 
 def lamb_update(step, w, g, state):
@@ -19,8 +19,8 @@ def lamb_update(step, w, g, state):
     one = step.dtype.type(1)
     beta1_power = state.get("beta1_power", step.value("beta1"))  # beta^t for step t, before the update
     beta2_power = state.get("beta2_power", step.value("beta2"))
-    m = b1 * state.get("moment1", 0 * w) + (one - b1) * g
-    v = b2 * state.get("moment2", 0 * w) + (one - b2) * g * g
+    m = b1 * prior(state, "moment1", w) + (one - b1) * g
+    v = b2 * prior(state, "moment2", w) + (one - b2) * g * g
     r = (m / (one - beta1_power)) / (np.sqrt(v / (one - beta2_power)) + eps) + wd * w
     ratio = one
     if wd > 0 or step.flag("always_adapt"):

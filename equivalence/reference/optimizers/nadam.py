@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Arg, Hyper, OptimizerInfo, in_unit_interval, non_negative
+from .base import Arg, Hyper, OptimizerInfo, in_unit_interval, non_negative, prior
 
 
 def nadam_update(step, w, g, state):
@@ -23,8 +23,8 @@ def nadam_update(step, w, g, state):
     mu_next = b1 * (one - half * (decay_power * decay) ** psi)
     mu_product = state.get("mu_product", one) * mu
     beta2_power = state.get("beta2_power", one) * b2
-    m = b1 * state.get("moment1", 0 * w) + (one - b1) * g
-    v = b2 * state.get("moment2", 0 * w) + (one - b2) * g * g
+    m = b1 * prior(state, "moment1", w) + (one - b1) * g
+    v = b2 * prior(state, "moment2", w) + (one - b2) * g * g
     state.update(step=t, momentum_decay_power=decay_power, mu_product=mu_product, beta2_power=beta2_power,
                  moment1=m, moment2=v)
     m_hat = mu_next * m / (one - mu_product * mu_next) + (one - mu) * g / (one - mu_product)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Arg, Hyper, OptimizerInfo, in_unit_interval, non_negative
+from .base import Arg, Hyper, OptimizerInfo, in_unit_interval, non_negative, prior
 
 
 def radam_update(step, w, g, state):
@@ -19,8 +19,8 @@ def radam_update(step, w, g, state):
     beta1_power = state.get("beta1_power", one) * b1
     beta2_power = state.get("beta2_power", one) * b2
     rho_term = t * beta2_power / (one - beta2_power)
-    m = b1 * state.get("moment1", 0 * w) + (one - b1) * g
-    v = b2 * state.get("moment2", 0 * w) + (one - b2) * g * g
+    m = b1 * prior(state, "moment1", w) + (one - b1) * g
+    v = b2 * prior(state, "moment2", w) + (one - b2) * g * g
     state.update(step=t, beta1_power=beta1_power, beta2_power=beta2_power, rho_term=rho_term, moment1=m, moment2=v)
     m_hat = m / (one - beta1_power)
     rho_inf = 2 / (one - b2) - one

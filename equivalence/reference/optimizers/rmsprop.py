@@ -13,25 +13,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Arg, Hyper, OptimizerInfo, in_unit_interval, non_negative
+from .base import Arg, Hyper, OptimizerInfo, in_unit_interval, non_negative, prior
 
 
 def rmsprop_update(step, w, g, state):
     rho, eps, mu = step.attribute("rho"), step.attribute("epsilon"), step.attribute("momentum")
     state["step"] = state.get("step", 0) + 1
-    ms = rho * state.get("mean_square", 0 * w) + (1 - rho) * g * g
+    ms = rho * prior(state, "mean_square", w) + (1 - rho) * g * g
     state["mean_square"] = ms
     variance = ms
     if step.flag("centered"):
-        mg = rho * state.get("mean_grad", 0 * w) + (1 - rho) * g
+        mg = rho * prior(state, "mean_grad", w) + (1 - rho) * g
         state["mean_grad"] = mg
         variance = ms - mg * mg
     denominator = np.sqrt(variance + eps) if step.follows == "paddle" else np.sqrt(variance) + eps
     # Both buffers: Paddle keeps lr inside (and always allocates it), Torch only keeps one with momentum.
-    lr_velocity = mu * state.get("lr_velocity", 0 * w) + step.lr * g / denominator
+    lr_velocity = mu * prior(state, "lr_velocity", w) + step.lr * g / denominator
     state["lr_velocity"] = lr_velocity
     if step.values["momentum"] > 0:
-        state["velocity"] = mu * state.get("velocity", 0 * w) + g / denominator
+        state["velocity"] = mu * prior(state, "velocity", w) + g / denominator
     if step.follows == "paddle":
         return w - lr_velocity
     return w - step.lr * (state["velocity"] if step.values["momentum"] > 0 else g / denominator)

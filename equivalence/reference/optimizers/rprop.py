@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Arg, Hyper, OptimizerInfo, positive
+from .base import Arg, Hyper, OptimizerInfo, positive, prior
 
 
 def rprop_update(step, w, g, state):
     eta_minus, eta_plus = step.value("eta_minus"), step.value("eta_plus")
     state["step"] = state.get("step", 0) + 1
-    sign = np.sign(g * state.get("prev_grad", 0 * w))
+    sign = np.sign(g * prior(state, "prev_grad", w))
     factor = np.where(sign > 0, eta_plus, np.where(sign < 0, eta_minus, step.dtype.type(1)))
     size = np.clip(state.get("step_size", 0 * w + step.lr) * factor, step.value("step_min"), step.value("step_max"))
     g = np.where(sign < 0, 0 * g, g)

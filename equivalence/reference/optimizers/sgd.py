@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Arg, Hyper, OptimizerInfo, in_unit_interval
+from .base import Arg, Hyper, OptimizerInfo, in_unit_interval, prior
 
 
 def sgd_update(step, w, g, state):
@@ -18,7 +18,7 @@ def momentum_update(step, w, g, state):
     mu = step.attribute("momentum")
     g = g * step.attribute("rescale_grad")
     g_in = g if "velocity" not in state else g * (1 - step.value("dampening"))
-    v = state.get("velocity", 0 * w)
+    v = prior(state, "velocity", w)
     v = mu * v + ((1 - mu) * g_in if step.case.reference.momentum == "ema" else g_in)
     state["velocity"] = v
     return w - step.lr * (g + mu * v if step.flag("nesterov") else v)
