@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CHUNK = 1 << 15  # float64 elements per chunk: 256 KiB per intermediate, a few of them fit in L2
+CHUNK = 1 << 16  # float64 elements per chunk: 512 KiB per intermediate, the few of them fit in L2
 
 
 @dataclass

@@ -150,8 +150,13 @@ def collect(stream) -> Trajectory:
     return trajectory
 
 
-def put(step: dict, quantity: str, name: str, value) -> None:
+def put(step: dict, quantity: str, name: str, value, owned: bool = False) -> None:
     """Record a copy of ``value``: float32 stays float32 (half the bytes to send and keep, and the float64
-    comparison of a float32 value is exact), everything else becomes float64."""
+    comparison of a float32 value is exact), everything else becomes float64. ``owned``: the caller hands
+    over an array that nothing writes to again (the reference's training step makes new arrays each step),
+    kept as it is where it already has the record's dtype and is contiguous."""
     dtype = np.float32 if getattr(value, "dtype", None) == np.float32 else np.float64
-    step.setdefault(quantity, {})[name] = np.array(value, dtype=dtype, copy=True)
+    record = np.asarray(value, dtype=dtype) if owned else np.array(value, dtype=dtype, copy=True)
+    if owned and not record.flags.c_contiguous:
+        record = record.copy()
+    step.setdefault(quantity, {})[name] = record

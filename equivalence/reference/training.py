@@ -125,16 +125,19 @@ def stream_training(case: Case, dtype: str, recorded=None):
                 new = stepped[name]
             else:
                 new = w if skipped or no_gradient else optimizer.step(name, w, final[name], param_lr[name])
+            # The parameter-sized records are new arrays of this step, never written again (the optimizers and
+            # the training loop make new ones each step): recorded without a copy, which at 1M parameters
+            # is a sixth of a reference step.
             if not skipped and not no_gradient:  # an overflowed gradient is inf/NaN, never equal: the skip is recorded
-                put(step, "grad", name, grads[name])
+                put(step, "grad", name, grads[name], owned=True)
                 if regularized[name] is grads[name]:
                     step.setdefault("grad_regularized", {})[name] = step["grad"][name]
                 else:
-                    put(step, "grad_regularized", name, regularized[name])
+                    put(step, "grad_regularized", name, regularized[name], owned=True)
             for key, value in optimizer.states.get(name, {}).items():
-                put(step, f"state.{key}", name, value)
-            put(step, "update", name, new - w)
-            put(step, "param", name, new)
+                put(step, f"state.{key}", name, value, owned=True)
+            put(step, "update", name, new - w, owned=True)
+            put(step, "param", name, new, owned=True)
             params[name] = new
         if ema is not None:
             for name, value in ema.update(step_index, params).items():
