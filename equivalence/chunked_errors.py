@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+BEYOND_SCREEN = 1.0 - 1e-9
 CHUNK = 1 << 16  # float64 elements per chunk: 512 KiB per intermediate, the few of them fit in L2
 
 
@@ -54,15 +55,16 @@ class Table:
     """The expected side of a comparison, for every pair that compares against the same array."""
 
     bound: np.ndarray  # atol + rtol*|expected|, flat float64
+    inverse: np.ndarray  # 1 / bound: each pair then multiplies instead of dividing
     max_expected: float
     expected_sum_squares: float
 
 
 def table_of(expected: np.ndarray, atol: float, rtol: float) -> Table:
     e = np.asarray(expected).reshape(-1)
-    bound = np.empty(e.size)
+    bound, inverse = np.empty(e.size), np.empty(e.size)
     max_e = sum_sq = 0.0
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         for start in range(0, e.size, CHUNK):
             b = bound[start:start + CHUNK]
             np.abs(e[start:start + CHUNK], out=b, dtype=np.float64)
@@ -70,7 +72,8 @@ def table_of(expected: np.ndarray, atol: float, rtol: float) -> Table:
             sum_sq += float(np.dot(b, b))
             b *= rtol
             b += atol
-    return Table(bound, max_e, sum_sq)
+            np.divide(1.0, b, out=inverse[start:start + CHUNK])  # 1 / 0 = inf: any difference is beyond
+    return Table(bound, inverse, max_e, sum_sq)
 
 
 class SharedTables:
@@ -154,11 +157,15 @@ def entry_errors(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: fl
                     e_sum_sq += float(np.dot(b, b))
                 b *= rtol
                 b += atol
-            np.divide(d, b, out=s)  # 0 / 0 (a match under a zero bound) is NaN, which fmax skips
+            if table is not None:
+                np.multiply(d, table.inverse[start:stop], out=s)  # 0 * inf (a match under a zero bound) is NaN
+            else:
+                np.divide(d, b, out=s)  # 0 / 0 (a match under a zero bound) is NaN, which fmax skips
             chunk_ratio = float(np.fmax.reduce(s))
             t_ratio = max(t_ratio, chunk_ratio)
-            # An element beyond its bound has a quotient that rounds to at least 1: below 1, the chunk has none.
-            beyond = chunk_ratio >= 1.0
+            # An element beyond its bound has a quotient that rounds to at least 1 (a product with the rounded
+            # inverse, to at least 1 - 2^-52): below that, the chunk has none; at or above, count exactly.
+            beyond = chunk_ratio >= BEYOND_SCREEN
             if beyond:
                 t_count, t_first = _beyond(d, b, f, start, t_count, t_first)
             if wide:
