@@ -34,8 +34,9 @@ SCHEMA_VERSION = 2  # 2: explanation of every divergent result; the not-applicab
 NOT_FAILING = ("pass", "skipped", "not-applicable")
 # Records a case may hold before its framework runs are read in lockstep (a tiny case runs freely: a worker
 # that waits for the other costs a round trip per message). At 1M parameters a step of the float64 reference
-# and of one framework is some 60 MB, so one framework runs about four steps ahead of the other, as while
-# Torch still imports its compiler stack; at 10M parameters the runs go in lockstep.
+# and of one framework is some 60 MB, so one framework runs a step or two ahead of the other (while Torch
+# still imports its compiler stack, Paddle's first steps are compared); at 10M parameters they go in lockstep.
+# Raising it buys little time for much memory (256 MB: peak RSS of the tree 2.2 GB at 1M x 100).
 HOLD_FREELY = 96 << 20
 # Elements a divergent check may have compared for its explanation to be searched: the search re-runs the
 # implementation whole (kept in memory) and the reference under up to explain.MAX_RUNS flavours.

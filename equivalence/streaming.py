@@ -105,7 +105,7 @@ class CaseStreams:
         self.reference_error = ""
         self._rounding_read = 0  # details of the rounding check already recorded into self.rounding
         self.tables = SharedTables()  # the float64 reference's side of every pair against it, once per step
-        self._is_large = False
+        self._parameters = 0  # of the model, from the float64 reference's initial parameters
         try:
             self.streams[REFERENCE] = Stream(REFERENCE, reference.stream(case))
             if self.rounding_name:
@@ -294,12 +294,13 @@ class CaseStreams:
                     and stream.name in read and stream.produced < lead + 1):
                 stream.pending = _pool().submit(next, stream.generator, _END)
 
-    def _large(self) -> bool:
-        """A model big enough that comparing and stepping references on both cores pays for the threads."""
+    def _large(self, threshold: int = PARALLEL_ELEMENTS) -> bool:
+        """A model of at least ``threshold`` parameters (by default: big enough that comparing and stepping
+        references on both cores pays for the threads)."""
         initial = self.streams[REFERENCE].buffer.get(0) if REFERENCE in self.streams else None
         if initial is not None:
-            self._is_large = sum(v.size for v in initial.values()) >= PARALLEL_ELEMENTS
-        return self._is_large
+            self._parameters = sum(v.size for v in initial.values())
+        return self._parameters >= threshold
 
     def _parallel(self, tasks: list) -> None:
         """Run independent tasks (NumPy releases the GIL on large arrays): on two threads for a large model,
@@ -335,15 +336,10 @@ class CaseStreams:
             pair.accumulator.step(t, a, e)
         if pair is self._rounding_pair():
             self._record_rounding(pair.accumulator)
-        elif t > 0 and pair.check.kind == "sensitivity" and self._large_model(a):
+        elif t > 0 and pair.check.kind == "sensitivity" and self._large(SENSITIVITY_STOP_ELEMENTS):
             details = pair.accumulator.flushed_details()
             if any(over(d) and carries_state(d.quantity) for d in details if d.step == t):
                 pair.closed, pair.stopped_at = True, t
-
-    @staticmethod
-    def _large_model(step: dict) -> bool:
-        params = step.get("param", {})
-        return sum(getattr(v, "size", 0) for v in params.values()) >= SENSITIVITY_STOP_ELEMENTS
 
     def _record_rounding(self, accumulator: Accumulator) -> None:
         """The rounding check's per-entry errors are the measured float32 rounding: each (RMS, worst element)
