@@ -92,7 +92,34 @@ def test_shared_table_gives_the_same_errors_and_is_computed_once(monkeypatch):
     for a, g in zip(actuals, got):
         want = entry_errors(a, e, 1e-6, 1e-5, 2e-6, True)
         for key, value in vars(want).items():  # ratios: a product with the shared inverse, one rounding apart
-            assert getattr(g, key) == pytest.approx(value, rel=1e-14), f"{key}: shared {getattr(g, key)}, own {value}"
+            assert getattr(g, key) == (None if value is None else pytest.approx(value, rel=1e-14)), \
+                f"{key}: shared {getattr(g, key)}, own {value}"
+    assert got[-1].table_count and got[0].table_count == 0, "both kinds of entry were compared"
     tables.forget_before(4)
     tables.get(3, e, 1e-6, 1e-5)
     assert len(calls) == 2, "a forgotten step's table is computed again, not kept"
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_wide_ratio_found_in_a_chunk_without_table_mismatches(monkeypatch, shared):
+    """The wide ratio is rated only where some element is beyond the table, and then over every chunk that
+    could hold its maximum: here the largest lies in a chunk with no element beyond the table (a large
+    expected value, so its table exceeds the floor), while the elements beyond the table sit well within the
+    floor."""
+    monkeypatch.setattr(chunked_errors, "CHUNK", 100)
+    atol, rtol, floor = 1e-6, 1e-5, 1e-4
+    e = np.full(1_000, 1e-3)
+    e[850] = 100.0  # table 1e-3 + 1e-6, far above the floor
+    a = e.copy()
+    a[850] += 0.9e-3  # 0.9 of its table: the largest wide ratio, in the ninth chunk
+    a[[120, 430]] += [5e-6, -3e-5]  # beyond their tables (1.1e-6), at 0.05 and 0.3 of the floor
+    table = chunked_errors.table_of(e, atol, rtol) if shared else None
+    got = entry_errors(a, e, atol, rtol, floor, table=table)
+    want = _whole(a, e, atol, rtol, floor)
+    assert (got.table_count, got.table_first, got.wide_count, got.wide_first) == (2, 120, 0, -1)
+    assert got.wide_ratio == pytest.approx(want["wide_ratio"], rel=1e-12) and got.wide_ratio > 0.85, \
+        f"wide ratio {got.wide_ratio}, whole-array {want['wide_ratio']}"
+
+    a[[120, 430]] = e[[120, 430]]  # nothing beyond the table: the wider bound decides nothing, is not rated
+    got = entry_errors(a, e, atol, rtol, floor, table=table)
+    assert (got.table_count, got.wide_count, got.wide_first, got.wide_ratio) == (0, 0, -1, None)

@@ -368,17 +368,17 @@ def _stream_training(case: Case, route: str, fw):
             # inf/NaN never compare equal, so a skipped step records the skip; a parameter without a gradient
             # (frozen, or cleared to None and unused) records none
             if not skipped and p.grad is not None:
-                put(step, "grad", n, canonical(n, p.grad))
+                put(step, "grad", n, canonical(n, p.grad), owned=True)
         if base == "loss_penalty" and (penalty := _penalty(case, params, fw)) is not None:
             fw.backward(penalty)  # gradients accumulate onto the data-loss gradients
             for n, p in params.items():
-                put(step, "grad_regularized", n, canonical(n, p.grad))
+                put(step, "grad_regularized", n, canonical(n, p.grad), owned=True)
         if clip == "clip_function":  # the user's clip, between backward and step (clip_argument: in step)
             clipped = {n: p for n, p in params.items() if n not in case.clip.excluded(params)}
             for n, norm in fw.clip_gradients(case.clip, clipped).items():
                 put(step, "grad_norm", n, fw.canonical(n, norm))
             for n, p in params.items():
-                put(step, "grad_clipped", n, canonical(n, p.grad))
+                put(step, "grad_clipped", n, canonical(n, p.grad), owned=True)
         reset = lifecycle.reset if lifecycle is not None else None
         if REGISTRY[case.optimizer.name].closure:  # L-BFGS re-evaluates the loss on this batch itself
             fw.step(optimizer, _closure(case, layers, params, x, y, base, optimizer, fw), reset=reset)
@@ -391,12 +391,12 @@ def _stream_training(case: Case, route: str, fw):
         for n, p in params.items():
             after = canonical(n, p)
             for key, value in fw.state(optimizer, p).items():
-                put(step, f"state.{key}", n, canonical(n, value))
-            put(step, "update", n, after - before[n])
-            put(step, "param", n, after)
+                put(step, f"state.{key}", n, canonical(n, value), owned=True)
+            put(step, "update", n, after - before[n], owned=True)
+            put(step, "param", n, after, owned=True)
         if ema is not None:
             for n, value in fw.ema.update(ema, step_index, params).items():
-                put(step, "ema", n, canonical(n, value))
+                put(step, "ema", n, canonical(n, value), owned=True)
         if network is not None:
             network.record(step, last=step_index == case.steps)
         if scheduler is not None:

@@ -22,8 +22,14 @@ def adam_moments(step, g, state):
     fill them with beta; the kernel multiplies after use)."""
     b1, b2 = step.value("beta1"), step.value("beta2")
     t = state.get("step", 0) + 1
-    m = b1 * prior(state, "moment1", g) + (1 - b1) * g
-    v = b2 * prior(state, "moment2", g) + (1 - b2) * g * g
+    # m = b1*m + (1 - b1)*g and v = b2*v + ((1 - b2)*g)*g, each operation rounded as written; in place on
+    # the fresh arrays only (the previous moments are recorded), to spare a model-sized temporary per term
+    m = b1 * prior(state, "moment1", g)
+    m += (1 - b1) * g
+    v = b2 * prior(state, "moment2", g)
+    g2 = (1 - b2) * g
+    g2 *= g
+    v += g2
     state["moment1"], state["moment2"], state["step"] = m, v, t
     if step.flag("amsgrad"):
         v = np.maximum(prior(state, "moment2_max", g), v)
@@ -41,7 +47,18 @@ def adam_update(step, w, g, state):
     if step.flag("decoupled_weight_decay"):
         w = w - step.lr * step.dtype.type(step.case.coefficients()[step.name].l2) * w
     m, v, bias1, bias2 = adam_moments(step, g, state)
-    return w - step.lr / bias1 * m / (np.sqrt(v) / np.sqrt(bias2) + step.value("epsilon"))
+    return w - _step_size(step.lr / bias1, m, v, bias2, step.value("epsilon"))
+
+
+def _step_size(lr_corrected, m, v, bias2, epsilon):
+    """lr_corrected * m / (sqrt(v) / sqrt(bias2) + epsilon), each operation rounded as written, on two
+    fresh temporaries instead of five."""
+    numerator = lr_corrected * m
+    denominator = np.sqrt(v)
+    denominator /= np.sqrt(bias2)
+    denominator += epsilon
+    numerator /= denominator
+    return numerator
 
 
 def adamw_update(step, w, g, state):
@@ -57,7 +74,7 @@ def adamw_update(step, w, g, state):
         else:
             w = w - lr * step.attribute("weight_decay") * w
     m, v, bias1, bias2 = adam_moments(step, g, state)
-    return w - lr / bias1 * m / (np.sqrt(v) / np.sqrt(bias2) + step.value("epsilon"))
+    return w - _step_size(lr / bias1, m, v, bias2, step.value("epsilon"))
 
 
 def _adam_hypers(paddle_file: str, torch_file: str, lines: dict[str, tuple[int, int]]) -> dict[str, Hyper]:
