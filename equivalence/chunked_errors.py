@@ -4,21 +4,21 @@ A 1M-parameter model records half a dozen million-element arrays per step and im
 harness compares five pairs of them per step. Done as whole-array NumPy expressions, each of the dozen
 operations of a comparison (difference, absolute values, bounds, ratios, counts, maxima) streams megabytes
 through memory; done on chunks of ``CHUNK`` elements, the intermediates stay in the CPU cache and only the
-two inputs are read from memory, once. The result is exactly what the whole-array expressions give: the
-same element rule (``|a - e| <= atol + rtol*|e|``), the same maxima, and sums that differ only in their
-summation order.
+inputs are read from memory, once. Several actual arrays compared against the same expected array (each
+implementation and the float32 reference against the float64 one) share one pass: the expected side of each
+chunk (its bound and the bound's inverse) is computed once, while it is in cache, for all of them. The
+result is exactly what the whole-array expressions give: the same element rule
+(``|a - e| <= atol + rtol*|e|``), the same maxima, and sums that differ only in their summation order.
 """
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 BEYOND_SCREEN = 1.0 - 1e-9
-CHUNK = 1 << 16  # float64 elements per chunk: 512 KiB per intermediate, the few of them fit in L2
+CHUNK = 1 << 15  # float64 elements per chunk: 256 KiB per intermediate, the six of them fit in a 2 MiB L2
 
 
 @dataclass
@@ -54,136 +54,121 @@ class EntryErrors:
 
 
 @dataclass
-class Table:
-    """The expected side of a comparison, for every pair that compares against the same array: the inverse
-    of its bound, 1 / (atol + rtol*|expected|), so that each pair multiplies instead of dividing. The bound
-    itself is recomputed from the expected array in the rare chunks that have an element beyond it."""
+class Request:
+    """One actual array to rate against the shared expected array: ``element_floor``, also count and rate its
+    elements against max(table, floor); ``expected_rms``, also report sum(expected**2)."""
 
-    inverse: np.ndarray  # flat float64
-    max_expected: float
-    expected_sum_squares: float
-
-
-def table_of(expected: np.ndarray, atol: float, rtol: float) -> Table:
-    e = np.asarray(expected).reshape(-1)
-    inverse = np.empty(e.size)
-    max_e = sum_sq = 0.0
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        for start in range(0, e.size, CHUNK):
-            b = inverse[start:start + CHUNK]
-            np.abs(e[start:start + CHUNK], out=b, dtype=np.float64)
-            max_e = max(max_e, float(b.max()))
-            sum_sq += float(np.dot(b, b))
-            b *= rtol
-            b += atol
-            np.divide(1.0, b, out=b)  # 1 / 0 = inf: any difference is beyond
-    return Table(inverse, max_e, sum_sq)
+    actual: np.ndarray
+    element_floor: float | None = None
+    expected_rms: bool = False
 
 
-class SharedTables:
-    """Tables of the float64 reference's arrays, computed once per (step, array, tolerance) for the several
-    pairs that compare against them (the rounding check and each implementation), whichever thread asks
-    first; the others wait for it. ``forget_before`` drops the tables of the steps no pair reads any more."""
+@dataclass
+class _Fold:
+    """One request's running summary over the chunks."""
 
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._items: dict[tuple, tuple] = {}  # (step, id, atol, rtol) -> (array, Future of its Table)
-
-    def get(self, step: int, expected: np.ndarray, atol: float, rtol: float) -> Table:
-        key = (step, id(expected), atol, rtol)
-        with self._lock:
-            item = self._items.get(key)
-            owner = item is None
-            if owner:
-                item = self._items[key] = (expected, Future())
-        if owner:
-            try:
-                item[1].set_result(table_of(expected, atol, rtol))
-            except BaseException as exc:
-                item[1].set_exception(exc)
-        return item[1].result()
-
-    def forget_before(self, step: int) -> None:
-        with self._lock:
-            for key in [k for k in self._items if k[0] < step]:
-                del self._items[key]
+    actual: np.ndarray
+    floor: float | None
+    inverse_floor: float
+    sum_sq: float = 0.0
+    max_abs: float = 0.0
+    t_ratio: float = 0.0
+    w_ratio: float = 0.0
+    t_count: int = 0
+    w_count: int = 0
+    t_first: int = -1
+    w_first: int = -1
+    unrated: list = field(default_factory=list)  # (start, bound on its wide ratio) of chunks rated if needed
 
 
 def entry_errors(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: float,
-                 element_floor: float | None = None, expected_rms: bool = False,
-                 table: Table | None = None) -> EntryErrors:
+                 element_floor: float | None = None, expected_rms: bool = False) -> EntryErrors:
     """Errors of ``actual`` against ``expected`` (same shape, any float dtypes). ``element_floor``: also
-    count and rate the elements against max(table, floor). ``table``: the expected side, precomputed
-    (``table_of`` with the same atol and rtol). With a non-finite value anywhere, ``finite`` is False and the
-    other fields are not meaningful (the caller compares such an entry element by element)."""
-    a = np.asarray(actual).reshape(-1)
+    count and rate the elements against max(table, floor). With a non-finite value anywhere, ``finite`` is
+    False and the other fields are not meaningful (the caller compares such an entry element by element)."""
+    return errors_against(expected, atol, rtol, [Request(actual, element_floor, expected_rms)])[0]
+
+
+def errors_against(expected: np.ndarray, atol: float, rtol: float, requests: list[Request]) -> list[EntryErrors]:
+    """``entry_errors`` of each request's actual array (the shape of ``expected``) against ``expected``, in
+    one pass over the chunks: each chunk of ``expected`` is read, and its bound computed, once for all."""
     e = np.asarray(expected).reshape(-1)
-    size = a.size
+    size = e.size
     n = min(CHUNK, size) or 1
-    err, bound, scratch = np.empty(n), np.empty(n), np.empty(n)
+    err, bound, inverse, scratch, widened = (np.empty(n) for _ in range(5))
+    cast = np.empty(n) if e.dtype != np.float64 else None
     flags = np.empty(n, dtype=bool)
-    wide = element_floor is not None
-    floor = float(element_floor) if wide else 0.0
-    inverse_floor = 1.0 / floor if floor > 0 else np.inf
-    sum_sq = e_sum_sq = 0.0
-    max_abs = max_e = t_ratio = w_ratio = 0.0
-    t_count = w_count = 0
-    t_first = w_first = -1
-    unrated: list[tuple[int, float]] = []  # (start, bound on its wide ratio) of chunks rated later if needed
+    folds = []
+    for r in requests:
+        floor = None if r.element_floor is None else float(r.element_floor)
+        folds.append(_Fold(np.asarray(r.actual).reshape(-1), floor,
+                           1.0 / floor if floor else np.inf))
+    shared = len(folds) > 1  # then one division per element gives the inverse, and each fold multiplies
+    values_rms = any(r.expected_rms for r in requests)
+    max_e = e_sum_sq = 0.0
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         for start in range(0, size, CHUNK):
             stop = min(start + CHUNK, size)
             m = stop - start
-            d, b, s, f = err[:m], bound[:m], scratch[:m], flags[:m]
+            d, b, inv, s, w, f = err[:m], bound[:m], inverse[:m], scratch[:m], widened[:m], flags[:m]
             ev = e[start:stop]
-            if table is None and e.dtype != np.float64:
-                b[...] = ev  # cast once: the difference and the bound both read it
-                ev = b
-            chunk_max = _abs_difference(a[start:stop], ev, d)
-            sum_sq += float(np.dot(d, d))
-            max_abs = max(max_abs, chunk_max)
-            if table is None:
-                np.abs(ev, out=b)
-                max_e = max(max_e, float(b.max()))
-                if expected_rms:
-                    e_sum_sq += float(np.dot(b, b))
-                b *= rtol
-                b += atol
-                np.divide(d, b, out=s)  # 0 / 0 (a match under a zero bound) is NaN, which fmax skips
-            else:
-                np.multiply(d, table.inverse[start:stop], out=s)  # 0 * inf (a match under a zero bound) is NaN
-            chunk_ratio = float(np.fmax.reduce(s))
-            t_ratio = max(t_ratio, chunk_ratio)
-            # An element beyond its bound has a quotient that rounds to at least 1 (a product with the rounded
-            # inverse, to at least 1 - 2^-52): below that, the chunk has none; at or above, count exactly.
-            if chunk_ratio < BEYOND_SCREEN:
-                if wide:  # err / max(table, floor) <= min(err / table, err / floor)
-                    unrated.append((start, min(chunk_ratio, chunk_max * inverse_floor)))
-                continue
-            if table is not None:
-                _bound(e, start, stop, atol, rtol, b)
-            t_count, t_first = _beyond(d, b, f, start, t_count, t_first)
-            if wide:
-                np.maximum(b, floor, out=b)
-                w_count, w_first = _beyond(d, b, f, start, w_count, w_first)
-                w_ratio = max(w_ratio, _wide_ratio(d, s, inverse_floor, b))
-        if wide and t_count:
-            for start, most in unrated:
-                if most > w_ratio:  # this chunk may hold the largest wide ratio: rate it
-                    stop = min(start + CHUNK, size)
-                    d, b, s = err[:stop - start], bound[:stop - start], scratch[:stop - start]
-                    _abs_difference(a[start:stop], e[start:stop], d)
-                    if table is None:
-                        _bound(e, start, stop, atol, rtol, b)
-                        np.divide(d, b, out=s)
-                    else:
-                        np.multiply(d, table.inverse[start:stop], out=s)
-                    w_ratio = max(w_ratio, _wide_ratio(d, s, inverse_floor, b))
-    if table is not None:
-        max_e, e_sum_sq = table.max_expected, table.expected_sum_squares if expected_rms else 0.0
-    finite = bool(np.isfinite(sum_sq) and np.isfinite(max_e))
-    return EntryErrors(size, finite, sum_sq, max_abs, max_e, e_sum_sq, t_count, t_ratio, t_first,
-                       w_count, w_ratio if not wide or t_count else None, w_first)
+            if cast is not None:
+                cast[:m] = ev  # cast once: every difference and the bound read it
+                ev = cast[:m]
+            np.abs(ev, out=b)
+            max_e = max(max_e, float(b.max()))
+            if values_rms:
+                e_sum_sq += float(np.dot(b, b))
+            b *= rtol
+            b += atol
+            if shared:
+                np.divide(1.0, b, out=inv)  # 1 / 0 = inf: any difference is beyond
+            for fold in folds:
+                chunk_max = _abs_difference(fold.actual[start:stop], ev, d)
+                fold.sum_sq += float(np.dot(d, d))
+                fold.max_abs = max(fold.max_abs, chunk_max)
+                _ratios(d, b, inv if shared else None, s)
+                chunk_ratio = float(np.fmax.reduce(s))
+                fold.t_ratio = max(fold.t_ratio, chunk_ratio)
+                # An element beyond its bound has a quotient that rounds to at least 1 (a product with the
+                # rounded inverse, to at least 1 - 2^-52): below that, the chunk has none; at or above, count
+                # exactly.
+                if chunk_ratio < BEYOND_SCREEN:
+                    if fold.floor is not None:  # err / max(table, floor) <= min(err / table, err / floor)
+                        fold.unrated.append((start, min(chunk_ratio, chunk_max * fold.inverse_floor)))
+                    continue
+                fold.t_count, fold.t_first = _beyond(d, b, f, start, fold.t_count, fold.t_first)
+                if fold.floor is not None:
+                    np.maximum(b, fold.floor, out=w)
+                    fold.w_count, fold.w_first = _beyond(d, w, f, start, fold.w_count, fold.w_first)
+                    fold.w_ratio = max(fold.w_ratio, _wide_ratio(d, s, fold.inverse_floor, w))
+        for fold in folds:
+            if fold.floor is not None and fold.t_count:
+                _rate_the_rest(fold, e, atol, rtol, err, bound, scratch, widened)
+    return [_summary(fold, size, max_e, e_sum_sq if r.expected_rms else 0.0) for fold, r in zip(folds, requests)]
+
+
+def _rate_the_rest(fold: _Fold, e, atol, rtol, err, bound, scratch, widened) -> None:
+    """The wide ratio over the chunks not rated in the pass (none of their elements beyond the table), where
+    one of them may hold the largest: needed once some element is beyond the table."""
+    for start, most in fold.unrated:
+        if most > fold.w_ratio:
+            stop = min(start + CHUNK, e.size)
+            m = stop - start
+            d, b, s = err[:m], bound[:m], scratch[:m]
+            np.abs(e[start:stop], out=b, dtype=np.float64)
+            b *= rtol
+            b += atol
+            _abs_difference(fold.actual[start:stop], e[start:stop], d)
+            _ratios(d, b, None, s)
+            fold.w_ratio = max(fold.w_ratio, _wide_ratio(d, s, fold.inverse_floor, widened[:m]))
+
+
+def _summary(fold: _Fold, size: int, max_e: float, e_sum_sq: float) -> EntryErrors:
+    finite = bool(np.isfinite(fold.sum_sq) and np.isfinite(max_e))
+    wide_ratio = fold.w_ratio if fold.floor is None or fold.t_count else None
+    return EntryErrors(size, finite, fold.sum_sq, fold.max_abs, max_e, e_sum_sq, fold.t_count, fold.t_ratio,
+                       fold.t_first, fold.w_count, wide_ratio, fold.w_first)
 
 
 def _abs_difference(a, e, out) -> float:
@@ -197,12 +182,13 @@ def _abs_difference(a, e, out) -> float:
     return float(out.max())
 
 
-def _bound(e, start, stop, atol, rtol, out) -> None:
-    """The table of one chunk, atol + rtol*|e| in float64, into ``out``: the same operations in the same
-    order as ``table_of`` and the kernel's own path, so every path draws the same boundary."""
-    np.abs(e[start:stop], out=out, dtype=np.float64)
-    out *= rtol
-    out += atol
+def _ratios(err, bound, inverse, out) -> None:
+    """err / bound, or err * inverse where the inverse is shared: 0 / 0 and 0 * inf (a match under a zero
+    bound) are NaN, which fmax skips."""
+    if inverse is None:
+        np.divide(err, bound, out=out)
+    else:
+        np.multiply(err, inverse, out=out)
 
 
 def _wide_ratio(err, ratio, inverse_floor, scratch) -> float:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .chunked_errors import EntryErrors, SharedTables, entry_errors
+from .chunked_errors import EntryErrors, Request, entry_errors, errors_against
 from .record import Trajectory, quantity_rank
 from .spec import Case, Tolerance
 from .tolerance import DEFAULT_TOLERANCES, HYPER_TOLERANCE, Bound, TableRule, tolerance_for
@@ -182,7 +182,6 @@ class Accumulator:
         self._pending_size = 0
         self._same: dict[tuple, tuple] = {}  # this step's large entries by the identity of their arrays
         self._prefetched: int | None = None  # the step whose large entries ``prefetch`` started
-        self.tables: SharedTables | None = None  # the expected side shared with other pairs (streaming.py)
 
     def initial(self, actual: dict, expected: dict) -> None:
         if not (actual and expected and self._compares("param")):
@@ -200,12 +199,13 @@ class Accumulator:
     def seen(self, side: str, step: dict) -> None:
         (self.q_actual if side == "actual" else self.q_expected).update(step)
 
-    def prefetch(self, index: int, step_a: dict, step_e: dict, executor) -> None:
-        """Start the chunked kernels of step ``index``'s large entries on ``executor``'s threads; ``step`` with
-        the same records then folds their results in order. Several pairs prefetched before any is stepped have
-        all their entries in flight at once. The entries' bounds must be known (for a derived rule: after the
-        rounding check's step)."""
+    def prefetch(self, index: int, step_a: dict, step_e: dict) -> list[tuple]:
+        """The chunked kernels of step ``index``'s large entries, as jobs for ``start_kernels``; ``step`` with
+        the same records then folds their results in order. Jobs of several pairs started together run at
+        once, and those against one expected array share its pass. The entries' bounds must be known (for a
+        derived rule: after the rounding check's step)."""
         self._same, self._prefetched = {}, index
+        jobs = []
         for quantity in set(step_a) & set(step_e):
             if not self._compares(quantity):
                 continue
@@ -213,9 +213,12 @@ class Accumulator:
             for name in set(names_a) & set(names_e):
                 a, e = names_a[name], names_e[name]
                 if a.shape == e.shape and a.size >= BATCH_ELEMENTS:
-                    key, args = _kernel_call(a, e, self.rule.bound(index, quantity, name), self.tables, index)
+                    key, args = _kernel_call(a, e, self.rule.bound(index, quantity, name))
                     if key not in self._same:
-                        self._same[key] = (a, e, executor.submit(_errors_of, *args))
+                        future = Future()
+                        self._same[key] = (a, e, future)
+                        jobs.append((future, args))
+        return jobs
 
     def step(self, index: int, step_a: dict, step_e: dict) -> None:
         if self._prefetched != index:
@@ -273,7 +276,7 @@ class Accumulator:
         size = entry[3].size
         if size >= BATCH_ELEMENTS:
             self._flush()
-            if not _accumulate_large(self.result, entry, self._same, self.tables):
+            if not _accumulate_large(self.result, entry, self._same):
                 _accumulate(self.result, [entry])
             return
         self._pending.append(entry)
@@ -386,8 +389,7 @@ def _widened(bound: Bound, expected: float) -> str:
     return f" and > {bound.element_floor:.3g} ({bound.rule} bound)" if bound.element_floor > table else ""
 
 
-def _accumulate_large(result: Comparison, entry: tuple, same: dict | None = None,
-                      tables: SharedTables | None = None) -> bool:
+def _accumulate_large(result: Comparison, entry: tuple, same: dict | None = None) -> bool:
     """One large entry in one chunked pass (chunked_errors.py; at 1M parameters a step has dozens of them);
     False, leaving it to ``_accumulate``, when some value is not finite. ``same`` holds the errors of the
     step's entries by array identity: a run that records one array under two quantities (the gradient as
@@ -395,14 +397,14 @@ def _accumulate_large(result: Comparison, entry: tuple, same: dict | None = None
     step, quantity, name, a, e, bound = entry
     tol = bound.tolerance
     derived = bound.derived
-    key, args = _kernel_call(a, e, bound, tables, step)
+    key, args = _kernel_call(a, e, bound)
     floor = args[4]
     if same is not None and key in same:
         errors = same[key][2]
         if isinstance(errors, Future):  # started by Accumulator.prefetch
             errors = errors.result()
     else:
-        errors = _errors_of(*args)
+        errors = entry_errors(*args)
         if same is not None:
             same[key] = (a, e, errors)  # the arrays are held so that their ids stay theirs for the step
     if not errors.finite:
@@ -448,18 +450,40 @@ def _accumulate_large(result: Comparison, entry: tuple, same: dict | None = None
     return True
 
 
-def _kernel_call(a, e, bound: Bound, tables: SharedTables | None, step: int) -> tuple[tuple, tuple]:
-    """(key by array identity, arguments of ``_errors_of``) of one large entry under its bound."""
+def _kernel_call(a, e, bound: Bound) -> tuple[tuple, tuple]:
+    """(key by array identity, arguments of ``entry_errors``) of one large entry under its bound."""
     tol = bound.tolerance
     floor = bound.element_floor if bound.derived and np.isfinite(bound.element_floor) else None
     values_rms = bound.scale is not None or (bound.derived and bound.rms_relative is not None)
-    return ((id(a), id(e), tol.atol, tol.rtol, floor, values_rms),
-            (a, e, tol.atol, tol.rtol, floor, values_rms, tables, step))
+    return (id(a), id(e), tol.atol, tol.rtol, floor, values_rms), (a, e, tol.atol, tol.rtol, floor, values_rms)
 
 
-def _errors_of(a, e, atol, rtol, floor, values_rms, tables: SharedTables | None, step: int) -> EntryErrors:
-    table = tables.get(step, e, atol, rtol) if tables is not None else None
-    return entry_errors(a, e, atol, rtol, floor, values_rms, table)
+def start_kernels(jobs: list[tuple], executor) -> None:
+    """Run ``prefetch``'s jobs (of any pairs) on ``executor``'s threads: those against the same expected array
+    under the same tolerance (each implementation and the float32 reference against the float64 reference) in
+    one pass over it (``errors_against``), the largest groups first."""
+    groups: dict[tuple, list] = {}
+    for future, args in jobs:
+        a, e, atol, rtol = args[:4]
+        groups.setdefault((id(e), atol, rtol), []).append((future, args))
+    for group in sorted(groups.values(), key=len, reverse=True):
+        try:
+            executor.submit(_run_group, group)
+        except BaseException as exc:  # a pool shut down: the waiting pair raises instead of hanging
+            for future, _ in group:
+                future.set_exception(exc)
+
+
+def _run_group(group: list) -> None:
+    _, e, atol, rtol = group[0][1][:4]
+    try:
+        results = errors_against(e, atol, rtol, [Request(args[0], args[4], args[5]) for _, args in group])
+    except BaseException as exc:
+        for future, _ in group:
+            future.set_exception(exc)
+        return
+    for (future, _), errors in zip(group, results):
+        future.set_result(errors)
 
 
 def _derived(bound: Bound, abs_err, expected, table, finite, rms: float):

@@ -22,8 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import reference
-from .chunked_errors import SharedTables
-from .compare import Accumulator, Comparison
+from .compare import Accumulator, Comparison, start_kernels
 from .perturbations import carries_state, over
 from .plan import PERTURBED, REFERENCE, Check, perturb, uses_random_masks
 from .spec import Case
@@ -104,7 +103,6 @@ class CaseStreams:
         self.not_applicable: dict[tuple[str, str], str] = {}
         self.reference_error = ""
         self._rounding_read = 0  # details of the rounding check already recorded into self.rounding
-        self.tables = SharedTables()  # the float64 reference's side of every pair against it, once per step
         self._parameters = 0  # of the model, from the float64 reference's initial parameters
         try:
             self.streams[REFERENCE] = Stream(REFERENCE, reference.stream(case))
@@ -150,8 +148,6 @@ class CaseStreams:
             self.streams.setdefault(name, Stream(name))
         select = self.case.compare.selects if self.case.compare.restricts else None  # [compare], every pair
         accumulator = Accumulator(self.case, quantities, self._rule(check), exclude=exclude, select=select)
-        if expected == REFERENCE:
-            accumulator.tables = self.tables
         self.pairs.append(Pair(check, check.implementation, expected, accumulator))
 
     # ------------------------------------------------------------------------------------------ events
@@ -314,13 +310,16 @@ class CaseStreams:
 
     def _compare_all(self, pairs: list[Pair]) -> None:
         """Each pair at its next item. For a large model every large entry of every pair starts at once on the
-        pool's threads (Accumulator.prefetch), then each pair folds its results in order here."""
+        pool's threads (Accumulator.prefetch, start_kernels: the pairs against one float64 reference array in
+        one pass over it), then each pair folds its results in order here."""
         if self._large():
+            jobs = []
             for pair in pairs:
                 t = pair.next
                 if t > 0:
-                    pair.accumulator.prefetch(t, self.streams[pair.actual].buffer[t],
-                                              self.streams[pair.expected].buffer[t], _pool())
+                    jobs += pair.accumulator.prefetch(t, self.streams[pair.actual].buffer[t],
+                                                      self.streams[pair.expected].buffer[t])
+            start_kernels(jobs, _pool())
         for pair in pairs:
             self._compare(pair, pair.next)
 
@@ -367,8 +366,6 @@ class CaseStreams:
             if keep_from == math.inf and stream.generated and not stream.ended and stream.pending is None:
                 stream.ended = True  # no open pair reads it (a stopped sensitivity check): free its state now
                 stream.generator.close()
-            if stream.name == REFERENCE:
-                self.tables.forget_before(min(keep_from, stream.produced + 1))
 
     # ------------------------------------------------------------------------------------------ results
     def comparison(self, check: Check) -> Comparison | None:

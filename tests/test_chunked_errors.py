@@ -70,34 +70,36 @@ def test_expected_rms_only_when_asked():
     assert entry_errors(e, e, 0.0, 0.0).expected_sum_squares == 0.0
 
 
-def test_shared_table_gives_the_same_errors_and_is_computed_once(monkeypatch):
-    """Several pairs against one float64 reference array share its side of the comparison: the same
-    summary as computing it in the kernel, and one table per (step, array, tolerance), whichever thread asks."""
-    from concurrent.futures import ThreadPoolExecutor
-
+def test_actuals_sharing_one_expected_array_get_their_own_errors():
+    """Several actual arrays against one float64 reference array, in one pass over it (the expected side
+    computed once per chunk, the bound's inverse shared): each gets the summary it gets alone, whatever its
+    floor and whether it asks for the expected RMS."""
     rng = np.random.default_rng(2)
     e = rng.standard_normal(50_000)
     actuals = [(e + rng.standard_normal(e.size) * s).astype(np.float32) for s in (1e-9, 1e-7, 1e-5)]
-    calls = []
-    real = chunked_errors.table_of
-    monkeypatch.setattr(chunked_errors, "table_of", lambda *a: calls.append(1) or real(*a))
-    tables = chunked_errors.SharedTables()
-
-    def shared(a):
-        return entry_errors(a, e, 1e-6, 1e-5, 2e-6, True, table=tables.get(3, e, 1e-6, 1e-5))
-
-    with ThreadPoolExecutor(3) as pool:
-        got = list(pool.map(shared, actuals))
-    assert len(calls) == 1, f"the table was computed {len(calls)} times"
-    for a, g in zip(actuals, got):
-        want = entry_errors(a, e, 1e-6, 1e-5, 2e-6, True)
+    actuals.append(e + rng.standard_normal(e.size) * 1e-12)  # a float64 actual beside the float32 ones
+    options = [(2e-6, True), (2e-6, False), (None, True), (0.0, False)]
+    got = chunked_errors.errors_against(e, 1e-6, 1e-5, [chunked_errors.Request(a, f, r)
+                                                          for a, (f, r) in zip(actuals, options)])
+    for a, (floor, rms), g in zip(actuals, options, got):
+        want = entry_errors(a, e, 1e-6, 1e-5, floor, rms)
         for key, value in vars(want).items():  # ratios: a product with the shared inverse, one rounding apart
             assert getattr(g, key) == (None if value is None else pytest.approx(value, rel=1e-14)), \
                 f"{key}: shared {getattr(g, key)}, own {value}"
-    assert got[-1].table_count and got[0].table_count == 0, "both kinds of entry were compared"
-    tables.forget_before(4)
-    tables.get(3, e, 1e-6, 1e-5)
-    assert len(calls) == 2, "a forgotten step's table is computed again, not kept"
+    assert got[2].table_count and got[0].table_count == 0, "both kinds of entry were compared"
+    assert got[0].expected_sum_squares > 0 and got[1].expected_sum_squares == 0.0
+
+
+def test_shared_pass_reads_the_float32_expected_array_the_same_way():
+    """A float32 expected array (an implementation against the other) is cast once per chunk for all."""
+    rng = np.random.default_rng(4)
+    e = rng.standard_normal(20_000).astype(np.float32)
+    a = [e + np.float32(1e-6) * rng.standard_normal(e.size).astype(np.float32) for _ in range(2)]
+    got = chunked_errors.errors_against(e, 1e-6, 1e-5, [chunked_errors.Request(x, 3e-6) for x in a])
+    for x, g in zip(a, got):
+        want = _whole(x, e, 1e-6, 1e-5, 3e-6)
+        for key, value in want.items():
+            assert getattr(g, key) == pytest.approx(value, rel=1e-12), f"{key}: shared {getattr(g, key)}, whole {value}"
 
 
 @pytest.mark.parametrize("shared", [False, True])
@@ -113,13 +115,19 @@ def test_wide_ratio_found_in_a_chunk_without_table_mismatches(monkeypatch, share
     a = e.copy()
     a[850] += 0.9e-3  # 0.9 of its table: the largest wide ratio, in the ninth chunk
     a[[120, 430]] += [5e-6, -3e-5]  # beyond their tables (1.1e-6), at 0.05 and 0.3 of the floor
-    table = chunked_errors.table_of(e, atol, rtol) if shared else None
-    got = entry_errors(a, e, atol, rtol, floor, table=table)
+
+    def errors():  # alone, or beside another actual array in one shared pass
+        if not shared:
+            return entry_errors(a, e, atol, rtol, floor)
+        return chunked_errors.errors_against(e, atol, rtol, [chunked_errors.Request(e * 0, floor),
+                                                              chunked_errors.Request(a, floor)])[1]
+
+    got = errors()
     want = _whole(a, e, atol, rtol, floor)
     assert (got.table_count, got.table_first, got.wide_count, got.wide_first) == (2, 120, 0, -1)
     assert got.wide_ratio == pytest.approx(want["wide_ratio"], rel=1e-12) and got.wide_ratio > 0.85, \
         f"wide ratio {got.wide_ratio}, whole-array {want['wide_ratio']}"
 
     a[[120, 430]] = e[[120, 430]]  # nothing beyond the table: the wider bound decides nothing, is not rated
-    got = entry_errors(a, e, atol, rtol, floor, table=table)
+    got = errors()
     assert (got.table_count, got.wide_count, got.wide_first, got.wide_ratio) == (0, 0, -1, None)
