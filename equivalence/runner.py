@@ -25,7 +25,7 @@ from .plan import PERTURBED, REFERENCE, Check, for_versions, implementations, pe
 from .record import Trajectory
 from .spec import Case, SpecError, discover, load_case, mark_duplicates
 from .streaming import CaseStreams
-from .workers import InProcessBackend, Outcome, WorkerBackend, wait_for_any
+from .workers import POLL_S, InProcessBackend, Outcome, WorkerBackend, wait_for_any
 from .pair.spec import PairCase, load_any
 
 SCHEMA_VERSION = 2  # 2: explanation of every divergent result; the not-applicable status
@@ -38,6 +38,7 @@ NOT_FAILING = ("pass", "skipped", "not-applicable")
 # still imports its compiler stack, Paddle's first steps are compared); at 10M parameters they go in lockstep.
 # Raising it buys little time for much memory (256 MB: peak RSS of the tree 2.2 GB at 1M x 100).
 HOLD_FREELY = 96 << 20
+START_POLL_S = 0.02  # how often the runner looks for a starting worker's "ready" while it waits for the other
 # Elements a divergent check may have compared for its explanation to be searched: the search re-runs the
 # implementation whole (kept in memory) and the reference under up to explain.MAX_RUNS flavours.
 EXPLAIN_ELEMENTS = 4_000_000
@@ -272,11 +273,20 @@ class Runner:
                       for i in impl_of[other].values() if not streams.streams[i].ended]
             return bool(mine and others) and min(mine) > min(others) + 1
 
+        def startable(name: str) -> bool:
+            """Its first request goes out without blocking: the worker has started, or its framework import has
+            ended (the "ready" message waits). Until then the harness reads the other worker, not this pipe."""
+            backend = self.backends[name]
+            return backend.info is not None or backend.ready()
+
         while events:
             candidates = [name for name in events if not ahead(name)] or list(events)
-            ready = [name for name in candidates if name not in started or self.backends[name].ready()]
+            ready = [name for name in candidates
+                     if (startable(name) if name not in started else self.backends[name].ready())]
             if not ready:  # wait for whichever may go on to have a message, not for one in particular
-                wait_for_any([self.backends[name] for name in candidates])
+                starting = any(name not in started for name in candidates)
+                wait_for_any([self.backends[name] for name in candidates],
+                             timeout=START_POLL_S if starting else POLL_S)
                 continue
             for name in ready:
                 started.add(name)

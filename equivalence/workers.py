@@ -221,6 +221,7 @@ class WorkerBackend:
             return
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
+        wire.widen(parent, child)
         self._proc = ctx.Process(target=_serve, args=(self.module_name, child), daemon=True,
                                  name=f"equivalence-{self.name}")
         self._proc.start()

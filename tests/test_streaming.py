@@ -120,3 +120,25 @@ def test_an_array_recorded_twice_is_compared_once(tmp_path, monkeypatch):
     assert {d.quantity for d in large} >= {"grad", "grad_regularized"}, [d.quantity for d in large]
     # the step-0 parameters, then each step's large entries but one (grad_regularized reuses grad's errors)
     assert len(calls) == 1 + case.steps * (len(large) - 1), f"{len(calls)} kernel calls for {len(large)} entries a step"
+
+
+def test_a_slow_framework_import_does_not_hold_back_the_other(tmp_path, monkeypatch):
+    """While one worker still imports its framework, the runner compares what the other sends: Paddle's first
+    records are fed before the Torch worker (here three seconds slower to import) has even started."""
+    from equivalence.backends import BACKENDS
+
+    fed_before_start: list[bool] = []
+
+    class Watching(CaseStreams):
+        def feed(self, kind, name, payload):
+            if name.startswith("paddle/") and kind == "initial":
+                fed_before_start.append(runner.backends["torch"].info is None)
+            super().feed(kind, name, payload)
+
+    monkeypatch.setattr(runner_module, "CaseStreams", Watching)
+    write(tmp_path, _case(3, n=8), "case.toml")
+    with Runner(backends={"paddle": BACKENDS["paddle"], "torch": "tests.fake_backends.slow_torch"}) as runner:
+        report = runner.run(load_all([tmp_path]))
+    assert report.counts()["fail"] == 0 and report.counts()["error"] == 0, [r.message for r in report.results]
+    assert any(r.implementation.startswith("torch/") for r in report.results), "the slow backend's runs were compared"
+    assert fed_before_start == [True], f"Paddle's initial records fed before Torch's worker started: {fed_before_start}"

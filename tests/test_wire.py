@@ -51,3 +51,28 @@ def test_a_sender_gone_mid_message_is_an_eof():
     child.close()
     with pytest.raises(EOFError):
         wire.recv(parent)
+
+
+def test_widen_asks_for_larger_socket_buffers_and_leaves_pipes_alone():
+    """A step's megabytes cross a widened socket pair in few writes; an os.pipe Connection (not a socket) is
+    left as it is, without leaking the descriptor it looked at."""
+    import os
+    import socket
+
+    a, b = multiprocessing.Pipe()
+    with socket.socket(fileno=os.dup(a.fileno())) as probe:
+        before = probe.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    wire.widen(a, b)
+    with socket.socket(fileno=os.dup(a.fileno())) as probe:
+        after = probe.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+    with open("/proc/sys/net/core/wmem_max") as f:
+        cap = int(f.read())
+    assert after >= min(wire.SOCKET_BUFFER, cap) and after >= before, (before, after, cap)
+    r, w = multiprocessing.Pipe(duplex=False)
+    open_before = len(os.listdir("/proc/self/fd"))
+    wire.widen(r, w)
+    assert len(os.listdir("/proc/self/fd")) == open_before
+    w.send("still works")
+    assert r.recv() == "still works"
+    for c in (a, b, r, w):
+        c.close()

@@ -13,6 +13,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+try:  # torch.optim's first optimizer imports torch._dynamo (1.7 s); here it happens while Paddle's worker starts
+    import torch._dynamo  # noqa: F401
+except ImportError:
+    pass
+
 from ... import data
 from ...record import SCALAR, Trajectory
 from ...spec import VARIANT_ROUTES, Case, ClipSpec, split_route
