@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .chunked_errors import EntryErrors, Request, entry_errors, errors_against
+from .chunked_errors import EntryErrors, entry_errors
 from .record import Trajectory, quantity_rank
 from .spec import Case, Tolerance
 from .tolerance import DEFAULT_TOLERANCES, HYPER_TOLERANCE, Bound, TableRule, tolerance_for
@@ -200,10 +200,9 @@ class Accumulator:
         (self.q_actual if side == "actual" else self.q_expected).update(step)
 
     def prefetch(self, index: int, step_a: dict, step_e: dict) -> list[tuple]:
-        """The chunked kernels of step ``index``'s large entries, as jobs for ``start_kernels``; ``step`` with
-        the same records then folds their results in order. Jobs of several pairs started together run at
-        once, and those against one expected array share its pass. The entries' bounds must be known (for a
-        derived rule: after the rounding check's step)."""
+        """The kernels of step ``index``'s large entries, as jobs for ``start_kernels``; ``step`` with the same
+        records then folds their results in order. Jobs of several pairs started together run at once. The
+        entries' bounds must be known (for a derived rule: after the rounding check's step)."""
         self._same, self._prefetched = {}, index
         jobs = []
         for quantity in set(step_a) & set(step_e):
@@ -390,7 +389,7 @@ def _widened(bound: Bound, expected: float) -> str:
 
 
 def _accumulate_large(result: Comparison, entry: tuple, same: dict | None = None) -> bool:
-    """One large entry in one chunked pass (chunked_errors.py; at 1M parameters a step has dozens of them);
+    """One large entry in one compiled pass (chunked_errors.py; at 1M parameters a step has dozens of them);
     False, leaving it to ``_accumulate``, when some value is not finite. ``same`` holds the errors of the
     step's entries by array identity: a run that records one array under two quantities (the gradient as
     ``grad`` and, without a penalty, as ``grad_regularized``) has it compared once."""
@@ -459,31 +458,20 @@ def _kernel_call(a, e, bound: Bound) -> tuple[tuple, tuple]:
 
 
 def start_kernels(jobs: list[tuple], executor) -> None:
-    """Run ``prefetch``'s jobs (of any pairs) on ``executor``'s threads: those against the same expected array
-    under the same tolerance (each implementation and the float32 reference against the float64 reference) in
-    one pass over it (``errors_against``), the largest groups first."""
-    groups: dict[tuple, list] = {}
+    """Run ``prefetch``'s jobs (of any pairs) on ``executor``'s threads, where the compiled kernel runs without
+    the GIL: the entries of one step, every pair's, are compared two at a time."""
     for future, args in jobs:
-        a, e, atol, rtol = args[:4]
-        groups.setdefault((id(e), atol, rtol), []).append((future, args))
-    for group in sorted(groups.values(), key=len, reverse=True):
         try:
-            executor.submit(_run_group, group)
+            executor.submit(_run_job, future, args)
         except BaseException as exc:  # a pool shut down: the waiting pair raises instead of hanging
-            for future, _ in group:
-                future.set_exception(exc)
-
-
-def _run_group(group: list) -> None:
-    _, e, atol, rtol = group[0][1][:4]
-    try:
-        results = errors_against(e, atol, rtol, [Request(args[0], args[4], args[5]) for _, args in group])
-    except BaseException as exc:
-        for future, _ in group:
             future.set_exception(exc)
-        return
-    for (future, _), errors in zip(group, results):
-        future.set_result(errors)
+
+
+def _run_job(future: Future, args: tuple) -> None:
+    try:
+        future.set_result(entry_errors(*args))
+    except BaseException as exc:
+        future.set_exception(exc)
 
 
 def _derived(bound: Bound, abs_err, expected, table, finite, rms: float):

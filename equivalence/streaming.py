@@ -310,8 +310,7 @@ class CaseStreams:
 
     def _compare_all(self, pairs: list[Pair]) -> None:
         """Each pair at its next item. For a large model every large entry of every pair starts at once on the
-        pool's threads (Accumulator.prefetch, start_kernels: the pairs against one float64 reference array in
-        one pass over it), then each pair folds its results in order here."""
+        pool's threads (Accumulator.prefetch, start_kernels), then each pair folds its results in order here."""
         if self._large():
             jobs = []
             for pair in pairs:

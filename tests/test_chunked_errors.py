@@ -1,13 +1,14 @@
-"""The chunked summary of a large entry (equivalence/chunked_errors.py) against the same quantities written as
-whole-array NumPy expressions, across chunk boundaries, with elements beyond the table and beyond a floor."""
+"""The compiled summary of a large entry (equivalence/chunked_errors.py, entry_kernel.py) against the same
+quantities written as whole-array NumPy expressions, across the kernel's block boundaries, with elements
+beyond the table and beyond a floor."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from equivalence import chunked_errors
 from equivalence.chunked_errors import entry_errors
+from equivalence.entry_kernel import BLOCK
 
 pytestmark = pytest.mark.harness
 
@@ -28,12 +29,11 @@ def _whole(a, e, atol, rtol, floor):
 
 @pytest.mark.parametrize("dtypes", [("float32", "float64"), ("float32", "float32"), ("float64", "float64")])
 @pytest.mark.parametrize("floor", [None, 3e-6, 0.0])
-def test_matches_whole_array_expressions(monkeypatch, dtypes, floor):
-    monkeypatch.setattr(chunked_errors, "CHUNK", 1000)  # many chunks, a partial last one
+def test_matches_whole_array_expressions(dtypes, floor):
     rng = np.random.default_rng(1)
-    e = rng.standard_normal(10_537) * 1e-2
+    e = rng.standard_normal(20 * BLOCK + 37) * 1e-2  # many blocks, a partial last one
     a = e + rng.standard_normal(e.size) * 1e-7
-    a[[17, 4_000, 10_536]] += [5e-6, -2e-5, 1e-3]  # beyond the table; two of them beyond the floor
+    a[[17, 4_000, e.size - 1]] += [5e-6, -2e-5, 1e-3]  # beyond the table; two of them beyond the floor
     a[5_000] = e[5_000]  # an exact match
     a, e = a.astype(dtypes[0]), e.astype(dtypes[1])
     atol, rtol = 1e-6, 1e-5
@@ -41,7 +41,7 @@ def test_matches_whole_array_expressions(monkeypatch, dtypes, floor):
     want = _whole(a, e, atol, rtol, floor)
     assert got.finite and got.size == a.size
     for key, value in want.items():
-        assert getattr(got, key) == pytest.approx(value, rel=1e-12), f"{key}: chunked {getattr(got, key)!r}, whole {value!r}"
+        assert getattr(got, key) == pytest.approx(value, rel=1e-12), f"{key}: kernel {getattr(got, key)!r}, whole {value!r}"
     assert got.table_count >= 3 and got.table_first == 17
 
 
@@ -70,64 +70,61 @@ def test_expected_rms_only_when_asked():
     assert entry_errors(e, e, 0.0, 0.0).expected_sum_squares == 0.0
 
 
-def test_actuals_sharing_one_expected_array_get_their_own_errors():
-    """Several actual arrays against one float64 reference array, in one pass over it (the expected side
-    computed once per chunk, the bound's inverse shared): each gets the summary it gets alone, whatever its
-    floor and whether it asks for the expected RMS."""
-    rng = np.random.default_rng(2)
-    e = rng.standard_normal(50_000)
-    actuals = [(e + rng.standard_normal(e.size) * s).astype(np.float32) for s in (1e-9, 1e-7, 1e-5)]
-    actuals.append(e + rng.standard_normal(e.size) * 1e-12)  # a float64 actual beside the float32 ones
-    options = [(2e-6, True), (2e-6, False), (None, True), (0.0, False)]
-    got = chunked_errors.errors_against(e, 1e-6, 1e-5, [chunked_errors.Request(a, f, r)
-                                                          for a, (f, r) in zip(actuals, options)])
-    for a, (floor, rms), g in zip(actuals, options, got):
-        want = entry_errors(a, e, 1e-6, 1e-5, floor, rms)
-        for key, value in vars(want).items():  # ratios: a product with the shared inverse, one rounding apart
-            assert getattr(g, key) == (None if value is None else pytest.approx(value, rel=1e-14)), \
-                f"{key}: shared {getattr(g, key)}, own {value}"
-    assert got[2].table_count and got[0].table_count == 0, "both kinds of entry were compared"
-    assert got[0].expected_sum_squares > 0 and got[1].expected_sum_squares == 0.0
-
-
-def test_shared_pass_reads_the_float32_expected_array_the_same_way():
-    """A float32 expected array (an implementation against the other) is cast once per chunk for all."""
+@pytest.mark.parametrize("dtypes", [("float64", "float32"), ("float16", "float64")])
+def test_other_dtype_pairs_match_too(dtypes):
+    """A float64 actual against a float32 expected array, and a float type the kernel is not compiled for
+    (widened exactly to float64 first)."""
     rng = np.random.default_rng(4)
-    e = rng.standard_normal(20_000).astype(np.float32)
-    a = [e + np.float32(1e-6) * rng.standard_normal(e.size).astype(np.float32) for _ in range(2)]
-    got = chunked_errors.errors_against(e, 1e-6, 1e-5, [chunked_errors.Request(x, 3e-6) for x in a])
-    for x, g in zip(a, got):
-        want = _whole(x, e, 1e-6, 1e-5, 3e-6)
-        for key, value in want.items():
-            assert getattr(g, key) == pytest.approx(value, rel=1e-12), f"{key}: shared {getattr(g, key)}, whole {value}"
+    e = rng.standard_normal(3 * BLOCK + 5)
+    a = (e + rng.standard_normal(e.size) * 1e-3).astype(dtypes[0])
+    e = e.astype(dtypes[1])
+    got, want = entry_errors(a, e, 1e-6, 1e-5, 3e-6), _whole(a, e, 1e-6, 1e-5, 3e-6)
+    assert got.table_count > 0
+    for key, value in want.items():
+        assert getattr(got, key) == pytest.approx(value, rel=1e-12), f"{key}: kernel {getattr(got, key)}, whole {value}"
 
 
-@pytest.mark.parametrize("shared", [False, True])
-def test_wide_ratio_found_in_a_chunk_without_table_mismatches(monkeypatch, shared):
-    """The wide ratio is rated only where some element is beyond the table, and then over every chunk that
-    could hold its maximum: here the largest lies in a chunk with no element beyond the table (a large
-    expected value, so its table exceeds the floor), while the elements beyond the table sit well within the
-    floor."""
-    monkeypatch.setattr(chunked_errors, "CHUNK", 100)
+def test_a_strided_view_is_read_in_its_own_order():
+    """A transposed (non-contiguous) array is compared element for element with its expected array."""
+    rng = np.random.default_rng(5)
+    e = rng.standard_normal((BLOCK, 3))
+    a = e.T.copy().T  # the same values, Fortran order
+    a[BLOCK - 1, 2] += 1.0
+    got = entry_errors(a, e, 1e-6, 1e-5)
+    assert (got.table_count, got.table_first) == (1, e.size - 1)
+
+
+def test_wide_ratio_found_in_a_block_without_table_mismatches():
+    """The wide ratio is taken over every element, not only over the blocks with an element beyond the table:
+    here the largest lies in a block with none (a large expected value, so its table exceeds the floor),
+    while the elements beyond the table sit well within the floor. Reported only where some element is
+    beyond the table."""
     atol, rtol, floor = 1e-6, 1e-5, 1e-4
-    e = np.full(1_000, 1e-3)
-    e[850] = 100.0  # table 1e-3 + 1e-6, far above the floor
+    e = np.full(10 * BLOCK, 1e-3)
+    big = 8 * BLOCK + 50
+    e[big] = 100.0  # table 1e-3 + 1e-6, far above the floor
     a = e.copy()
-    a[850] += 0.9e-3  # 0.9 of its table: the largest wide ratio, in the ninth chunk
-    a[[120, 430]] += [5e-6, -3e-5]  # beyond their tables (1.1e-6), at 0.05 and 0.3 of the floor
+    a[big] += 0.9e-3  # 0.9 of its table: the largest wide ratio, in the ninth block
+    beyond = [120, 3 * BLOCK + 7]
+    a[beyond] += [5e-6, -3e-5]  # beyond their tables (1.1e-6), at 0.05 and 0.3 of the floor
 
-    def errors():  # alone, or beside another actual array in one shared pass
-        if not shared:
-            return entry_errors(a, e, atol, rtol, floor)
-        return chunked_errors.errors_against(e, atol, rtol, [chunked_errors.Request(e * 0, floor),
-                                                              chunked_errors.Request(a, floor)])[1]
-
-    got = errors()
+    got = entry_errors(a, e, atol, rtol, floor)
     want = _whole(a, e, atol, rtol, floor)
     assert (got.table_count, got.table_first, got.wide_count, got.wide_first) == (2, 120, 0, -1)
     assert got.wide_ratio == pytest.approx(want["wide_ratio"], rel=1e-12) and got.wide_ratio > 0.85, \
         f"wide ratio {got.wide_ratio}, whole-array {want['wide_ratio']}"
 
-    a[[120, 430]] = e[[120, 430]]  # nothing beyond the table: the wider bound decides nothing, is not rated
-    got = errors()
+    a[beyond] = e[beyond]  # nothing beyond the table: the wider bound decides nothing, is not reported
+    got = entry_errors(a, e, atol, rtol, floor)
     assert (got.table_count, got.wide_count, got.wide_first, got.wide_ratio) == (0, 0, -1, None)
+
+
+def test_first_indices_in_a_later_block_than_the_first_mismatch():
+    """The first element beyond the table and the first beyond the wider bound can lie in different blocks."""
+    atol, rtol, floor = 1e-6, 0.0, 1e-3
+    e = np.zeros(6 * BLOCK)
+    a = e.copy()
+    a[BLOCK + 3] = 1e-5  # beyond the table only
+    a[4 * BLOCK + 9] = 1e-2  # beyond both
+    got = entry_errors(a, e, atol, rtol, floor)
+    assert (got.table_count, got.table_first, got.wide_count, got.wide_first) == (2, BLOCK + 3, 1, 4 * BLOCK + 9)
