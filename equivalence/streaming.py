@@ -63,6 +63,7 @@ class Stream:
         self.name, self.generator, self.source = name, generator, source
         self.window = _Window() if source is not None else None
         self.buffer: dict[int, dict] = {}
+        self.held = 0  # bytes of the arrays in ``buffer`` (kept as items come and go: read at every event)
         self.produced = -1  # index of the last item produced
         self.ended = False
         self.pending = None  # a Future of the next item, computed ahead on a pool thread (large models)
@@ -78,6 +79,20 @@ class Stream:
     def add(self, item: dict) -> None:
         self.produced += 1
         self.buffer[self.produced] = item
+        self.held += _nbytes(item)
+
+    def drop(self, index: int) -> None:
+        self.held -= _nbytes(self.buffer.pop(index))
+
+    def clear(self) -> None:
+        self.buffer.clear()
+        self.held = 0
+
+
+def _nbytes(item: dict) -> int:
+    """Bytes of one item's arrays: {name: array} (initial parameters) or {quantity: {name: array}} (a step)."""
+    return sum(value.nbytes if isinstance(value, np.ndarray) else sum(v.nbytes for v in value.values())
+               for value in item.values())
 
 
 class Pair:
@@ -160,7 +175,7 @@ class CaseStreams:
             self.outcomes[name] = payload
             stream.ended = True
             if payload.status != "ok":
-                stream.buffer.clear()
+                stream.clear()
         self._advance()
 
     def finish(self) -> None:
@@ -176,7 +191,7 @@ class CaseStreams:
         for stream in self.streams.values():
             if stream.generated:
                 stream.ended = True
-                stream.buffer.clear()
+                stream.clear()
 
     def _pull(self, stream: Stream) -> bool:
         """The next item of a reference stream; False when it cannot come (ended, or a replay whose
@@ -361,7 +376,7 @@ class CaseStreams:
         for stream in self.streams.values():
             keep_from = needs.get(stream.name, math.inf)
             for t in [t for t in stream.buffer if t < keep_from]:
-                del stream.buffer[t]
+                stream.drop(t)
             if keep_from == math.inf and stream.generated and not stream.ended and stream.pending is None:
                 stream.ended = True  # no open pair reads it (a stopped sensitivity check): free its state now
                 stream.generator.close()
@@ -379,9 +394,4 @@ class CaseStreams:
 
     def held_bytes(self) -> int:
         """Bytes of the records currently held."""
-        total = 0
-        for stream in self.streams.values():
-            for item in stream.buffer.values():
-                for value in item.values():
-                    total += value.nbytes if isinstance(value, np.ndarray) else sum(v.nbytes for v in value.values())
-        return total
+        return sum(stream.held for stream in self.streams.values())

@@ -250,7 +250,7 @@ class WorkerBackend:
         the worker using any CPU. Not while it imports its framework: reading the libraries from a busy disk
         can keep it off the CPU for seconds."""
         start = last_change = time.monotonic()
-        last_cpu = cpu_seconds(self._proc.pid)
+        last_cpu = None  # read from /proc only once a poll has waited: most messages are already there
         while True:
             if self._conn.poll(POLL_S):
                 try:
