@@ -111,8 +111,9 @@ class CaseRun:
     streams: CaseStreams | None = None
     explained: dict = field(default_factory=dict)  # implementation -> flavour set reproducing it (explain.py)
     flavoured: dict = field(default_factory=dict)  # repr(flavoured case) -> its reference, shared by the checks
-    # rerun(name) -> the run's whole Trajectory (None when it does not run): the streams keep no trajectory, so
-    # an explanation re-runs the implementation in its worker; set by the Runner, whose workers are alive.
+    # rerun(name) -> the run's whole Trajectory (None when it does not run): the streams keep a framework run
+    # whole only up to streaming.KEPT_BYTES, so above it an explanation re-runs the implementation in its
+    # worker; set by the Runner, whose workers are alive.
     rerun: Callable[[str], Trajectory | None] | None = None
 
     @property
@@ -203,7 +204,7 @@ class Runner:
                 for name in names:
                     self.progress(name, done)
             installed = self.installed_versions()
-            cr.rerun = lambda name, case=cr.case: self._rerun(case, name)
+            cr.rerun = lambda name, cr=cr: self._rerun(cr, name)
             results += [evaluate(cr, check, installed) for check in cr.checks]
             cr.streams, cr.rerun = None, None  # the results hold what is kept: per-step summaries, no records
             cr.flavoured.clear()
@@ -229,8 +230,13 @@ class Runner:
         missed = versions.misses({name: case.requires[name]}, backend.info.versions)
         return f"{missed[0]} (the case's requires.{name})" if missed else ""
 
-    def _rerun(self, case: Case, name: str) -> Trajectory | None:
-        """One run of the case, whole: a reference computed here, a framework route in its worker again."""
+    def _rerun(self, cr: CaseRun, name: str) -> Trajectory | None:
+        """One run of the case, whole: a reference computed here; a framework route as the streams kept it,
+        or else in its worker again."""
+        kept = cr.streams.kept_run(name) if cr.streams is not None else None
+        if kept is not None:
+            return kept
+        case = cr.case
         if name == REFERENCE:
             return reference.run(case)
         if name == f"{REFERENCE}/{case.dtype}":

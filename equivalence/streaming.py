@@ -25,6 +25,7 @@ from . import reference
 from .compare import Accumulator, Comparison, start_kernels
 from .perturbations import carries_state, over
 from .plan import PERTURBED, REFERENCE, Check, perturb, uses_random_masks
+from .record import Trajectory
 from .spec import Case
 from .tolerance import DerivedRule, RoundingErrors, RoundingRule, TableRule, uses_derived_rule
 from .workers import Outcome
@@ -35,6 +36,9 @@ PARALLEL_ELEMENTS = 1 << 18  # parameters from which a case's comparisons and re
 # the tolerance can fail, and at 1M parameters its perturbed reference and comparison would cost a fifth
 # of the run for every later step. Smaller cases compare it to the end (its per-step errors are plotted).
 SENSITIVITY_STOP_ELEMENTS = 1 << 18
+# Bytes of a framework run kept whole for its explanation, should a check of it diverge (the default cases'
+# runs are a few kB to a few MB): above it, the explanation runs the implementation again in its worker.
+KEPT_BYTES = 8 << 20
 _POOL: list[ThreadPoolExecutor] = []
 
 
@@ -64,6 +68,10 @@ class Stream:
         self.window = _Window() if source is not None else None
         self.buffer: dict[int, dict] = {}
         self.held = 0  # bytes of the arrays in ``buffer`` (kept as items come and go: read at every event)
+        # A framework run's every item while they total at most KEPT_BYTES: an explanation reads the run from
+        # here instead of running it again in its worker (None: not kept, or over the budget).
+        self.kept: list[dict] | None = [] if generator is None else None
+        self.kept_bytes = 0
         self.produced = -1  # index of the last item produced
         self.ended = False
         self.pending = None  # a Future of the next item, computed ahead on a pool thread (large models)
@@ -79,7 +87,14 @@ class Stream:
     def add(self, item: dict) -> None:
         self.produced += 1
         self.buffer[self.produced] = item
-        self.held += _nbytes(item)
+        size = _nbytes(item)
+        self.held += size
+        if self.kept is not None:
+            self.kept_bytes += size
+            if self.kept_bytes <= KEPT_BYTES:
+                self.kept.append(item)
+            else:
+                self.kept = None
 
     def drop(self, index: int) -> None:
         self.held -= _nbytes(self.buffer.pop(index))
@@ -87,6 +102,7 @@ class Stream:
     def clear(self) -> None:
         self.buffer.clear()
         self.held = 0
+        self.kept = None
 
 
 def _nbytes(item: dict) -> int:
@@ -391,6 +407,15 @@ class CaseStreams:
                     return comparison
                 return pair.accumulator.finish(self.streams[pair.actual].steps, self.streams[pair.expected].steps)
         return None
+
+    def kept_run(self, name: str) -> Trajectory | None:
+        """The whole run of a framework implementation that ended ``ok``, where it was small enough to keep."""
+        stream, outcome = self.streams.get(name), self.outcomes.get(name)
+        if stream is None or outcome is None or outcome.status != "ok" or stream.kept is None:
+            return None
+        if outcome.trajectory is not None:  # a route with one whole result
+            return outcome.trajectory
+        return Trajectory(initial=stream.kept[0] if stream.kept else {}, steps=stream.kept[1:])
 
     def held_bytes(self) -> int:
         """Bytes of the records currently held."""

@@ -238,24 +238,35 @@ def test_report_schema_knows_the_explanation(tmp_path):
     assert not errors("report", doc), errors("report", doc)
 
 
-def test_explanation_reruns_each_divergent_implementation_once(tmp_path, monkeypatch):
-    """The streams keep no trajectory: the explanation re-runs an implementation in its worker, once per
-    implementation that a divergent check names (fake32 equals the reference but diverges from fakeema, so the
-    direct check needs it too; its direct and reference checks share one search)."""
+@pytest.mark.parametrize("kept_bytes", [None, 0])
+def test_explanation_reads_each_divergent_implementation_once(tmp_path, monkeypatch, kept_bytes):
+    """The explanation asks once for each implementation that a divergent check names (fake32 equals the
+    reference but diverges from fakeema, so the direct check needs it too; its direct and reference checks
+    share one search). A run within streaming.KEPT_BYTES is read as the streams kept it; above (0 here), it
+    runs again in its worker."""
     from equivalence import runner as runner_module
-    reruns = []
+    from equivalence import streaming, workers
+    if kept_bytes is not None:
+        monkeypatch.setattr(streaming, "KEPT_BYTES", kept_bytes)
+    asked, ran_again = [], []
     original = runner_module.Runner._rerun
 
-    def counting(self, case, name):
-        reruns.append(name)
-        return original(self, case, name)
+    def counting(self, cr, name):
+        asked.append(name)
+        return original(self, cr, name)
     monkeypatch.setattr(runner_module.Runner, "_rerun", counting)
+    for backend in (workers.WorkerBackend, workers.InProcessBackend):
+        def run_again(self, case, route, _original=backend.run):
+            ran_again.append(route)
+            return _original(self, case, route)
+        monkeypatch.setattr(backend, "run", run_again)
     doc = tiny(dtype="float64", steps=3, optimizer={"name": "momentum", "lr": 0.1, "momentum": 0.9},
                routes=["optimizer"], reference={"attributes": "float32"})
     results = by_id(run(load(tmp_path, doc)).results)
     assert results["tiny[fake32/optimizer]"].observed == "equal"
     assert results["tiny[fakeema/optimizer]"].explanation.flavours == ("momentum=ema",)
-    assert sorted(reruns) == ["fake32/optimizer", "fakeema/optimizer"], reruns
+    assert sorted(asked) == ["fake32/optimizer", "fakeema/optimizer"], asked
+    assert ran_again == ([] if kept_bytes is None else ["optimizer", "optimizer"]), ran_again
 
 
 def test_above_the_size_limit_a_divergence_is_not_searched(tmp_path, monkeypatch):
