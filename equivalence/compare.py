@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .chunked_errors import EntryErrors, entry_errors
+from .entry_summary import EntryErrors, entry_errors
 from .record import Trajectory, quantity_rank
 from .spec import Case, Tolerance
 from .tolerance import DEFAULT_TOLERANCES, HYPER_TOLERANCE, Bound, TableRule, tolerance_for
@@ -389,7 +389,7 @@ def _widened(bound: Bound, expected: float) -> str:
 
 
 def _accumulate_large(result: Comparison, entry: tuple, same: dict | None = None) -> bool:
-    """One large entry in one compiled pass (chunked_errors.py; at 1M parameters a step has dozens of them);
+    """One large entry in one compiled pass (entry_summary.py; at 1M parameters a step has dozens of them);
     False, leaving it to ``_accumulate``, when some value is not finite. ``same`` holds the errors of the
     step's entries by array identity: a run that records one array under two quantities (the gradient as
     ``grad`` and, without a penalty, as ``grad_regularized``) has it compared once."""

@@ -1,4 +1,4 @@
-"""The compiled pass behind ``chunked_errors.entry_errors``: every summary of |actual - expected| in one read
+"""The compiled pass behind ``entry_summary.entry_errors``: every summary of |actual - expected| in one read
 of the two arrays.
 
 Done with NumPy, a comparison is a dozen whole-array operations (difference, absolute values, bound, ratio,

@@ -107,13 +107,13 @@ def test_large_sensitivity_check_stops_at_its_first_detection(tmp_path, monkeypa
 def test_an_array_recorded_twice_is_compared_once(tmp_path, monkeypatch):
     """Without a penalty the reference records its gradient as grad and as grad_regularized: one array,
     compared once per pair (the second entry reuses the first's errors), with both entries reported."""
-    from equivalence import chunked_errors, compare as compare_module
+    from equivalence import entry_summary, compare as compare_module
     case = load_all([write(tmp_path, tiny(id="once", dtype="float32", steps=2, model={"sizes": [300, 300]},
                                           optimizer={"name": "sgd", "lr": 0.1}), "once.toml")])[0]
     steps = list(reference.stream(case))
     assert steps[1]["grad"]["linear0.weight"] is steps[1]["grad_regularized"]["linear0.weight"]
     calls = []
-    real = chunked_errors.entry_errors
+    real = entry_summary.entry_errors
     monkeypatch.setattr(compare_module, "entry_errors", lambda *a, **k: calls.append(a[0].size) or real(*a, **k))
     result = compare(collect(reference.stream(case, dtype="float32")), collect(reference.stream(case)), case)
     large = [d for d in result.details if d.size == 90_000 and d.step == 1]

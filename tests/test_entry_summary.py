@@ -1,4 +1,4 @@
-"""The compiled summary of a large entry (equivalence/chunked_errors.py, entry_kernel.py) against the same
+"""The compiled summary of a large entry (equivalence/entry_summary.py, entry_kernel.py) against the same
 quantities written as whole-array NumPy expressions, across the kernel's block boundaries, with elements
 beyond the table and beyond a floor."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from equivalence.chunked_errors import entry_errors
+from equivalence.entry_summary import entry_errors
 from equivalence.entry_kernel import BLOCK
 
 pytestmark = pytest.mark.harness

@@ -10,7 +10,7 @@ about 4 s once per installation, 0.3 s to load afterwards); small entries never 
 
 from __future__ import annotations
 
-import threading
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -75,16 +75,9 @@ def _flat(x) -> np.ndarray:
     return np.ascontiguousarray(x).reshape(-1)
 
 
-_KERNEL: list = []
-_KERNEL_LOCK = threading.Lock()
-
-
+@functools.cache
 def _kernel():
     """entry_kernel.summarize, imported on first use: importing numba costs 0.3 s that a run of small
     models never needs."""
-    if not _KERNEL:
-        with _KERNEL_LOCK:
-            if not _KERNEL:
-                from .entry_kernel import summarize
-                _KERNEL.append(summarize)
-    return _KERNEL[0]
+    from .entry_kernel import summarize
+    return summarize
