@@ -199,7 +199,7 @@ class Runner:
         results = errors[:]
         results += run_pairs([i for i in items if isinstance(i, PairCase)], self.backends)
         for done, cr in enumerate(case_runs, start=1):
-            self._run_case(cr, names)
+            self._run_case(cr, names, case_runs[done] if done < len(case_runs) else None)
             if self.progress is not None:
                 for name in names:
                     self.progress(name, done)
@@ -249,11 +249,20 @@ class Runner:
                 return outcome.trajectory if outcome.status == "ok" else None
         return None
 
-    def _run_case(self, cr: CaseRun, names: list[str]) -> None:
+    def _send_ahead(self, cr: CaseRun, name: str) -> None:
+        """The next case's request to a worker that has finished this one: it runs the case while the harness
+        compares and evaluates this one (as ``_run_case`` will ask for it)."""
+        case = cr.case
+        routes = [route for _, route, _ in implementations(case, [name])]
+        if routes and not self._outside_range(name, case):
+            self.backends[name].send_ahead(case, routes, not uses_random_masks(case))
+
+    def _run_case(self, cr: CaseRun, names: list[str], following: CaseRun | None = None) -> None:
         """Both frameworks' runs of the case at once, each event fed to the case's streams as it arrives: events
         are read from whichever worker has one, except that once the case holds HOLD_FREELY bytes a worker a
         step ahead of the other waits (its pipe holds it back), so the harness holds at most that or a step
-        or two of each run, whatever the number of steps."""
+        or two of each run, whatever the number of steps. A worker done with the case gets the ``following``
+        one at once, unless an explanation may have to run this case again in it (a run too big to keep)."""
         case = cr.case
         cr.streams = streams = CaseStreams(case, cr.checks)
         interleave = not uses_random_masks(case)
@@ -300,6 +309,10 @@ class Runner:
                     kind, route, payload = next(events[name])
                 except StopIteration:
                     del events[name]
+                    if following is not None and all(streams.kept_run(impl) is not None
+                                                     for impl in impl_of[name].values()
+                                                     if streams.outcomes.get(impl, Outcome("error")).status == "ok"):
+                        self._send_ahead(following, name)
                     continue
                 except Exception as exc:  # a harness bug must still leave a result
                     del events[name]

@@ -3,7 +3,10 @@
 A framework kernel can kill the interpreter (heap corruption has been seen). Each backend therefore runs
 in its own process, started with ``spawn`` (no state inherited from the harness), importing its framework
 once and serving requests over a pipe. A request is one case and the routes to run; the worker sends, per
-route, its initial parameters, then each step's records as soon as the step is done, then how it ended.
+route, its initial parameters, then each step's records as soon as the step is done, then how it ended
+(in batches: a large model's step goes at once, a small case's steps go together, see ``_Batch``). The
+runner may send the next case's request ahead (``send_ahead``), so a worker goes on to it while the harness
+compares and evaluates the case before.
 Routes of a case without random masks run interleaved, one step of each in turn, so the harness receives
 every implementation's step t together and can compare and drop it (memory bounded by the model, not by
 the number of steps). A case with random dropout masks runs its routes one after the other, since they
@@ -20,6 +23,7 @@ A fresh worker then resumes the other routes of the request, skipping the steps 
 
 from __future__ import annotations
 
+import collections
 import importlib
 import multiprocessing
 import os
@@ -149,7 +153,9 @@ def worker_threads() -> int:
     return max(1, (os.cpu_count() or 1) // 2)
 
 
-def _serve(module_name: str, conn) -> None:
+def _serve(module_name: str, conn, current) -> None:
+    """``current``: a shared int the worker sets to the index (in the request) of the route whose framework
+    work it is doing, so that a crash is pinned on its route although its messages travel in batches."""
     _exit_with_parent()
     # before the framework loads its OpenMP runtime, which reads it once; a user's own setting wins
     os.environ.setdefault("OMP_NUM_THREADS", str(worker_threads()))
@@ -172,9 +178,49 @@ def _serve(module_name: str, conn) -> None:
             conn.close()
             # Nothing to flush; a framework's interpreter teardown costs up to a second for nothing.
             os._exit(0)
+        index = {route: i for i, (route, _) in enumerate(request[1])}
+        current.value = -1
+        batch = _Batch(conn)
         for message in drive(module, *request):
-            wire.send(conn, message)
-        wire.send(conn, ("done",))
+            if message[0] == "enter":
+                current.value = index[message[1]]
+            else:
+                batch.add(message)
+        batch.add(("done",))
+        batch.flush()
+
+
+# A worker sends its messages in batches: a small case's run is hundreds of messages of a few kB, and each
+# one the harness receives costs a thread hand-over under the GIL while its main thread compares. A batch
+# goes once it holds BATCH_BYTES of arrays (a large model's step goes alone, at once) or once its first
+# message has waited BATCH_SECONDS (the harness compares a slow run as it goes), and at the request's end.
+BATCH_BYTES = 1 << 20
+BATCH_SECONDS = 0.05
+
+
+class _Batch:
+    def __init__(self, conn):
+        self.conn, self.messages, self.bytes, self.since = conn, [], 0, 0.0
+
+    def add(self, message: tuple) -> None:
+        if not self.messages:
+            self.since = time.monotonic()
+        self.messages.append(message)
+        self.bytes += _payload_bytes(message[-1]) if len(message) == 3 else 0
+        if self.bytes >= BATCH_BYTES or time.monotonic() - self.since >= BATCH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.messages:
+            wire.send(self.conn, self.messages)
+        self.messages, self.bytes = [], 0
+
+
+def _payload_bytes(payload) -> int:
+    """Bytes of the arrays of an ("initial" | "step") payload ({name: array} or {quantity: {name: array}})."""
+    if not isinstance(payload, dict):
+        return 0
+    return sum(value.nbytes if hasattr(value, "nbytes") else _payload_bytes(value) for value in payload.values())
 
 
 def _signal_name(exitcode: int | None) -> str:
@@ -198,6 +244,10 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
+def _same_request(a: tuple, b: tuple) -> bool:
+    return a[0] is b[0] and a[1:] == b[1:]
+
+
 class WorkerGone(Exception):
     """The worker died, wedged or went silent; the message says which."""
 
@@ -212,6 +262,10 @@ class WorkerBackend:
         self._proc = None
         self._conn = None
         self._reader: _Reader | None = None
+        self._current = None  # the worker's shared "route in progress" (see _serve)
+        # Requests sent ahead (``send_ahead``), oldest first, as (case, routes, interleave): the worker runs
+        # them in order, and their messages wait in the pipe until ``events`` asks for the same request.
+        self._ahead: collections.deque = collections.deque()
         self.info: BackendInfo | None = None
         self.restarts = 0
 
@@ -222,7 +276,8 @@ class WorkerBackend:
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
         wire.widen(parent, child)
-        self._proc = ctx.Process(target=_serve, args=(self.module_name, child), daemon=True,
+        self._current = ctx.Value("i", -1, lock=False)
+        self._proc = ctx.Process(target=_serve, args=(self.module_name, child, self._current), daemon=True,
                                  name=f"equivalence-{self.name}")
         self._proc.start()
         child.close()
@@ -277,6 +332,9 @@ class WorkerBackend:
         workers until ``ready`` says this one has a message."""
         delivered = dict.fromkeys(routes, 0)  # items received: the initial parameters, then each step
         ended: set[str] = set()
+        request = (case, tuple(routes), interleave)
+        if self._ahead and not _same_request(self._ahead[0], request):
+            self._kill()  # a request sent ahead for another case would answer this one: drop them all
         while len(ended) < len(routes):
             if self.info is None or (self.info.available and self._proc is None):
                 if self.info is not None:
@@ -290,8 +348,10 @@ class WorkerBackend:
                         yield ("end", route, outcome)
                 return
             pending = [(r, delivered[r]) for r in routes if r not in ended]
-            self._conn.send((case, pending, interleave))
-            current = pending[0][0]
+            if self._ahead:  # this very request, sent ahead to the same worker (a restart clears them)
+                self._ahead.popleft()
+            else:
+                self._conn.send((case, pending, interleave))
             reader = _Reader(self)
             finished = False
             try:
@@ -302,9 +362,6 @@ class WorkerBackend:
                     if kind == "done":
                         finished = True
                         break
-                    if kind == "enter":
-                        current = message[1]
-                        continue
                     route = message[1]
                     if kind in ("initial", "step"):
                         delivered[route] += 1
@@ -314,6 +371,8 @@ class WorkerBackend:
             except WorkerGone as gone:
                 finished = True
                 reader.stop()
+                at = self._current.value
+                current = pending[at][0] if 0 <= at < len(pending) else pending[0][0]
                 self._kill()
                 if current in ended:  # between routes: nothing of theirs was lost
                     continue
@@ -325,11 +384,20 @@ class WorkerBackend:
                     reader.stop()
                     self._kill()
 
+    def send_ahead(self, case: Case, routes: list[str], interleave: bool = True) -> None:
+        """Send a request now, for ``events`` with the same arguments to read later: a running worker goes on
+        to it as soon as it has finished the requests before it, instead of waiting for the harness to
+        compare and evaluate the case before. Nothing is sent to a worker that has not started."""
+        if self._proc is None or self.info is None or not self.info.available or not routes:
+            return
+        self._conn.send((case, [(route, 0) for route in routes], interleave))
+        self._ahead.append((case, tuple(routes), interleave))
+
     def ready(self) -> bool:
         """A message (or the end of a dead worker) is waiting: reading it will not block."""
         reader = self._reader
         if reader is not None:
-            return not reader.queue.empty()
+            return bool(reader.batch) or not reader.queue.empty()
         return self._conn is None or self._conn.poll(0)
 
     def run(self, case: Case, route: str) -> Outcome:
@@ -344,6 +412,7 @@ class WorkerBackend:
         if self._conn is not None:
             self._conn.close()
         self._proc = self._conn = None
+        self._ahead.clear()
 
     def close(self) -> None:
         if self._conn is not None and self._proc is not None and self._proc.is_alive():
@@ -355,9 +424,9 @@ class WorkerBackend:
         self._kill()
 
 
-# Messages a reader thread holds for the harness: a step or two of each route ahead, so the worker computes
+# Batches a reader thread holds for the harness: a step or two of each route ahead, so the worker computes
 # its next step while the harness compares the last one, and memory stays bounded (a step at 1M parameters
-# is some 20 MB per route).
+# is some 20 MB per route, and goes alone).
 QUEUED_MESSAGES = 2
 ARRIVED = threading.Condition()  # notified whenever a reader has queued a message (``wait_for_any``)
 
@@ -377,6 +446,7 @@ class _Reader:
     def __init__(self, backend: "WorkerBackend"):
         self.backend = backend
         self.queue: queue.Queue = queue.Queue(maxsize=QUEUED_MESSAGES)
+        self.batch: collections.deque = collections.deque()  # the rest of the batch ``next`` is reading
         self._stopped = threading.Event()
         backend._reader = self
         self._thread = threading.Thread(target=self._run, name=f"equivalence-read-{backend.name}", daemon=True)
@@ -398,17 +468,21 @@ class _Reader:
                     continue
             with ARRIVED:
                 ARRIVED.notify_all()
-            if not isinstance(item, tuple) or item[0] == "done":
+            if not isinstance(item, list) or item[-1][0] == "done":
                 return
 
     def next(self):
-        item = self.queue.get()
-        if isinstance(item, BaseException):
+        """The next message; the worker sends them in lists (_Batch)."""
+        if not self.batch:
+            item = self.queue.get()
+            if isinstance(item, BaseException):
+                self.stop()
+                raise item
+            self.batch.extend(item)
+        message = self.batch.popleft()
+        if message[0] == "done":
             self.stop()
-            raise item
-        if item[0] == "done":
-            self.stop()
-        return item
+        return message
 
     def stop(self) -> None:
         self._stopped.set()
@@ -464,6 +538,9 @@ class InProcessBackend:
         for message in drive(self._module, case, [(r, 0) for r in routes], interleave):
             if message[0] != "enter":
                 yield message
+
+    def send_ahead(self, case: Case, routes: list[str], interleave: bool = True) -> None:
+        pass  # runs when ``events`` asks
 
     def ready(self) -> bool:
         return True

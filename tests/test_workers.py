@@ -193,3 +193,85 @@ def test_crash_midway_keeps_other_routes_and_resumes_them(tmp_path):
     for t, (got, want) in enumerate(zip(steps, expected.steps), start=1):
         assert (got["param"]["linear0.weight"] == want["param"]["linear0.weight"]).all(), f"step {t} out of order"
     assert worker.restarts == 1, f"restarts={worker.restarts}"
+
+
+def test_a_request_sent_ahead_is_read_by_the_same_request_and_only_by_it(backend, case, tmp_path):
+    """send_ahead lets a worker go on to the next case while the harness is busy; ``events`` for that very
+    request reads its answer from the same worker, while ``events`` for any other request never reads it:
+    the worker is restarted and the request sent again."""
+    from equivalence import reference
+    worker = backend()
+    first_pid = _pid(worker.run(case, "pid"))
+    other = load(tmp_path / "other", tiny(id="other", model={"sizes": [2, 3]}, steps=4))
+    worker.send_ahead(other, ["optimizer"])
+    answer = workers_collect(worker.events(other, ["optimizer"]))
+    want = reference.run(other)
+    assert len(answer.steps) == 4 and (answer.steps[-1]["param"]["linear0.weight"]
+                                       == want.steps[-1]["param"]["linear0.weight"]).all()
+    assert _pid(worker.run(case, "pid")) == first_pid and worker.restarts == 0, "answered by another worker"
+
+    worker.send_ahead(other, ["optimizer"])  # but the harness asks for something else first
+    assert _pid(worker.run(case, "pid")) != first_pid, "the answer of the request sent ahead was read as this one"
+    assert worker.restarts == 1, f"restarts={worker.restarts}"
+    answer = workers_collect(worker.events(other, ["optimizer"]))
+    assert len(answer.steps) == 4, "the request sent ahead was lost with the worker instead of being sent again"
+
+
+def workers_collect(events):
+    from equivalence.workers import collect_outcome
+    outcome = collect_outcome(events)
+    assert outcome.status == "ok", (outcome.status, outcome.message)
+    return outcome.trajectory
+
+
+def test_a_small_run_crosses_the_pipe_in_a_few_messages(backend, tmp_path, monkeypatch):
+    """A worker batches its messages (workers._Batch): a run of 40 steps is 42 events, which cost the harness
+    a thread hand-over each when they came one by one."""
+    from equivalence import wire
+    received = []
+    original = wire.recv
+
+    def counting(conn):
+        received.append(1)
+        return original(conn)
+    monkeypatch.setattr(wire, "recv", counting)
+    case = load(tmp_path, tiny(model={"sizes": [2, 2]}, steps=40))
+    worker = backend()
+    worker.start()
+    received.clear()
+    events = [e for e in worker.events(case, ["optimizer"]) if e[0] != "sent"]
+    assert len(events) == 42, len(events)  # the initial parameters, 40 steps, the end
+    assert len(received) < 10, f"{len(received)} wire messages for {len(events)} events"
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_the_next_case_goes_ahead_only_when_no_explanation_can_need_this_worker(tmp_path, monkeypatch, kept):
+    """A worker done with a case gets the next one at once (Runner._send_ahead), unless the case's runs were
+    too big to keep (streaming.KEPT_BYTES): its explanation may then run them again in that worker, which
+    must not read the next case's answers. Either way the verdicts are those of an in-process run and no
+    worker restarts."""
+    from equivalence import streaming
+    if not kept:
+        monkeypatch.setattr(streaming, "KEPT_BYTES", 0)
+    sent = []
+    original = WorkerBackend.send_ahead
+
+    def counting(self, case, routes, interleave=True):
+        sent.append(case.id)
+        return original(self, case, routes, interleave)
+    monkeypatch.setattr(WorkerBackend, "send_ahead", counting)
+    momentum = {"name": "momentum", "lr": 0.1, "momentum": 0.9}
+    for name in ("a", "b", "c"):  # fakeema diverges (an EMA momentum): each case's explanation needs its run
+        write(tmp_path, tiny(id=name, dtype="float64", steps=3, optimizer=momentum, routes=["optimizer"]),
+              f"{name}.toml")
+    backends = {"fakeema": "tests.fake_backends.ema_momentum"}
+    with Runner(backends=backends, timeout=TIMEOUT) as runner:
+        report = runner.run(load_all([tmp_path]))
+        restarts = runner.backends["fakeema"].restarts
+    with Runner(backends=backends, in_process=True) as runner:
+        expected = runner.run(load_all([tmp_path]))
+    verdicts = [(r.test_id, r.status, r.explanation and r.explanation.flavours) for r in report.results]
+    assert verdicts == [(r.test_id, r.status, r.explanation and r.explanation.flavours) for r in expected.results]
+    assert [v[2] for v in verdicts if v[0].endswith("[fakeema/optimizer]")] == [("momentum=ema",)] * 3, verdicts
+    assert sent == (["b", "c"] if kept else []), sent
+    assert restarts == 0, f"restarts={restarts}"
