@@ -58,7 +58,7 @@ class Mismatch:
                 "actual": _json_float(self.actual), "expected": _json_float(self.expected), "problem": self.problem}
 
 
-@dataclass
+@dataclass(slots=True)
 class QuantityError:
     """Errors of one quantity of one parameter at one step."""
 
@@ -182,6 +182,7 @@ class Accumulator:
         self._pending_size = 0
         self._same: dict[tuple, tuple] = {}  # this step's large entries by the identity of their arrays
         self._prefetched: int | None = None  # the step whose large entries ``prefetch`` started
+        self._orders: dict[tuple, list[str]] = {}  # recorded quantities -> those compared, in order (``_order``)
 
     def initial(self, actual: dict, expected: dict) -> None:
         if not (actual and expected and self._compares("param")):
@@ -223,23 +224,39 @@ class Accumulator:
         if self._prefetched != index:
             self._same = {}
         self._prefetched = None
+        bound = self.rule.bound
+        for quantity in self._order(step_a, step_e, index):
+            names_a, names_e = step_a[quantity], step_e[quantity]
+            if names_a.keys() == names_e.keys():
+                names = sorted(names_a)
+            else:
+                names = sorted(set(names_a) & set(names_e))
+                self._problem((2, index, quantity_rank(quantity)),
+                              f"step {index} {quantity}: names {sorted(names_a)} vs {sorted(names_e)}")
+            for name in names:
+                a, e = names_a[name], names_e[name]
+                if a.shape != e.shape:
+                    self._problem((2, index, quantity_rank(quantity)), f"step {index} {quantity} of {name}: shape "
+                                                                       f"{list(a.shape)} vs expected {list(e.shape)}")
+                    continue
+                self._add((index, quantity, name, a, e, bound(index, quantity, name)))
+
+    def _order(self, step_a: dict, step_e: dict, index: int) -> list[str]:
+        """The quantities of a step both runs recorded that this comparison compares, in their rank order
+        (remembered per set of recorded quantities: every step of a run records the same ones)."""
+        if step_a.keys() == step_e.keys():
+            recorded = tuple(step_a)
+            order = self._orders.get(recorded)
+            if order is None:
+                self.q_actual.update(recorded)
+                self.q_expected.update(recorded)
+                order = self._orders[recorded] = sorted((q for q in recorded if self._compares(q)), key=quantity_rank)
+            return order
         self.q_actual.update(step_a)
         self.q_expected.update(step_e)
         for quantity in set(step_a) ^ set(step_e):
             self._absent.append((index, quantity, sorted(step_a.get(quantity, {})), sorted(step_e.get(quantity, {}))))
-        shared = {q for q in set(step_a) & set(step_e) if self._compares(q)}
-        for quantity in sorted(shared, key=quantity_rank):
-            names_a, names_e = step_a[quantity], step_e[quantity]
-            key = (2, index, quantity_rank(quantity))
-            if set(names_a) != set(names_e):
-                self._problem(key, f"step {index} {quantity}: names {sorted(names_a)} vs {sorted(names_e)}")
-            for name in sorted(set(names_a) & set(names_e)):
-                a, e = names_a[name], names_e[name]
-                if a.shape != e.shape:
-                    self._problem(key, f"step {index} {quantity} of {name}: shape {list(a.shape)} "
-                                       f"vs expected {list(e.shape)}")
-                    continue
-                self._add((index, quantity, name, a, e, self.rule.bound(index, quantity, name)))
+        return sorted((q for q in set(step_a) & set(step_e) if self._compares(q)), key=quantity_rank)
 
     def finish(self, steps_actual: int, steps_expected: int) -> Comparison:
         self._flush()
@@ -293,19 +310,24 @@ def _flat(arrays) -> np.ndarray:
     """One float64 vector of the entries' values (a view-free copy only where there are several)."""
     if len(arrays) == 1:
         return np.asarray(arrays[0], dtype=np.float64).reshape(-1)
-    return np.concatenate([np.asarray(x, dtype=np.float64).reshape(-1) for x in arrays])
+    return np.concatenate([x.reshape(-1) for x in arrays], dtype=np.float64)  # records are ndarrays
 
 
 def _accumulate(result: Comparison, entries: list) -> None:
     """Compare the entries element-wise in one vectorised pass, then reduce per entry. An entry with an
     element outside the table and a derived bound is settled on its own (``_derived``). The first mismatch
     is the first bad element (or RMS failure) in entry order."""
-    sizes = np.array([a.size for _, _, _, a, _, _ in entries])
-    actual = _flat([a for _, _, _, a, _, _ in entries])
-    expected = _flat([e for _, _, _, _, e, _ in entries])
+    sizes_list = [entry[3].size for entry in entries]
+    sizes = np.array(sizes_list)
+    actual = _flat([entry[3] for entry in entries])
+    expected = _flat([entry[4] for entry in entries])
     one = len(entries) == 1
-    atol = entries[0][5].tolerance.atol if one else np.repeat([b.tolerance.atol for *_, b in entries], sizes)
-    rtol = entries[0][5].tolerance.rtol if one else np.repeat([b.tolerance.rtol for *_, b in entries], sizes)
+    tolerances = [entry[5].tolerance for entry in entries]
+    if one or all(t is tolerances[0] for t in tolerances):  # one tolerance: a scalar, not a repeated vector
+        atol, rtol = tolerances[0].atol, tolerances[0].rtol
+    else:
+        atol = np.repeat([t.atol for t in tolerances], sizes)
+        rtol = np.repeat([t.rtol for t in tolerances], sizes)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         abs_err = np.abs(actual - expected)
         abs_expected = np.abs(expected)
@@ -344,18 +366,25 @@ def _accumulate(result: Comparison, entries: list) -> None:
                 sumsq[nonempty] = np.add.reduceat(abs_err * abs_err, starts[nonempty])
             rms_all = np.sqrt(sumsq / np.maximum(sizes, 1))
     first = None  # (entry, flat index within the entry, problem) of the first divergence in this batch
+    details = result.details
+    counts, ratios, rmses = per_entry["count"].tolist(), per_entry["ratio"].tolist(), rms_all.tolist()
+    abs_errors, rel_errors = per_entry["abs"].tolist(), per_entry["rel"].tolist()
     for k, (step, quantity, name, a, e, bound) in enumerate(entries):
-        count, ratio_k = int(per_entry["count"][k]), float(per_entry["ratio"][k])
-        rms, allowed, rms_failed, element_bad = float(rms_all[k]), None, False, None
+        count = counts[k]
+        if not count:  # the common case, without the work below
+            details.append(QuantityError(step, quantity, name, abs_errors[k], rel_errors[k], 0, sizes_list[k],
+                                         bound.tolerance, ratios[k], rmses[k], None, bound.rule))
+            continue
+        ratio_k, rms, allowed, rms_failed = ratios[k], rmses[k], None, False
         lo, hi = int(starts[k]), int(ends[k])
-        if count and bound.derived:
+        if bound.derived:
             count, ratio_k, rms, allowed, element_bad = _derived(
                 bound, abs_err[lo:hi], expected[lo:hi], table[lo:hi], finite[lo:hi], rms)
             rms_failed = count == 0 and rms > allowed
-        elif count:
+        else:
             element_bad = bad[lo:hi]
-        result.details.append(QuantityError(step, quantity, name, float(per_entry["abs"][k]), float(per_entry["rel"][k]),
-                                            count, int(a.size), bound.tolerance, ratio_k, rms, allowed, bound.rule))
+        details.append(QuantityError(step, quantity, name, abs_errors[k], rel_errors[k], count, sizes_list[k],
+                                     bound.tolerance, ratio_k, rms, allowed, bound.rule))
         result.mismatches += count
         result.rms_failures += int(rms_failed)
         if first is None and result.first is None and (count or rms_failed):

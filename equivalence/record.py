@@ -16,6 +16,8 @@ running statistics after it, which an eval forward must leave alone).
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -117,6 +119,7 @@ def is_quantity(quantity: str) -> bool:
     return _entry(quantity) in QUANTITY_ORDER and quantity != HYPER
 
 
+@functools.lru_cache(maxsize=4096)  # a sort key of every entry of every step: a few dozen distinct names
 def quantity_rank(quantity: str) -> tuple[int, str]:
     """Sort key: position in QUANTITY_ORDER (hyper.* first), then name."""
     entry = _entry(quantity)

@@ -67,6 +67,7 @@ class Stream:
         self.name, self.generator, self.source = name, generator, source
         self.window = _Window() if source is not None else None
         self.buffer: dict[int, dict] = {}
+        self.sizes: dict[int, int] = {}  # bytes of each buffered item
         self.held = 0  # bytes of the arrays in ``buffer`` (kept as items come and go: read at every event)
         # A framework run's every item while they total at most KEPT_BYTES: an explanation reads the run from
         # here instead of running it again in its worker (None: not kept, or over the budget).
@@ -87,7 +88,7 @@ class Stream:
     def add(self, item: dict) -> None:
         self.produced += 1
         self.buffer[self.produced] = item
-        size = _nbytes(item)
+        size = self.sizes[self.produced] = _nbytes(item)
         self.held += size
         if self.kept is not None:
             self.kept_bytes += size
@@ -97,10 +98,12 @@ class Stream:
                 self.kept = None
 
     def drop(self, index: int) -> None:
-        self.held -= _nbytes(self.buffer.pop(index))
+        del self.buffer[index]
+        self.held -= self.sizes.pop(index)
 
     def clear(self) -> None:
         self.buffer.clear()
+        self.sizes.clear()
         self.held = 0
         self.kept = None
 

@@ -116,9 +116,23 @@ class TableRule:
 
     def __init__(self, case: Case):
         self.case = case
+        self._table: dict[str, Bound] = {}  # per quantity: asked for every entry of every step
+        self._hand: dict[str, bool] = {}
+
+    def table(self, quantity: str) -> Bound:
+        bound = self._table.get(quantity)
+        if bound is None:
+            bound = self._table[quantity] = Bound(tolerance_for(self.case, quantity))
+        return bound
 
     def bound(self, step: int, quantity: str, name: str) -> Bound:
-        return Bound(tolerance_for(self.case, quantity))
+        return self.table(quantity)
+
+    def _hand_set(self, quantity: str) -> bool:
+        known = self._hand.get(quantity)
+        if known is None:
+            known = self._hand[quantity] = hand_set(self.case, quantity)
+        return known
 
 
 class DerivedRule(TableRule):
@@ -130,10 +144,11 @@ class DerivedRule(TableRule):
         self.rounding, self.sides = rounding, sides
 
     def bound(self, step: int, quantity: str, name: str) -> Bound:
-        table = tolerance_for(self.case, quantity)
-        measured = None if hand_set(self.case, quantity) else self.rounding.get(step, quantity, name)
-        if measured is None:
-            return Bound(table)
+        plain = self.table(quantity)
+        measured = self.rounding.get(step, quantity, name)
+        if measured is None or self._hand_set(quantity):
+            return plain
+        table = plain.tolerance
         rms, worst = measured
         return Bound(table, element_floor=self.sides * ELEMENT_FACTOR * worst,
                      rms_limit=self.sides * RMS_FACTOR * rms, rule="derived")
@@ -147,13 +162,17 @@ class RoundingRule(TableRule):
     def __init__(self, case: Case):
         super().__init__(case)
         self.largest: dict[tuple, float] = {}
+        self._bounds: dict[tuple, Bound] = {}
 
     def bound(self, step: int, quantity: str, name: str) -> Bound:
-        table = tolerance_for(self.case, quantity)
-        if hand_set(self.case, quantity):
-            return Bound(table)
-        return Bound(table, element_floor=math.inf, rms_relative=ROUNDING_RMS_LIMIT, rule="rounding", scale=self,
-                     key=(quantity, name))
+        key = (quantity, name)
+        bound = self._bounds.get(key)
+        if bound is None:
+            table = self.table(quantity)
+            bound = self._bounds[key] = table if self._hand_set(quantity) else Bound(
+                table.tolerance, element_floor=math.inf, rms_relative=ROUNDING_RMS_LIMIT, rule="rounding",
+                scale=self, key=key)
+        return bound
 
     def observe(self, key: tuple, rms_values: float) -> float:
         """Note the RMS of a step's values; the scale to hold the error to (the largest so far)."""
