@@ -276,6 +276,12 @@ class Accumulator:
         result.structural = "; ".join(dict.fromkeys(ordered))
         return result
 
+    def parted(self) -> bool:
+        """Whether the runs already differ (a mismatch, an RMS failure or a difference of structure), so
+        that ``finish`` cannot call them equal: a search that only asks whether they are equal stops here."""
+        self._flush()
+        return bool(self.result.mismatches or self.result.rms_failures or self._problems)
+
     def _compares(self, quantity: str) -> bool:
         return (quantity not in self.exclude and (self.only is None or quantity in self.only)
                 and (self.select is None or self.select(quantity)))

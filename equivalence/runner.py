@@ -17,7 +17,7 @@ from . import explain, reference, versions
 from .backends import BACKENDS
 from .baseline import STATUSES  # one list for reports and baselines (baseline.py stays framework-free)
 from .backends.common import DEVICE
-from .compare import Comparison, Mismatch, compare
+from .compare import Accumulator, Comparison, Mismatch, compare
 from .harness_process import harness_settings
 from .margins import margin_note
 from .perturbations import BOOKKEEPING, detected
@@ -422,29 +422,74 @@ FLAVOURED_CACHE_ELEMENTS = 2_000_000
 
 def _reproduces(cr: CaseRun):
     """compare_fn of explain.py: does the reference of a flavoured case equal the trajectory, compared as the
-    case's equivalence checks compare it (a random mask replayed, not compared)?"""
+    case's equivalence checks compare it (a random mask replayed, not compared)? Most flavours part from the
+    trajectory at the first steps: the flavoured reference is computed only as far as the comparison reads
+    it, and the comparison stops where they part."""
     case = cr.case
 
     def compare_fn(actual: Trajectory, flavoured: Case) -> bool:
         if uses_random_masks(case):
             expected = reference.run(flavoured, recorded=actual)
             quantities = _selected(case, actual.quantities() - {"dropout_mask"}, actual, expected)
-        else:
-            expected = _flavoured_reference(cr, flavoured)
-            quantities = _selected(case, None, actual, expected)
-        return compare(actual, expected, case, quantities).equal
+            return compare(actual, expected, case, quantities).equal
+        return _equal_until_parted(case, actual, _flavoured_reference(cr, flavoured, actual))
     return compare_fn
 
 
-def _flavoured_reference(cr: CaseRun, flavoured: Case) -> Trajectory:
+class _LazyRun:
+    """A reference run computed only as far as it is read (and kept for the next search of the case)."""
+
+    def __init__(self, stream):
+        self.stream, self.items = stream, []
+        self.failure: Exception | None = None  # raised again to every later reader: the run cannot go on
+
+    def item(self, index: int) -> dict | None:
+        while len(self.items) <= index and self.stream is not None:
+            try:
+                self.items.append(next(self.stream))
+            except StopIteration:
+                self.stream = None
+            except Exception as exc:
+                self.stream, self.failure = None, exc
+        if index >= len(self.items) and self.failure is not None:
+            raise self.failure
+        return self.items[index] if index < len(self.items) else None
+
+
+def _flavoured_reference(cr: CaseRun, flavoured: Case, actual: Trajectory) -> _LazyRun:
     key = repr(flavoured)
-    if key not in cr.flavoured:
-        trajectory = reference.run(flavoured)
-        size = sum(a.size for step in trajectory.steps for arrays in step.values() for a in arrays.values())
-        if size * (len(cr.flavoured) + 1) > FLAVOURED_CACHE_ELEMENTS:
-            return trajectory
-        cr.flavoured[key] = trajectory
-    return cr.flavoured[key]
+    run = cr.flavoured.get(key)
+    if run is None:
+        run = _LazyRun(reference.stream(flavoured))
+        size = sum(a.size for a in actual.initial.values()) + sum(
+            a.size for step in actual.steps for arrays in step.values() for a in arrays.values())
+        if size * (len(cr.flavoured) + 1) <= FLAVOURED_CACHE_ELEMENTS:  # about the reference's size
+            cr.flavoured[key] = run
+    return run
+
+
+def _equal_until_parted(case: Case, actual: Trajectory, expected: _LazyRun) -> bool:
+    """``compare(actual, expected run, case).equal`` with the case's [compare] selection, checked at steps
+    1, 2, 4, 8, ... and stopped where the runs part."""
+    select = case.compare.selects if case.compare.restricts else None
+    acc = Accumulator(case, select=select)
+    acc.initial(actual.initial, expected.item(0) or {})
+    checkpoint = 1
+    for index, step in enumerate(actual.steps, start=1):
+        step_e = expected.item(index)
+        if step_e is None:
+            acc.seen("actual", step)
+            continue
+        acc.step(index, step, step_e)
+        if index == checkpoint:
+            if acc.parted():
+                return False
+            checkpoint *= 2
+    extra = len(actual.steps) + 1
+    while (step_e := expected.item(extra)) is not None:  # steps only the reference has
+        acc.seen("expected", step_e)
+        extra += 1
+    return acc.finish(len(actual.steps), max(len(expected.items) - 1, 0)).equal
 
 
 def _selected(case: Case, quantities: set[str] | None, actual: Trajectory, expected: Trajectory) -> set[str] | None:
