@@ -230,15 +230,19 @@ def cmd_run(args) -> int:
     from .console import Progress, finish_log, start_log
     names = [f"{args.stem}.{ext}" for ext in ("json", "md", "html", "log")] + [catalogue.DEFAULT_PATH.name]
     _check_outputs(args.out, names, args.readme)
-    items = load_all(args.cases)
+    found = discover(args.cases)  # a missing path is a usage error before anything is written
     log = start_log(Path(args.out) / f"{args.stem}.log")
-    progress = Progress(sum(isinstance(i, Case) for i in items))
+    progress = None
     try:
-        with Runner(in_process=args.in_process, timeout=args.timeout, stall_timeout=args.stall_timeout,
-                    progress=progress) as runner:
+        with Runner(in_process=args.in_process, timeout=args.timeout, stall_timeout=args.stall_timeout) as runner:
+            if found:
+                runner.launch()  # the frameworks import in their workers while the cases load here
+            items = load_all(args.cases)
+            runner.progress = progress = Progress(sum(isinstance(i, Case) for i in items))
             report = runner.run(items)
     finally:
-        progress.close()
+        if progress is not None:
+            progress.close()
         log_lines = finish_log(log)
     cases = [i for i in items if isinstance(i, Case)]
     # The reports and the catalogue are one set: all replaced together, or none.

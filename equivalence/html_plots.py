@@ -66,7 +66,9 @@ def status_word(r: Result) -> str:
 
 def _worse(a: float, b: float) -> float:
     """The larger error; NaN wins, so a NaN at one parameter is never hidden by another's finite error."""
-    return math.nan if math.isnan(a) or math.isnan(b) else max(a, b)
+    if a != a or b != b:  # NaN
+        return math.nan
+    return a if a >= b else b
 
 
 def _closer(a: float, b: float) -> float:
@@ -87,14 +89,29 @@ def _tables(r: Result) -> dict:
     cached = _PER_STEP.get(id(r))
     if cached is not None and cached[0] is r:
         return cached[1]
-    tables: dict = {}
-    tolerances: dict = {}
+    overall: dict = {}
+    tables: dict = {None: overall}
+    tolerances: dict = {None: set()}
+    last: dict = {}  # quantity -> the tolerance last added (a quantity has one or two: hashing each is slow)
     for d in r.comparison.details:
-        for key in (d.quantity, None):
-            step = tables.setdefault(key, {}).setdefault(d.step, [0.0, 0])
-            step[0] = _worse(step[0], d.max_tolerance_ratio)
-            step[1] += d.mismatches
-            tolerances.setdefault(key, set()).add(d.tolerance)
+        quantity, step, ratio, mismatches = d.quantity, d.step, d.max_tolerance_ratio, d.mismatches
+        table = tables.get(quantity)
+        if table is None:
+            table = tables[quantity] = {}
+            tolerances[quantity] = set()
+        if last.get(quantity) is not d.tolerance:
+            last[quantity] = d.tolerance
+            tolerances[quantity].add(d.tolerance)
+            tolerances[None].add(d.tolerance)
+        for cells in (table, overall):
+            cell = cells.get(step)
+            if cell is None:
+                cells[step] = [_worse(0.0, ratio), mismatches]
+            else:
+                cell[0] = _worse(cell[0], ratio)
+                cell[1] += mismatches
+    if len(tables) == 1:  # no details: no quantity, and no overview either
+        tables, tolerances = {}, {}
     tables["tolerances"] = tolerances
     if len(_PER_STEP) > 50_000:
         _PER_STEP.clear()

@@ -38,6 +38,9 @@ NOT_FAILING = ("pass", "skipped", "not-applicable")
 # still imports its compiler stack, Paddle's first steps are compared); at 10M parameters they go in lockstep.
 # Raising it buys little time for much memory (256 MB: peak RSS of the tree 2.2 GB at 1M x 100).
 HOLD_FREELY = 96 << 20
+# Cases a worker may be sent ahead of the one the harness is reading: a small case takes a worker some 30 ms
+# and the harness some 60 ms, but either varies from case to case; a queue of a few absorbs the variation.
+AHEAD_CASES = 3
 START_POLL_S = 0.02  # how often the runner looks for a starting worker's "ready" while it waits for the other
 # Elements a divergent check may have compared for its explanation to be searched: the search re-runs the
 # implementation whole (kept in memory) and the reference under up to explain.MAX_RUNS flavours.
@@ -152,6 +155,11 @@ class Runner:
         self.backends = {name: factory(name, module, timeout=timeout, stall_timeout=stall_timeout)
                          for name, module in self.backend_modules.items()}
 
+    def launch(self) -> None:
+        """Start every worker now, without waiting for its framework import (``run`` does it otherwise)."""
+        for backend in self.backends.values():
+            backend.launch()
+
     def close(self) -> None:
         for backend in self.backends.values():
             backend.close()
@@ -199,7 +207,7 @@ class Runner:
         results = errors[:]
         results += run_pairs([i for i in items if isinstance(i, PairCase)], self.backends)
         for done, cr in enumerate(case_runs, start=1):
-            self._run_case(cr, names, case_runs[done] if done < len(case_runs) else None)
+            self._run_case(cr, names, case_runs[done:done + AHEAD_CASES])
             if self.progress is not None:
                 for name in names:
                     self.progress(name, done)
@@ -249,15 +257,23 @@ class Runner:
                 return outcome.trajectory if outcome.status == "ok" else None
         return None
 
-    def _send_ahead(self, cr: CaseRun, name: str) -> None:
-        """The next case's request to a worker that has finished this one: it runs the case while the harness
-        compares and evaluates this one (as ``_run_case`` will ask for it)."""
-        case = cr.case
-        routes = [route for _, route, _ in implementations(case, [name])]
-        if routes and not self._outside_range(name, case):
-            self.backends[name].send_ahead(case, routes, not uses_random_masks(case))
+    def _send_ahead(self, following: list[CaseRun], name: str) -> None:
+        """The next cases' requests to a worker that has finished this one (those it does not hold yet): it runs
+        them while the harness compares and evaluates this one (as ``_run_case`` will ask for them)."""
+        backend = self.backends[name]
+        held = backend.sent_ahead()
+        for cr in following:
+            case = cr.case
+            if held:
+                if held[0] is not case:  # sent in order and dropped all at once, the queue is a prefix of these
+                    return
+                held = held[1:]
+                continue
+            routes = [route for _, route, _ in implementations(case, [name])]
+            if routes and not self._outside_range(name, case):
+                backend.send_ahead(case, routes, not uses_random_masks(case))
 
-    def _run_case(self, cr: CaseRun, names: list[str], following: CaseRun | None = None) -> None:
+    def _run_case(self, cr: CaseRun, names: list[str], following: list[CaseRun] = ()) -> None:
         """Both frameworks' runs of the case at once, each event fed to the case's streams as it arrives: events
         are read from whichever worker has one, except that once the case holds HOLD_FREELY bytes a worker a
         step ahead of the other waits (its pipe holds it back), so the harness holds at most that or a step
@@ -309,7 +325,7 @@ class Runner:
                     kind, route, payload = next(events[name])
                 except StopIteration:
                     del events[name]
-                    if following is not None and all(streams.kept_run(impl) is not None
+                    if following and all(streams.kept_run(impl) is not None
                                                      for impl in impl_of[name].values()
                                                      if streams.outcomes.get(impl, Outcome("error")).status == "ok"):
                         self._send_ahead(following, name)

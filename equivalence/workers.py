@@ -393,6 +393,10 @@ class WorkerBackend:
         self._conn.send((case, [(route, 0) for route in routes], interleave))
         self._ahead.append((case, tuple(routes), interleave))
 
+    def sent_ahead(self) -> list[Case]:
+        """The cases of the requests sent ahead that the worker holds, oldest first."""
+        return [request[0] for request in self._ahead]
+
     def ready(self) -> bool:
         """A message (or the end of a dead worker) is waiting: reading it will not block."""
         reader = self._reader
@@ -541,6 +545,9 @@ class InProcessBackend:
 
     def send_ahead(self, case: Case, routes: list[str], interleave: bool = True) -> None:
         pass  # runs when ``events`` asks
+
+    def sent_ahead(self) -> list[Case]:
+        return []
 
     def ready(self) -> bool:
         return True
