@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -50,10 +51,16 @@ def _type_name(tp) -> str:
     return {int: "integer", float: "number", bool: "boolean", str: "string"}.get(tp, str(tp))
 
 
+@functools.cache  # every table of every case file is built with its class's hints: resolving them is slow
+def type_hints(cls) -> dict:
+    """typing.get_type_hints of a spec dataclass (read-only)."""
+    return typing.get_type_hints(cls)
+
+
 def _build(cls, raw, file, prefix):
     if not isinstance(raw, dict):
         raise SpecError(file, prefix, f"expected a table, got {type(raw).__name__}")
-    hints = typing.get_type_hints(cls)
+    hints = type_hints(cls)
     public = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
     # A field with ``rest`` metadata takes every key the other fields do not (optimizer hyper-parameters);
     # its ``convert`` checks them once the other fields are known.

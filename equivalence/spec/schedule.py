@@ -7,7 +7,7 @@ import math
 import typing
 from dataclasses import dataclass, field
 
-from .base import _doc, _type_name
+from .base import _doc, _type_name, type_hints
 
 if typing.TYPE_CHECKING:  # for annotations only: case.py imports this module
     from .case import Case
@@ -278,7 +278,7 @@ def _validate_one(case: Case, sch: ScheduleSpec, need, prefix: str) -> None:
          "second scheduler or a rebuild)", "none")
     for key, default in taken.items():
         need(default is not _REQUIRED or sch.given(key), f"{prefix}.{key}",
-             f"missing: schedule {sch.name!r} needs it", _type_name(typing.get_type_hints(ScheduleSpec)[key]))
+             f"missing: schedule {sch.name!r} needs it", _type_name(type_hints(ScheduleSpec)[key]))
 
     def positive(key, value, strict=True):
         ok = value is None or (value > 0 if strict else value >= 0)
