@@ -41,6 +41,7 @@ HOLD_FREELY = 96 << 20
 # Cases a worker may be sent ahead of the one the harness is reading: a small case takes a worker some 30 ms
 # and the harness some 60 ms, but either varies from case to case; a queue of a few absorbs the variation.
 AHEAD_CASES = 3
+AHEAD_CASE_BYTES = 1 << 20  # references of one case computed while the frameworks import (the default cases: <1 MB)
 START_POLL_S = 0.02  # how often the runner looks for a starting worker's "ready" while it waits for the other
 # Elements a divergent check may have compared for its explanation to be searched: the search re-runs the
 # implementation whole (kept in memory) and the reference under up to explain.MAX_RUNS flavours.
@@ -204,6 +205,7 @@ class Runner:
         if case_runs:
             for backend in self.backends.values():
                 backend.launch()  # both frameworks import in parallel while the first case is set up
+            self._references_while_importing(case_runs)
         results = errors[:]
         results += run_pairs([i for i in items if isinstance(i, PairCase)], self.backends)
         for done, cr in enumerate(case_runs, start=1):
@@ -217,6 +219,22 @@ class Runner:
             cr.streams, cr.rerun = None, None  # the results hold what is kept: per-step summaries, no records
             cr.flavoured.clear()
         return RunReport(results, self.environment())
+
+    def _references_while_importing(self, case_runs: list[CaseRun]) -> None:
+        """While a framework still imports in its worker (seconds), compute the references of the first cases
+        ahead, case after case, up to HOLD_FREELY bytes of records in all: the harness would otherwise wait for
+        the slower import with nothing to do. A case whose references pass AHEAD_CASE_BYTES (a large model,
+        a probe of a big tensor) is left to its turn."""
+        def importing() -> bool:
+            return any(b.info is None and not b.ready() for b in self.backends.values())
+        budget = HOLD_FREELY
+        for cr in case_runs:
+            if not importing():
+                return
+            streams = CaseStreams(cr.case, cr.checks)
+            if streams.compute_references(min(budget, AHEAD_CASE_BYTES), importing):
+                cr.streams = streams
+                budget -= streams.held_bytes()
 
     def installed_versions(self) -> dict[str, str]:
         """Framework versions reported by the workers that started (a version range needs them)."""
@@ -280,7 +298,9 @@ class Runner:
         or two of each run, whatever the number of steps. A worker done with the case gets the ``following``
         one at once, unless an explanation may have to run this case again in it (a run too big to keep)."""
         case = cr.case
-        cr.streams = streams = CaseStreams(case, cr.checks)
+        if cr.streams is None:  # else made by _references_while_importing
+            cr.streams = CaseStreams(case, cr.checks)
+        streams = cr.streams
         interleave = not uses_random_masks(case)
         events, impl_of = {}, {}
         for name in names:
@@ -338,7 +358,9 @@ class Runner:
                                                               detail=traceback.format_exc()))
                     continue
                 if kind != "sent":
-                    streams.feed(kind, impl_of[name][route], payload)
+                    # the comparisons advance once per batch a worker sent (the rest of it is at hand)
+                    more = self.backends[name].ready() and streams.held_bytes() < HOLD_FREELY
+                    streams.feed(kind, impl_of[name][route], payload, advance=not more)
         streams.finish()
 
 

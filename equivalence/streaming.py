@@ -185,8 +185,9 @@ class CaseStreams:
         self.pairs.append(Pair(check, check.implementation, expected, accumulator))
 
     # ------------------------------------------------------------------------------------------ events
-    def feed(self, kind: str, name: str, payload) -> None:
-        """An event of a framework run: ("initial", params), ("step", records) or ("end", Outcome)."""
+    def feed(self, kind: str, name: str, payload, advance: bool = True) -> None:
+        """An event of a framework run: ("initial", params), ("step", records) or ("end", Outcome).
+        ``advance=False`` only holds it: the caller has more events at hand and advances with the last."""
         stream = self.streams.setdefault(name, Stream(name))
         if kind in ("initial", "step"):
             stream.add(payload)
@@ -195,7 +196,22 @@ class CaseStreams:
             stream.ended = True
             if payload.status != "ok":
                 stream.clear()
-        self._advance()
+        if advance:
+            self._advance()
+
+    def compute_references(self, budget: int, go_on) -> bool:
+        """Compute the references' items ahead of any framework run (their pairs compare them once the runs
+        come), while ``go_on()`` and the case holds at most ``budget`` bytes; never for a large model. Whether
+        every reference ended within them."""
+        for stream in self.streams.values():
+            if not stream.generated or stream.source is not None:
+                continue  # a replaying reference waits for its implementation's masks
+            while not stream.ended:
+                if not go_on() or self.held_bytes() > budget or self._large():
+                    return False
+                if not self._pull(stream):
+                    break
+        return not self.reference_error
 
     def finish(self) -> None:
         """Every framework run has ended: run the references to their end and close every pair."""

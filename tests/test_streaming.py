@@ -22,8 +22,8 @@ class Recording(CaseStreams):
 
     peaks: list[int] = []
 
-    def feed(self, kind, name, payload):
-        super().feed(kind, name, payload)
+    def feed(self, kind, name, payload, advance=True):
+        super().feed(kind, name, payload, advance)
         Recording.peaks[-1] = max(Recording.peaks[-1], self.held_bytes())
 
 
@@ -130,10 +130,10 @@ def test_a_slow_framework_import_does_not_hold_back_the_other(tmp_path, monkeypa
     fed_before_start: list[bool] = []
 
     class Watching(CaseStreams):
-        def feed(self, kind, name, payload):
+        def feed(self, kind, name, payload, advance=True):
             if name.startswith("paddle/") and kind == "initial":
                 fed_before_start.append(runner.backends["torch"].info is None)
-            super().feed(kind, name, payload)
+            super().feed(kind, name, payload, advance)
 
     monkeypatch.setattr(runner_module, "CaseStreams", Watching)
     write(tmp_path, _case(3, n=8), "case.toml")
@@ -142,3 +142,27 @@ def test_a_slow_framework_import_does_not_hold_back_the_other(tmp_path, monkeypa
     assert report.counts()["fail"] == 0 and report.counts()["error"] == 0, [r.message for r in report.results]
     assert any(r.implementation.startswith("torch/") for r in report.results), "the slow backend's runs were compared"
     assert fed_before_start == [True], f"Paddle's initial records fed before Torch's worker started: {fed_before_start}"
+
+
+def test_references_are_computed_ahead_while_a_framework_imports(tmp_path, monkeypatch):
+    """Runner._references_while_importing: while the worker imports (two seconds here), the references of the
+    first cases are computed, each within AHEAD_CASE_BYTES (a bigger one waits for its turn); the verdicts
+    are those of a run that computes every reference in its turn."""
+    made_ahead = []
+    original = runner_module.Runner._references_while_importing
+
+    def watching(self, case_runs):
+        original(self, case_runs)
+        made_ahead.extend(cr.case.id for cr in case_runs if cr.streams is not None)
+    monkeypatch.setattr(runner_module.Runner, "_references_while_importing", watching)
+    for name in ("a", "b", "c"):
+        write(tmp_path, tiny(id=name, steps=3, routes=["optimizer"]), f"{name}.toml")
+    write(tmp_path, tiny(id="d-big", steps=3, model={"sizes": [300, 300]}, routes=["optimizer"]), "d.toml")
+    with Runner(backends={"fake": "tests.fake_backends.slow_import"}) as runner:
+        ahead = runner.run(load_all([tmp_path]))
+    monkeypatch.setattr(runner_module.Runner, "_references_while_importing", lambda self, case_runs: None)
+    with Runner(backends={"fake": "tests.fake_backends.crashy"}) as runner:
+        in_turn = runner.run(load_all([tmp_path]))
+    assert made_ahead == ["a", "b", "c"], made_ahead  # d-big: 90,300 parameters x 3 steps is over 1 MB
+    assert [r.to_json() for r in ahead.results] == [r.to_json() for r in in_turn.results]
+    assert ahead.counts()["pass"] == len(ahead.results), ahead.counts()
