@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from . import explain, reference, versions
+from .flavour_search import reproduces
 from .backends import BACKENDS
 from .baseline import STATUSES  # one list for reports and baselines (baseline.py stays framework-free)
 from .backends.common import DEVICE
-from .compare import Accumulator, Comparison, Mismatch, compare
+from .compare import Comparison, Mismatch
 from .harness_process import harness_settings
 from .margins import margin_note
 from .perturbations import BOOKKEEPING, detected
@@ -114,7 +115,7 @@ class CaseRun:
     checks: list[Check]
     streams: CaseStreams | None = None
     explained: dict = field(default_factory=dict)  # implementation -> flavour set reproducing it (explain.py)
-    flavoured: dict = field(default_factory=dict)  # repr(flavoured case) -> its reference, shared by the checks
+    flavoured: dict = field(default_factory=dict)  # repr(flavoured case) -> its reference run (flavour_search.py)
     # rerun(name) -> the run's whole Trajectory (None when it does not run): the streams keep a framework run
     # whole only up to streaming.KEPT_BYTES, so above it an explanation re-runs the implementation in its
     # worker; set by the Runner, whose workers are alive.
@@ -431,7 +432,7 @@ def _explanation(cr: CaseRun, check: Check, comparison: Comparison) -> explain.E
     """explain.for_check with the implementations re-run whole (the streams kept none of them), for a check
     that compared at most EXPLAIN_ELEMENTS elements; above that it is not searched."""
     if check.kind in ("sensitivity", "rounding"):  # explained by what the check is, without a trajectory
-        return explain.for_check(cr.case, check, _no_source, _reproduces(cr), cr.explained)
+        return explain.for_check(cr.case, check, _no_source, reproduces(cr.case, cr.flavoured), cr.explained)
     if comparison.compared > EXPLAIN_ELEMENTS:
         return explain.Explanation("unexplained", (), f"Not searched at this size: the check compared "
                                    f"{comparison.compared:,} elements, and a flavour search re-runs the "
@@ -445,97 +446,13 @@ def _explanation(cr: CaseRun, check: Check, comparison: Comparison) -> explain.E
             raise RerunFailed(f"{name} did not run again to be searched")
         return trajectory
     try:
-        return explain.for_check(cr.case, check, source, _reproduces(cr), cr.explained)
+        return explain.for_check(cr.case, check, source, reproduces(cr.case, cr.flavoured), cr.explained)
     except RerunFailed as exc:
         return explain.Explanation("unexplained", (), f"Not searched: {exc}.")
 
 
 def _no_source(name: str) -> Trajectory:
     raise RerunFailed(f"{name} is not needed to explain this check")
-
-
-# Flavoured references kept per case, in recorded elements: each implementation's search runs the same ones.
-FLAVOURED_CACHE_ELEMENTS = 2_000_000
-
-
-def _reproduces(cr: CaseRun):
-    """compare_fn of explain.py: does the reference of a flavoured case equal the trajectory, compared as the
-    case's equivalence checks compare it (a random mask replayed, not compared)? Most flavours part from the
-    trajectory at the first steps: the flavoured reference is computed only as far as the comparison reads
-    it, and the comparison stops where they part."""
-    case = cr.case
-
-    def compare_fn(actual: Trajectory, flavoured: Case) -> bool:
-        if uses_random_masks(case):
-            expected = reference.run(flavoured, recorded=actual)
-            quantities = _selected(case, actual.quantities() - {"dropout_mask"}, actual, expected)
-            return compare(actual, expected, case, quantities).equal
-        return _equal_until_parted(case, actual, _flavoured_reference(cr, flavoured, actual))
-    return compare_fn
-
-
-class _LazyRun:
-    """A reference run computed only as far as it is read (and kept for the next search of the case)."""
-
-    def __init__(self, stream):
-        self.stream, self.items = stream, []
-        self.failure: Exception | None = None  # raised again to every later reader: the run cannot go on
-
-    def item(self, index: int) -> dict | None:
-        while len(self.items) <= index and self.stream is not None:
-            try:
-                self.items.append(next(self.stream))
-            except StopIteration:
-                self.stream = None
-            except Exception as exc:
-                self.stream, self.failure = None, exc
-        if index >= len(self.items) and self.failure is not None:
-            raise self.failure
-        return self.items[index] if index < len(self.items) else None
-
-
-def _flavoured_reference(cr: CaseRun, flavoured: Case, actual: Trajectory) -> _LazyRun:
-    key = repr(flavoured)
-    run = cr.flavoured.get(key)
-    if run is None:
-        run = _LazyRun(reference.stream(flavoured))
-        size = sum(a.size for a in actual.initial.values()) + sum(
-            a.size for step in actual.steps for arrays in step.values() for a in arrays.values())
-        if size * (len(cr.flavoured) + 1) <= FLAVOURED_CACHE_ELEMENTS:  # about the reference's size
-            cr.flavoured[key] = run
-    return run
-
-
-def _equal_until_parted(case: Case, actual: Trajectory, expected: _LazyRun) -> bool:
-    """``compare(actual, expected run, case).equal`` with the case's [compare] selection, checked at steps
-    1, 2, 4, 8, ... and stopped where the runs part."""
-    select = case.compare.selects if case.compare.restricts else None
-    acc = Accumulator(case, select=select)
-    acc.initial(actual.initial, expected.item(0) or {})
-    checkpoint = 1
-    for index, step in enumerate(actual.steps, start=1):
-        step_e = expected.item(index)
-        if step_e is None:
-            acc.seen("actual", step)
-            continue
-        acc.step(index, step, step_e)
-        if index == checkpoint:
-            if acc.parted():
-                return False
-            checkpoint *= 2
-    extra = len(actual.steps) + 1
-    while (step_e := expected.item(extra)) is not None:  # steps only the reference has
-        acc.seen("expected", step_e)
-        extra += 1
-    return acc.finish(len(actual.steps), max(len(expected.items) - 1, 0)).equal
-
-
-def _selected(case: Case, quantities: set[str] | None, actual: Trajectory, expected: Trajectory) -> set[str] | None:
-    """The quantities a check compares: those the check allows (None: all) that the case's [compare] selects."""
-    if not case.compare.restricts:
-        return quantities
-    candidates = quantities if quantities is not None else actual.quantities() | expected.quantities()
-    return {q for q in candidates if case.compare.selects(q)}
 
 
 def _verdict(check: Check, comparison: Comparison, observed: str, explanation) -> tuple[str, str]:

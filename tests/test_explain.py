@@ -159,8 +159,8 @@ COVERAGE_CASES = SAMPLE_CASES + ["cases/layers/framework-default-init-embedding.
 
 
 def _reproduces(case):
-    from equivalence.runner import CaseRun, _reproduces as runner_reproduces
-    return runner_reproduces(CaseRun(case, []))
+    from equivalence.flavour_search import reproduces
+    return reproduces(case, {})
 
 
 @pytest.mark.parametrize("path", SAMPLE_CASES)
@@ -282,12 +282,12 @@ def test_above_the_size_limit_a_divergence_is_not_searched(tmp_path, monkeypatch
 
 
 def test_a_flavour_search_computes_the_reference_only_until_the_runs_part(tmp_path):
-    """runner._equal_until_parted answers as compare(...).equal does (equal, parted at a step, a step more
+    """flavour_search.equal_until_parted answers as compare(...).equal does (equal, parted at a step, a step more
     or less), but reads the flavoured reference only up to the checkpoint (1, 2, 4, ...) where it parts."""
     from equivalence import reference
     from equivalence.compare import compare
     from equivalence.record import Trajectory
-    from equivalence.runner import _equal_until_parted, _LazyRun
+    from equivalence.flavour_search import LazyRun, equal_until_parted
     case = load(tmp_path, tiny(dtype="float64", steps=12))
     want = reference.run(case)
 
@@ -299,14 +299,14 @@ def test_a_flavour_search_computes_the_reference_only_until_the_runs_part(tmp_pa
     for actual, equal, read in ((want, True, 13), (moved(3), False, 5), (moved(12), False, 13),
                                 (Trajectory(want.initial, want.steps[:-1]), False, 13),
                                 (Trajectory(want.initial, want.steps + want.steps[-1:]), False, 13)):
-        lazy = _LazyRun(reference.stream(case))
-        assert _equal_until_parted(case, actual, lazy) is equal is compare(actual, want, case).equal
+        lazy = LazyRun(reference.stream(case))
+        assert equal_until_parted(case, actual, lazy) is equal is compare(actual, want, case).equal
         assert len(lazy.items) == read, (len(actual.steps), len(lazy.items))
 
     def failing():
         yield want.initial
         raise ValueError("this flavour cannot be computed here")
-    broken = _LazyRun(failing())
+    broken = LazyRun(failing())
     assert broken.item(0) is want.initial
     for _ in range(2):  # the search of the next implementation reads the cached run: it fails the same way
         with pytest.raises(ValueError, match="cannot be computed"):
