@@ -378,6 +378,9 @@ def _accumulate(result: Comparison, entries: list) -> None:
     for k, (step, quantity, name, a, e, bound) in enumerate(entries):
         count = counts[k]
         if not count:  # the common case, without the work below
+            if bound.scale is not None:  # the rounding check's scale follows every step, as in _accumulate_large
+                values = expected[int(starts[k]):int(ends[k])]
+                bound.scale.observe(bound.key, float(np.sqrt(np.dot(values, values) / max(values.size, 1))))
             details.append(QuantityError(step, quantity, name, abs_errors[k], rel_errors[k], 0, sizes_list[k],
                                          bound.tolerance, ratios[k], rmses[k], None, bound.rule))
             continue

@@ -89,12 +89,14 @@ def test_nan_is_never_excused(case32):
     assert not result.equal and result.first.index == (2,), result.summary()
 
 
-def test_rounding_check_keeps_the_scale_of_a_vanishing_quantity(case32):
+@pytest.mark.parametrize("size", [1_000, 100_000], ids=["batched-entry", "large-entry"])
+def test_rounding_check_keeps_the_scale_of_a_vanishing_quantity(case32, size):
     """Late in training Adam's update of a bias can cancel towards zero, and float32 rounding then is a
     large part of it (1.6% at step 93 of the 1M MSE case): the rounding check holds the error to the largest
-    RMS the quantity has had, not to its vanishing present one."""
+    RMS the quantity has had, not to its vanishing present one, whether the entry is compared in a batch of
+    small ones or on its own, and whether or not its earlier steps were within the table."""
     rule = RoundingRule(case32)
-    early, late = np.linspace(-1e-2, 1e-2, 100_000), np.linspace(-1e-4, 1e-4, 100_000)
+    early, late = np.linspace(-1e-2, 1e-2, size), np.linspace(-1e-4, 1e-4, size)
     steps_e = [{"update": {W: early}}, {"update": {W: late}}]
     steps_a = [{"update": {W: early * (1 + 1e-7)}}, {"update": {W: late * 1.2}}]  # 20% of a vanished update
     result = compare(Trajectory(steps=steps_a), Trajectory(steps=steps_e), case32, rule=rule)
