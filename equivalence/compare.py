@@ -365,7 +365,7 @@ def _accumulate(result: Comparison, entries: list) -> None:
                                     np.where(per_entry["abs"] == 0, 0.0, np.inf))
     with np.errstate(invalid="ignore", over="ignore"):
         if one:
-            rms_all = np.array([np.sqrt(np.dot(abs_err, abs_err) / max(abs_err.size, 1))])
+            rms_all = np.array([_rms(abs_err)])
         else:
             sumsq = np.zeros(len(entries))
             if nonempty.any():
@@ -379,8 +379,7 @@ def _accumulate(result: Comparison, entries: list) -> None:
         count = counts[k]
         if not count:  # the common case, without the work below
             if bound.scale is not None:  # the rounding check's scale follows every step, as in _accumulate_large
-                values = expected[int(starts[k]):int(ends[k])]
-                bound.scale.observe(bound.key, float(np.sqrt(np.dot(values, values) / max(values.size, 1))))
+                bound.scale.observe(bound.key, _rms(expected[int(starts[k]):int(ends[k])]))
             details.append(QuantityError(step, quantity, name, abs_errors[k], rel_errors[k], 0, sizes_list[k],
                                          bound.tolerance, ratios[k], rmses[k], None, bound.rule))
             continue
@@ -512,6 +511,11 @@ def _run_job(future: Future, args: tuple) -> None:
         future.set_exception(exc)
 
 
+def _rms(values: np.ndarray) -> float:
+    """Root mean square of a flat float64 vector (0 when empty)."""
+    return float(np.sqrt(np.dot(values, values) / max(values.size, 1)))
+
+
 def _derived(bound: Bound, abs_err, expected, table, finite, rms: float):
     """An entry with some element outside the table, under a derived bound: (elements beyond the widened
     element bound, tolerance ratio, RMS error, allowed RMS, mask of the bad elements). ``finite`` is None
@@ -523,7 +527,7 @@ def _derived(bound: Bound, abs_err, expected, table, finite, rms: float):
             bad |= ~finite
         count = int(np.count_nonzero(bad))
         if bound.rms_relative is not None:
-            scale = float(np.sqrt(np.dot(expected, expected) / max(expected.size, 1)))
+            scale = _rms(expected)
             allowed = bound.rms_relative * (bound.scale.observe(bound.key, scale) if bound.scale is not None else scale)
         else:
             allowed = bound.rms_limit

@@ -126,6 +126,13 @@ def quantity_rank(quantity: str) -> tuple[int, str]:
     return (QUANTITY_ORDER.index(entry) if entry in QUANTITY_ORDER else len(QUANTITY_ORDER), quantity)
 
 
+def item_bytes(item: dict) -> int:
+    """Bytes of one recorded item's arrays: {name: array} (initial parameters) or {quantity: {name: array}}
+    (a step)."""
+    return sum(value.nbytes if isinstance(value, np.ndarray) else sum(v.nbytes for v in value.values())
+               for value in item.values())
+
+
 @dataclass
 class Trajectory:
     initial: dict[str, np.ndarray] = field(default_factory=dict)

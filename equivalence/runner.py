@@ -346,9 +346,7 @@ class Runner:
                     kind, route, payload = next(events[name])
                 except StopIteration:
                     del events[name]
-                    if following and all(streams.kept_run(impl) is not None
-                                                     for impl in impl_of[name].values()
-                                                     if streams.outcomes.get(impl, Outcome("error")).status == "ok"):
+                    if following and streams.ok_runs_kept(impl_of[name].values()):
                         self._send_ahead(following, name)
                     continue
                 except Exception as exc:  # a harness bug must still leave a result

@@ -25,7 +25,7 @@ from . import reference
 from .compare import Accumulator, Comparison, start_kernels
 from .perturbations import carries_state, over
 from .plan import PERTURBED, REFERENCE, Check, perturb, uses_random_masks
-from .record import Trajectory
+from .record import Trajectory, item_bytes
 from .spec import Case
 from .tolerance import DerivedRule, RoundingErrors, RoundingRule, TableRule, uses_derived_rule
 from .workers import Outcome
@@ -88,7 +88,7 @@ class Stream:
     def add(self, item: dict) -> None:
         self.produced += 1
         self.buffer[self.produced] = item
-        size = self.sizes[self.produced] = _nbytes(item)
+        size = self.sizes[self.produced] = item_bytes(item)
         self.held += size
         if self.kept is not None:
             self.kept_bytes += size
@@ -106,12 +106,6 @@ class Stream:
         self.sizes.clear()
         self.held = 0
         self.kept = None
-
-
-def _nbytes(item: dict) -> int:
-    """Bytes of one item's arrays: {name: array} (initial parameters) or {quantity: {name: array}} (a step)."""
-    return sum(value.nbytes if isinstance(value, np.ndarray) else sum(v.nbytes for v in value.values())
-               for value in item.values())
 
 
 class Pair:
@@ -435,6 +429,12 @@ class CaseStreams:
         if outcome.trajectory is not None:  # a route with one whole result
             return outcome.trajectory
         return Trajectory(initial=stream.kept[0] if stream.kept else {}, steps=stream.kept[1:])
+
+    def ok_runs_kept(self, names) -> bool:
+        """Whether every one of these implementations whose run ended ``ok`` was kept whole, so that an
+        explanation never has to run it again."""
+        return all(self.kept_run(name) is not None for name in names
+                   if name in self.outcomes and self.outcomes[name].status == "ok")
 
     def held_bytes(self) -> int:
         """Bytes of the records currently held."""

@@ -35,7 +35,7 @@ import traceback
 from dataclasses import dataclass, field
 
 from . import wire
-from .record import Trajectory, collect
+from .record import Trajectory, collect, item_bytes
 from .spec import Case
 
 POLL_S = 0.25  # how often a waiting harness looks at the worker's liveness
@@ -206,7 +206,8 @@ class _Batch:
         if not self.messages:
             self.since = time.monotonic()
         self.messages.append(message)
-        self.bytes += _payload_bytes(message[-1]) if len(message) == 3 else 0
+        if message[0] in ("initial", "step"):
+            self.bytes += item_bytes(message[-1])
         if self.bytes >= BATCH_BYTES or time.monotonic() - self.since >= BATCH_SECONDS:
             self.flush()
 
@@ -214,13 +215,6 @@ class _Batch:
         if self.messages:
             wire.send(self.conn, self.messages)
         self.messages, self.bytes = [], 0
-
-
-def _payload_bytes(payload) -> int:
-    """Bytes of the arrays of an ("initial" | "step") payload ({name: array} or {quantity: {name: array}})."""
-    if not isinstance(payload, dict):
-        return 0
-    return sum(value.nbytes if hasattr(value, "nbytes") else _payload_bytes(value) for value in payload.values())
 
 
 def _signal_name(exitcode: int | None) -> str:
